@@ -1,0 +1,28 @@
+# The two commands of the README: `make demo` and `make test`.
+.PHONY: demo test setup lint services
+
+# Reference data for the demo and the tests (the repo's sibling folder ../shared/data by default).
+export FLOODLIGHT_REFERENCE_DATA ?= $(abspath $(CURDIR)/../shared/data)
+export PGEOCODE_DATA_DIR ?= $(FLOODLIGHT_REFERENCE_DATA)/pgeocode
+PORT ?= 8000
+
+setup:
+	./scripts/setup.sh
+
+demo: setup
+	.venv/bin/python manage.py migrate --noinput
+	.venv/bin/python manage.py seed_demo
+	@echo "== The demo study runs at http://127.0.0.1:$(PORT)/  (admin: http://127.0.0.1:$(PORT)/admin/, user admin / password admin)"
+	.venv/bin/python manage.py runserver 127.0.0.1:$(PORT)
+
+services:
+	./scripts/services.sh
+
+test: services
+	./scripts/setup.sh --browser
+	.venv/bin/ruff check .
+	.venv/bin/python manage.py check_instrument
+	.venv/bin/python -m pytest -n 2 --dist loadgroup -p no:cacheprovider
+
+lint:
+	.venv/bin/ruff check .
