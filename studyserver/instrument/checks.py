@@ -1,0 +1,14 @@
+"""System check: the configured instrument loads, with English and French in parity."""
+
+from django.core.checks import Error, register
+
+from .definition import InstrumentError, get_instrument
+
+
+@register()
+def instrument_is_valid(app_configs, **kwargs):  # noqa: ARG001 - Django's check signature
+    try:
+        get_instrument()
+    except (InstrumentError, OSError) as error:
+        return [Error(str(error), id="instrument.E001")]
+    return []

@@ -1,0 +1,332 @@
+"""The questionnaire definition: loaded once from YAML into immutable dataclasses.
+
+This is the one source of truth for items, their bilingual wording, response options with
+numeric codes, requiredness, page grouping and display conditions. Forms, validation, storage,
+exports, the codebook and the analysis' variable names all read it; nothing else lists items.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+LANGUAGES = ("en", "fr")
+ITEM_TYPES = {"integer", "choice", "scale", "yesno", "checkbox", "email", "text"}
+PHASES = {"pre", "post"}
+
+
+class InstrumentError(ValueError):
+    """The definition file is malformed; the message lists every problem found."""
+
+
+@dataclass(frozen=True)
+class Text:
+    en: str
+    fr: str
+
+    def get(self, language: str) -> str:
+        return self.fr if language == "fr" else self.en
+
+
+@dataclass(frozen=True)
+class Condition:
+    """When a page, item or option is shown.
+
+    ``item``/``values``: shown when an earlier answer is one of ``values``;
+    ``province_in``/``province_not_in``: by the participant's province; ``any``: one of several.
+    """
+
+    item: str | None = None
+    values: tuple[int, ...] = ()
+    province_in: tuple[str, ...] = ()
+    province_not_in: tuple[str, ...] = ()
+    any_of: tuple[Condition, ...] = ()
+
+    def holds(self, answers: Mapping[str, Any], province_code: str | None) -> bool:
+        if self.any_of:
+            return any(cond.holds(answers, province_code) for cond in self.any_of)
+        if self.item is not None and answers.get(self.item) not in self.values:
+            return False
+        if self.province_in and province_code not in self.province_in:
+            return False
+        return not (self.province_not_in and province_code in self.province_not_in)
+
+    def referenced_items(self) -> set[str]:
+        names = {self.item} if self.item else set()
+        for cond in self.any_of:
+            names |= cond.referenced_items()
+        return names
+
+
+@dataclass(frozen=True)
+class Option:
+    code: int
+    text: Text
+    when: Condition | None = None
+
+
+@dataclass(frozen=True)
+class Item:
+    code: str
+    type: str
+    text: Text
+    label: Text
+    page: str
+    phase: str
+    options: tuple[Option, ...] = ()
+    required: bool = True
+    min_value: int | None = None
+    max_value: int | None = None
+    max_length: int = 254
+    when: Condition | None = None
+    personal_field: str | None = None
+    attention_correct: int | None = None
+
+    @property
+    def is_personal(self) -> bool:
+        return self.personal_field is not None
+
+    def visible(self, answers: Mapping[str, Any], province_code: str | None) -> bool:
+        return self.when is None or self.when.holds(answers, province_code)
+
+    def options_for(self, province_code: str | None) -> tuple[Option, ...]:
+        return tuple(o for o in self.options if o.when is None or o.when.holds({}, province_code))
+
+    def value_labels(self, language: str = "en") -> dict[int, str]:
+        return {o.code: o.text.get(language) for o in self.options}
+
+
+@dataclass(frozen=True)
+class Page:
+    key: str
+    phase: str
+    title: Text
+    items: tuple[Item, ...]
+    intro: Text | None = None
+    when: Condition | None = None
+    shows_letter: bool = False
+
+    def visible(self, answers: Mapping[str, Any], province_code: str | None) -> bool:
+        return self.when is None or self.when.holds(answers, province_code)
+
+
+@dataclass(frozen=True)
+class Instrument:
+    version: str
+    consent_version: str
+    pages: tuple[Page, ...]
+    texts: Mapping[str, Text]
+    letter: Text
+    information_emails: Mapping[str, tuple[Text, Text]] = field(default_factory=dict)
+
+    @property
+    def items(self) -> tuple[Item, ...]:
+        return tuple(item for page in self.pages for item in page.items)
+
+    def item(self, code: str) -> Item:
+        for item in self.items:
+            if item.code == code:
+                return item
+        raise KeyError(code)
+
+    def page(self, key: str) -> Page:
+        for page in self.pages:
+            if page.key == key:
+                return page
+        raise KeyError(key)
+
+    def pages_in_phase(self, phase: str) -> tuple[Page, ...]:
+        return tuple(p for p in self.pages if p.phase == phase)
+
+    def text(self, key: str, language: str, **values: Any) -> str:
+        template = self.texts[key].get(language)
+        return template.format(**values) if values else template
+
+    @property
+    def answer_codes(self) -> tuple[str, ...]:
+        """Variable names of the non-personal answers, in questionnaire order."""
+        return tuple(item.code for item in self.items if not item.is_personal)
+
+    @property
+    def attention_items(self) -> tuple[Item, ...]:
+        return tuple(item for item in self.items if item.attention_correct is not None)
+
+
+# --- parsing -------------------------------------------------------------------------------------
+
+
+class _Parser:
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+
+    def text(self, raw: Any, where: str) -> Text:
+        if not isinstance(raw, Mapping):
+            self.problems.append(f"{where}: expected a mapping with 'en' and 'fr', got {raw!r}")
+            return Text("", "")
+        for language in LANGUAGES:
+            value = raw.get(language)
+            if not isinstance(value, str | int) or str(value).strip() == "":
+                self.problems.append(f"{where}: missing {language!r} text (English and French must be kept in parity)")
+        return Text(str(raw.get("en", "")).strip(), str(raw.get("fr", "")).strip())
+
+    def condition(self, raw: Any, where: str) -> Condition | None:
+        if raw is None:
+            return None
+        if not isinstance(raw, Mapping):
+            self.problems.append(f"{where}: a condition must be a mapping")
+            return None
+        unknown = set(raw) - {"item", "in", "province_in", "province_not_in", "any"}
+        if unknown:
+            self.problems.append(f"{where}: unknown condition keys {sorted(unknown)}")
+        return Condition(
+            item=raw.get("item"),
+            values=tuple(raw.get("in", ())),
+            province_in=tuple(raw.get("province_in", ())),
+            province_not_in=tuple(raw.get("province_not_in", ())),
+            any_of=tuple(
+                c for i, sub in enumerate(raw.get("any", ())) if (c := self.condition(sub, f"{where}.any[{i}]"))
+            ),
+        )
+
+    def options(self, raw: Any, option_sets: Mapping[str, Any], where: str) -> tuple[Option, ...]:
+        if isinstance(raw, str):
+            if raw not in option_sets:
+                self.problems.append(f"{where}: unknown option set {raw!r}")
+                return ()
+            raw = option_sets[raw]
+        options = []
+        for i, entry in enumerate(raw or ()):
+            if not isinstance(entry, Mapping) or not isinstance(entry.get("code"), int):
+                self.problems.append(f"{where}[{i}]: an option needs an integer 'code'")
+                continue
+            options.append(
+                Option(
+                    code=entry["code"],
+                    text=self.text(entry, f"{where}[{i}]"),
+                    when=self.condition(entry.get("when"), f"{where}[{i}].when"),
+                )
+            )
+        codes = [o.code for o in options]
+        if len(codes) != len(set(codes)):
+            self.problems.append(f"{where}: duplicate option codes {codes}")
+        return tuple(options)
+
+    def item(self, raw: Mapping[str, Any], page: str, phase: str, option_sets: Mapping[str, Any]) -> Item:
+        code = str(raw.get("code", ""))
+        where = f"item {code or '?'} (page {page})"
+        if not code.isidentifier() or code.lower() != code:
+            self.problems.append(f"{where}: codes must be lower-case identifiers")
+        item_type = raw.get("type")
+        if item_type not in ITEM_TYPES:
+            self.problems.append(f"{where}: type must be one of {sorted(ITEM_TYPES)}")
+        options = self.options(raw.get("options"), option_sets, f"{where}.options")
+        if item_type in {"choice", "scale", "yesno"} and not options:
+            self.problems.append(f"{where}: a {item_type} item needs options")
+        if item_type == "integer" and (raw.get("min") is None or raw.get("max") is None):
+            self.problems.append(f"{where}: an integer item needs 'min' and 'max'")
+        attention = raw.get("attention") or {}
+        return Item(
+            code=code,
+            type=str(item_type),
+            text=self.text(raw.get("text"), f"{where}.text"),
+            label=self.text(raw.get("label"), f"{where}.label"),
+            page=page,
+            phase=phase,
+            options=options,
+            required=bool(raw.get("required", True)),
+            min_value=raw.get("min"),
+            max_value=raw.get("max"),
+            max_length=int(raw.get("max_length", 254)),
+            when=self.condition(raw.get("when"), f"{where}.when"),
+            personal_field=raw.get("personal"),
+            attention_correct=attention.get("correct"),
+        )
+
+
+def parse_instrument(document: Mapping[str, Any]) -> Instrument:
+    """Build an :class:`Instrument` from the parsed YAML, or raise listing every problem."""
+    parser = _Parser()
+    option_sets = document.get("option_sets", {}) or {}
+    pages: list[Page] = []
+    seen_codes: set[str] = set()
+    for raw_page in document.get("pages", ()) or ():
+        key = str(raw_page.get("key", ""))
+        phase = raw_page.get("phase")
+        if phase not in PHASES:
+            parser.problems.append(f"page {key}: phase must be 'pre' or 'post'")
+        items = tuple(parser.item(raw, key, str(phase), option_sets) for raw in raw_page.get("items", ()))
+        page_condition = parser.condition(raw_page.get("when"), f"page {key}.when")
+        for item in items:
+            for name in (item.when.referenced_items() if item.when else set()):
+                if name not in seen_codes:
+                    parser.problems.append(f"item {item.code}: its condition refers to {name!r}, not asked on an earlier page")
+        for name in page_condition.referenced_items() if page_condition else set():
+            if name not in seen_codes:
+                parser.problems.append(f"page {key}: its condition refers to {name!r}, not asked on an earlier page")
+        for item in items:
+            if item.code in seen_codes:
+                parser.problems.append(f"item {item.code}: code used twice")
+            seen_codes.add(item.code)
+        pages.append(
+            Page(
+                key=key,
+                phase=str(phase),
+                title=parser.text(raw_page.get("title"), f"page {key}.title"),
+                items=items,
+                intro=parser.text(raw_page["intro"], f"page {key}.intro") if raw_page.get("intro") else None,
+                when=page_condition,
+                shows_letter=bool(raw_page.get("letter", False)),
+            )
+        )
+    keys = [p.key for p in pages]
+    if len(keys) != len(set(keys)):
+        parser.problems.append(f"page keys must be unique: {keys}")
+    phases = [p.phase for p in pages]
+    if "post" in phases and "pre" in phases[phases.index("post") :]:
+        parser.problems.append("all pre-treatment pages must come before the post-treatment pages")
+    texts = {key: parser.text(raw, f"texts.{key}") for key, raw in (document.get("texts") or {}).items()}
+    emails = {
+        code: (parser.text(raw.get("subject"), f"information_emails.{code}.subject"),
+               parser.text(raw.get("body"), f"information_emails.{code}.body"))
+        for code, raw in (document.get("information_emails") or {}).items()
+    }
+    for code in emails:
+        if code not in seen_codes:
+            parser.problems.append(f"information_emails.{code}: no such item")
+    instrument = Instrument(
+        version=str(document.get("version", "")),
+        consent_version=str(document.get("consent_version", "")),
+        pages=tuple(pages),
+        texts=texts,
+        letter=parser.text(document.get("letter"), "letter"),
+        information_emails=emails,
+    )
+    if not instrument.version:
+        parser.problems.append("the instrument needs a 'version'")
+    if parser.problems:
+        raise InstrumentError("Instrument definition has problems:\n- " + "\n- ".join(parser.problems))
+    return instrument
+
+
+@lru_cache(maxsize=8)
+def _load_cached(path: str, mtime: float) -> Instrument:
+    with open(path, encoding="utf-8") as handle:
+        return parse_instrument(yaml.safe_load(handle))
+
+
+def load_instrument(path: str | Path) -> Instrument:
+    """Load (and cache until the file changes) the instrument at ``path``."""
+    resolved = Path(path).resolve()
+    return _load_cached(str(resolved), resolved.stat().st_mtime)
+
+
+def get_instrument() -> Instrument:
+    """The instrument configured by ``settings.FLOODLIGHT_INSTRUMENT``."""
+    from django.conf import settings
+
+    return load_instrument(settings.FLOODLIGHT_INSTRUMENT)
