@@ -1,0 +1,480 @@
+"""Reading district boundaries and FSA centroids from files (or a URL the operator gives).
+
+District sources: GeoJSON (EPSG:4326 by default, or the CRS named in its ``crs`` member), an
+ESRI shapefile (``.shp``, a folder holding one, or a ``.zip``; CRS from the ``.prj``, e.g. the
+official Elections Canada files in EPSG:3347) or a names-only CSV (``fed_2023.csv``). Every
+geometry is reprojected to EPSG:4326 with pyproj, repaired with ``make_valid`` when broken (and
+reported), and stored as WKB with its bounding box.
+
+FSA centroids: the pgeocode cache (``CA.txt``, CSV with a header) or the raw GeoNames dump
+(``CA.txt``/``geonames_CA.txt``, tab-separated, no header, or the ``CA.zip`` that holds it).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+import urllib.request
+import zipfile
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import shapely
+from pyproj import CRS, Transformer
+from pyproj.exceptions import CRSError
+from shapely.geometry import shape
+from shapely.validation import explain_validity
+
+from .postal import PROVINCE_BY_SGC_CODE, PROVINCE_NAMES, PROVINCES_BY_FIRST_LETTER
+
+WGS84 = CRS.from_epsg(4326)
+# Statistics Canada Lambert (metres): the official boundary files' CRS and our metric CRS.
+STATCAN_LAMBERT = CRS.from_epsg(3347)
+
+# Column names seen in the files we know, per field, tried in order (case-insensitive).
+FIELD_ALIASES: dict[str, tuple[str, ...]] = {
+    "fed_code": ("fed_code", "FED_NUM", "FEDNUM", "FED_CODE", "FEDUID", "ED_NUM", "ED_CODE"),
+    "name_en": ("name_en", "ED_NAMEE", "ENNAME", "FEDENAME", "ED_NAME_EN", "FED_NAME_E", "NAME_EN"),
+    "name_fr": ("name_fr", "ED_NAMEF", "FRNAME", "FEDFNAME", "ED_NAME_FR", "FED_NAME_F", "NAME_FR"),
+    "province_code": ("province_code", "PROV_CODE", "PROVCODE", "PROV", "PR_ABBR"),
+    "area_km2": ("area_km2", "LANDAREA", "AREA_KM2"),
+}
+REQUIRED_FIELDS = ("fed_code", "name_en")
+
+
+class DistrictSourceError(ValueError):
+    """A source file that cannot be loaded; the message says what to fix."""
+
+
+@dataclass
+class DistrictRecord:
+    fed_code: str
+    name_en: str
+    name_fr: str
+    province_code: str
+    geometry: shapely.Geometry | None = None  # EPSG:4326
+    area_km2: float | None = None
+
+
+@dataclass
+class DistrictSource:
+    records: list[DistrictRecord]
+    kind: str  # "geojson" | "shapefile" | "csv"
+    crs: str | None = None
+    notes: list[str] = field(default_factory=list)  # repairs and other things the operator should know
+
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_message: str) -> None:
+    return None
+
+
+# --- opening a source ------------------------------------------------------------------------
+
+
+@contextmanager
+def local_copy(source: str | os.PathLike[str], progress: Progress = _quiet) -> Iterator[Path]:
+    """A local path for ``source``; an http(s) URL is downloaded to a temporary file first.
+
+    Downloading happens only here, i.e. only when an operator passes a URL to a command.
+    """
+    text = str(source)
+    if not text.startswith(("http://", "https://")):
+        path = Path(text).expanduser()
+        if not path.exists():
+            raise DistrictSourceError(f"{path}: no such file or folder")
+        yield path
+        return
+    suffix = "".join(Path(text.split("?", 1)[0]).suffixes[-2:]) or ".download"
+    with tempfile.TemporaryDirectory(prefix="floodlight-geo-") as folder:
+        target = Path(folder) / f"source{suffix}"
+        progress(f"downloading {text} …")
+        try:
+            with urllib.request.urlopen(text, timeout=120) as response, open(target, "wb") as out:  # noqa: S310
+                while chunk := response.read(1 << 20):
+                    out.write(chunk)
+        except OSError as exc:
+            raise DistrictSourceError(f"could not download {text}: {exc}") from exc
+        progress(f"downloaded {target.stat().st_size / 1e6:.1f} MB")
+        yield target
+
+
+def read_district_source(
+    source: str | os.PathLike[str],
+    *,
+    field_map: dict[str, str] | None = None,
+    source_crs: str | None = None,
+    progress: Progress = _quiet,
+) -> DistrictSource:
+    """Read districts from a GeoJSON, shapefile (file, folder or zip) or names-only CSV."""
+    with local_copy(source, progress) as path:
+        name = path.name.lower()
+        if path.is_dir() or name.endswith((".shp", ".zip")):
+            return read_shapefile(path, field_map=field_map, source_crs=source_crs, progress=progress)
+        if name.endswith((".geojson", ".json")):
+            return read_geojson(path, field_map=field_map, source_crs=source_crs, progress=progress)
+        if name.endswith((".csv", ".txt")):
+            return read_names_csv(path, field_map=field_map, progress=progress)
+        raise DistrictSourceError(
+            f"{path}: unknown kind of file (expected .geojson/.json, .shp, a folder or .zip holding a "
+            "shapefile, or a names-only .csv)"
+        )
+
+
+# --- attribute handling ------------------------------------------------------------------------
+
+
+def _resolve_columns(available: Iterable[str], field_map: dict[str, str] | None, where: str) -> dict[str, str]:
+    """Map our field names to the source's column names; a clear error if a required one is missing."""
+    by_lower = {column.lower(): column for column in available}
+    resolved: dict[str, str] = {}
+    for our_name, aliases in FIELD_ALIASES.items():
+        wanted = (field_map or {}).get(our_name)
+        if wanted:
+            if wanted.lower() not in by_lower:
+                raise DistrictSourceError(
+                    f"{where}: the column {wanted!r} given for {our_name} is not there "
+                    f"(columns: {', '.join(sorted(by_lower.values()))})"
+                )
+            resolved[our_name] = by_lower[wanted.lower()]
+            continue
+        for alias in aliases:
+            if alias.lower() in by_lower:
+                resolved[our_name] = by_lower[alias.lower()]
+                break
+    missing = [name for name in REQUIRED_FIELDS if name not in resolved]
+    if missing:
+        raise DistrictSourceError(
+            f"{where}: missing field {', '.join(missing)} (looked for "
+            + "; ".join(f"{name}: {'/'.join(FIELD_ALIASES[name])}" for name in missing)
+            + f"; columns present: {', '.join(sorted(by_lower.values())) or 'none'}). "
+            "Name the column with --field NAME=COLUMN."
+        )
+    return resolved
+
+
+def _fed_code(value: object, where: str) -> str:
+    text = str(value).strip() if value is not None else ""
+    if text.endswith(".0"):  # numeric columns read as floats
+        text = text[:-2]
+    if not text.isdigit() or len(text) != 5:
+        raise DistrictSourceError(f"{where}: fed_code {value!r} is not a 5-digit district number")
+    if text[:2] not in PROVINCE_BY_SGC_CODE:
+        raise DistrictSourceError(f"{where}: fed_code {text} does not start with a province code")
+    return text
+
+
+def _province(value: object, fed_code: str, where: str) -> str:
+    """The two-letter province; from the column when present, else from the fed_code's SGC prefix."""
+    implied = PROVINCE_BY_SGC_CODE[fed_code[:2]]
+    text = str(value).strip().upper() if value not in (None, "") else ""
+    if not text:
+        return implied
+    if text in PROVINCE_BY_SGC_CODE:  # a numeric SGC code
+        text = PROVINCE_BY_SGC_CODE[text]
+    if text not in PROVINCE_NAMES:
+        raise DistrictSourceError(f"{where}: unknown province {value!r}")
+    if text != implied:
+        raise DistrictSourceError(f"{where}: province {text} disagrees with fed_code {fed_code} ({implied})")
+    return text
+
+
+def _record(properties: dict, columns: dict[str, str], where: str) -> DistrictRecord:
+    fed_code = _fed_code(properties.get(columns["fed_code"]), where)
+    name_en = str(properties.get(columns["name_en"]) or "").strip()
+    if not name_en:
+        raise DistrictSourceError(f"{where}: district {fed_code} has no English name")
+    name_fr = str(properties.get(columns["name_fr"]) or "").strip() if "name_fr" in columns else ""
+    province = _province(properties.get(columns["province_code"]) if "province_code" in columns else None, fed_code, where)
+    area = None
+    if "area_km2" in columns and properties.get(columns["area_km2"]) not in (None, ""):
+        try:
+            area = float(properties[columns["area_km2"]])
+        except (TypeError, ValueError):
+            area = None
+    return DistrictRecord(fed_code, name_en, name_fr or name_en, province, None, area)
+
+
+# --- geometry handling ---------------------------------------------------------------------------
+
+
+def crs_from_text(text: str, where: str) -> CRS:
+    try:
+        return CRS.from_user_input(text)
+    except CRSError as exc:
+        raise DistrictSourceError(
+            f"{where}: unknown coordinate reference system {text[:120]!r} ({exc}). "
+            "Give it with --source-crs (the official files use EPSG:3347)."
+        ) from exc
+
+
+def to_wgs84(geometry: shapely.Geometry, crs: CRS) -> shapely.Geometry:
+    if crs.equals(WGS84, ignore_axis_order=True):
+        return geometry
+    transformer = Transformer.from_crs(crs, WGS84, always_xy=True)
+    return shapely.transform(geometry, lambda xy: _stack(transformer.transform(xy[:, 0], xy[:, 1])))
+
+
+def _stack(pair):
+    import numpy as np
+
+    return np.column_stack(pair)
+
+
+def repair(geometry: shapely.Geometry, label: str, notes: list[str]) -> shapely.Geometry:
+    """Make a geometry valid and polygonal; note the repair; raise when nothing usable is left."""
+    if geometry.is_empty:
+        raise DistrictSourceError(f"{label}: empty geometry")
+    if geometry.is_valid and geometry.geom_type in ("Polygon", "MultiPolygon"):
+        return geometry
+    reason = explain_validity(geometry)
+    fixed = shapely.make_valid(geometry)
+    polygons = [part for part in getattr(fixed, "geoms", [fixed]) if part.geom_type in ("Polygon", "MultiPolygon")]
+    fixed = shapely.unary_union(polygons) if polygons else None
+    if fixed is None or fixed.is_empty or not fixed.is_valid:
+        raise DistrictSourceError(f"{label}: broken geometry that make_valid cannot repair ({reason})")
+    notes.append(f"{label}: repaired broken geometry ({reason})")
+    return fixed
+
+
+def _merge_parts(records: list[DistrictRecord], notes: list[str]) -> list[DistrictRecord]:
+    """Several features of one district (multi-part files) become one district."""
+    merged: dict[str, DistrictRecord] = {}
+    for record in records:
+        existing = merged.get(record.fed_code)
+        if existing is None:
+            merged[record.fed_code] = record
+            continue
+        if existing.geometry is not None and record.geometry is not None:
+            existing.geometry = shapely.unary_union([existing.geometry, record.geometry])
+            notes.append(f"district {record.fed_code}: merged a further part")
+        else:
+            raise DistrictSourceError(f"district {record.fed_code} appears twice")
+    return list(merged.values())
+
+
+# --- the three kinds of source ------------------------------------------------------------------
+
+
+def read_geojson(
+    path: Path, *, field_map: dict[str, str] | None = None, source_crs: str | None = None, progress: Progress = _quiet
+) -> DistrictSource:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DistrictSourceError(f"{path}: not valid JSON ({exc})") from exc
+    features = document.get("features") if isinstance(document, dict) else None
+    if not isinstance(features, list) or not features:
+        raise DistrictSourceError(f"{path}: not a GeoJSON FeatureCollection with features")
+    crs_text = source_crs
+    if crs_text is None and isinstance(document.get("crs"), dict):
+        crs_text = (document["crs"].get("properties") or {}).get("name")
+    crs = crs_from_text(crs_text, str(path)) if crs_text else WGS84  # RFC 7946: WGS84 by default
+    columns = _resolve_columns((features[0].get("properties") or {}).keys(), field_map, str(path))
+    notes: list[str] = []
+    records: list[DistrictRecord] = []
+    for index, feature in enumerate(features, start=1):
+        where = f"{path.name} feature {index}"
+        record = _record(feature.get("properties") or {}, columns, where)
+        if not feature.get("geometry"):
+            raise DistrictSourceError(f"{where} (district {record.fed_code}): no geometry")
+        try:
+            geometry = shape(feature["geometry"])
+        except (ValueError, TypeError, AttributeError, KeyError) as exc:
+            raise DistrictSourceError(f"{where} (district {record.fed_code}): unreadable geometry ({exc})") from exc
+        record.geometry = repair(to_wgs84(geometry, crs), f"district {record.fed_code}", notes)
+        records.append(record)
+        if index % 50 == 0 or index == len(features):
+            progress(f"read {index}/{len(features)} features")
+    return DistrictSource(_merge_parts(records, notes), "geojson", crs.to_string(), notes)
+
+
+def _find_shapefile(path: Path) -> Path:
+    if path.is_file():
+        return path
+    candidates = sorted(path.rglob("*.shp"))
+    if not candidates:
+        raise DistrictSourceError(f"{path}: no .shp file in this folder/archive")
+    if len(candidates) > 1:
+        raise DistrictSourceError(
+            f"{path}: several shapefiles ({', '.join(c.name for c in candidates)}); give the .shp path"
+        )
+    return candidates[0]
+
+
+def read_shapefile(
+    path: Path, *, field_map: dict[str, str] | None = None, source_crs: str | None = None, progress: Progress = _quiet
+) -> DistrictSource:
+    import shapefile  # pyshp
+
+    with tempfile.TemporaryDirectory(prefix="floodlight-shp-") as folder:
+        if path.is_file() and path.suffix.lower() == ".zip":
+            try:
+                with zipfile.ZipFile(path) as archive:
+                    archive.extractall(folder)
+            except zipfile.BadZipFile as exc:
+                raise DistrictSourceError(f"{path}: not a valid zip archive ({exc})") from exc
+            shp_path = _find_shapefile(Path(folder))
+        else:
+            shp_path = _find_shapefile(path)
+        prj_path = shp_path.with_suffix(".prj")
+        if source_crs:
+            crs = crs_from_text(source_crs, str(shp_path))
+        elif prj_path.exists():
+            crs = crs_from_text(prj_path.read_text(encoding="latin-1").strip(), str(prj_path))
+        else:
+            raise DistrictSourceError(
+                f"{shp_path}: no .prj file, so the coordinate reference system is unknown; "
+                "give it with --source-crs (the official files use EPSG:3347)"
+            )
+        try:
+            reader = shapefile.Reader(str(shp_path), encoding="utf-8", encodingErrors="replace")
+        except shapefile.ShapefileException as exc:
+            raise DistrictSourceError(f"{shp_path}: unreadable shapefile ({exc})") from exc
+        with reader:
+            field_names = [f[0] for f in reader.fields[1:]]
+            columns = _resolve_columns(field_names, field_map, shp_path.name)
+            total = len(reader)
+            notes: list[str] = []
+            records: list[DistrictRecord] = []
+            progress(f"{shp_path.name}: {total} records, CRS {crs.name}")
+            for index, shape_record in enumerate(reader.iterShapeRecords(), start=1):
+                where = f"{shp_path.name} record {index}"
+                record = _record(shape_record.record.as_dict(), columns, where)
+                if shape_record.shape.shapeType == shapefile.NULL:
+                    raise DistrictSourceError(f"{where} (district {record.fed_code}): no geometry")
+                try:
+                    geometry = shape(shape_record.shape.__geo_interface__)
+                except (ValueError, TypeError, AttributeError, KeyError) as exc:
+                    raise DistrictSourceError(f"{where} (district {record.fed_code}): unreadable geometry ({exc})") from exc
+                record.geometry = repair(to_wgs84(geometry, crs), f"district {record.fed_code}", notes)
+                records.append(record)
+                if index % 25 == 0 or index == total:
+                    progress(f"read {index}/{total} records")
+    return DistrictSource(_merge_parts(records, notes), "shapefile", crs.to_string(), notes)
+
+
+def read_names_csv(path: Path, *, field_map: dict[str, str] | None = None, progress: Progress = _quiet) -> DistrictSource:
+    text = path.read_text(encoding="utf-8-sig")
+    reader = csv.DictReader(io.StringIO(text))
+    columns = _resolve_columns(reader.fieldnames or [], field_map, path.name)
+    records = [_record(row, columns, f"{path.name} line {line}") for line, row in enumerate(reader, start=2)]
+    if not records:
+        raise DistrictSourceError(f"{path}: no districts")
+    progress(f"read {len(records)} districts (names only, no boundaries)")
+    notes: list[str] = []
+    return DistrictSource(_merge_parts(records, notes), "csv", None, notes)
+
+
+# --- FSA centroids ------------------------------------------------------------------------------
+
+GEONAMES_FIELDS = (
+    "country_code", "postal_code", "place_name", "state_name", "state_code", "county_name",
+    "county_code", "community_name", "community_code", "latitude", "longitude", "accuracy",
+)
+
+
+@dataclass(frozen=True)
+class FsaRecord:
+    fsa: str
+    place_name: str
+    province_code: str
+    lat: float | None
+    lon: float | None
+    accuracy: int | None
+    # An FSA listed with several places (e.g. L9X: Barrie, Minesing, Midhurst, Springwater) gets
+    # their mean as centroid, as pgeocode does; the farthest place from it bounds the FSA's extent.
+    spread_km: float = 0.0
+
+
+def pgeocode_cache_file(data_dir: str | os.PathLike[str]) -> Path:
+    """The file pgeocode reads for Canada in its data directory (``PGEOCODE_DATA_DIR``)."""
+    return Path(data_dir) / "CA.txt"
+
+
+def read_fsa_centroids(source: str | os.PathLike[str], progress: Progress = _quiet) -> list[FsaRecord]:
+    """FSA centroids from the pgeocode cache (CSV with header), the raw GeoNames dump (TSV) or its zip.
+
+    ``source`` may also be pgeocode's data directory itself (the one PGEOCODE_DATA_DIR names).
+    """
+    with local_copy(source, progress) as path:
+        if path.is_dir():
+            path = pgeocode_cache_file(path)
+            if not path.exists():
+                raise DistrictSourceError(f"{path}: pgeocode's cached CA.txt is not there")
+        if path.suffix.lower() == ".zip":
+            with zipfile.ZipFile(path) as archive:
+                member = next((n for n in archive.namelist() if n.upper().endswith("CA.TXT")), None)
+                if member is None:
+                    raise DistrictSourceError(f"{path}: no CA.txt inside")
+                text = archive.read(member).decode("utf-8")
+        else:
+            text = path.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    if lines and lines[0].startswith("country_code,"):
+        rows: Iterable[dict] = csv.DictReader(io.StringIO(text))
+    else:
+        rows = (dict(zip(GEONAMES_FIELDS, line.split("\t"), strict=False)) for line in lines if line.strip())
+    grouped: dict[str, list[dict]] = {}
+    for row in rows:
+        if (row.get("country_code") or "").strip() != "CA":
+            continue
+        fsa = (row.get("postal_code") or "").strip().upper()[:3]
+        if len(fsa) == 3 and fsa[0].isalpha():
+            grouped.setdefault(fsa, []).append(row)
+    records: dict[str, FsaRecord] = {}
+    for fsa, group in grouped.items():
+        province = (group[0].get("state_code") or "").strip().upper()
+        allowed = PROVINCES_BY_FIRST_LETTER.get(fsa[0], ())
+        if province not in allowed:
+            # The first letter is authoritative (Canada Post); a disagreeing row keeps its letter's province.
+            if len(allowed) != 1:
+                continue
+            province = allowed[0]
+        places = [(lat, lon) for lat, lon in ((_float(r.get("latitude")), _float(r.get("longitude"))) for r in group)
+                  if lat is not None and lon is not None]
+        lat = sum(p[0] for p in places) / len(places) if places else None
+        lon = sum(p[1] for p in places) / len(places) if places else None
+        spread = max((_haversine_km(lat, lon, p[0], p[1]) for p in places), default=0.0) if places else 0.0
+        accuracies = [a for a in (_int(r.get("accuracy")) for r in group) if a is not None]
+        records[fsa] = FsaRecord(
+            fsa=fsa,
+            place_name=" / ".join(dict.fromkeys((r.get("place_name") or "").strip() for r in group))[:300],
+            province_code=province,
+            lat=lat,
+            lon=lon,
+            accuracy=min(accuracies) if accuracies else None,
+            spread_km=round(spread, 3),
+        )
+    if not records:
+        raise DistrictSourceError(f"{source}: no Canadian FSA rows found")
+    progress(f"read {len(records)} FSA centroids")
+    return sorted(records.values(), key=lambda r: r.fsa)
+
+
+def _haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    import math
+
+    phi1, phi2 = math.radians(lat1), math.radians(lat2)
+    dphi, dlambda = phi2 - phi1, math.radians(lon2 - lon1)
+    a = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlambda / 2) ** 2
+    return 2 * 6371.0088 * math.asin(math.sqrt(min(1.0, a)))
+
+
+def _float(value: object) -> float | None:
+    try:
+        return float(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _int(value: object) -> int | None:
+    number = _float(value)
+    return int(number) if number is not None else None

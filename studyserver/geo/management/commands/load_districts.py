@@ -1,0 +1,66 @@
+"""python manage.py load_districts SOURCE --representation-order 2013|2023
+
+SOURCE: a GeoJSON file, a shapefile (.shp, a folder or a .zip holding one, any CRS with a .prj;
+the official Elections Canada files are in EPSG:3347), a names-only CSV (fed_code, name_en,
+name_fr, province_code), or an http(s) URL of one of these (downloaded only then). Idempotent:
+districts are updated in place, and every FSA's candidates are recomputed and stored.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management.base import BaseCommand, CommandError
+
+from studyserver.geo.loaders import FIELD_ALIASES, DistrictSourceError
+from studyserver.geo.store import REPRESENTATION_ORDERS, load_districts
+
+
+class Command(BaseCommand):
+    help = "Load federal electoral districts (GeoJSON, shapefile, names-only CSV or URL) and compute FSA candidates."
+
+    def add_arguments(self, parser):
+        parser.add_argument("source", help="GeoJSON, .shp / folder / .zip shapefile, names-only .csv, or an http(s) URL")
+        parser.add_argument("--representation-order", required=True, choices=REPRESENTATION_ORDERS)
+        parser.add_argument(
+            "--fsa-source",
+            default=None,
+            help="FSA centroids: pgeocode's data folder or CA.txt, the raw GeoNames dump (geonames_CA.txt, CA.zip) "
+            "or a URL. Default: the centroids already loaded, else PGEOCODE_DATA_DIR.",
+        )
+        parser.add_argument(
+            "--field",
+            action="append",
+            default=[],
+            metavar="NAME=COLUMN",
+            help=f"Source column for one of our fields ({', '.join(FIELD_ALIASES)}) when its name is unusual.",
+        )
+        parser.add_argument("--source-crs", default=None, help="CRS of the source when it has none (e.g. EPSG:3347).")
+        parser.add_argument("--skip-candidates", action="store_true", help="Only load the districts.")
+
+    def handle(self, *args, **options):
+        field_map: dict[str, str] = {}
+        for item in options["field"]:
+            name, _, column = item.partition("=")
+            if name not in FIELD_ALIASES or not column:
+                raise CommandError(f"--field {item!r}: expected NAME=COLUMN with NAME in {', '.join(FIELD_ALIASES)}")
+            field_map[name] = column
+        verbosity = options["verbosity"]
+
+        def progress(message: str) -> None:
+            if verbosity >= 1:
+                self.stdout.write(f"  {message}")
+
+        try:
+            summary = load_districts(
+                options["source"],
+                options["representation_order"],
+                fsa_source=options["fsa_source"],
+                field_map=field_map,
+                source_crs=options["source_crs"],
+                build_candidates=not options["skip_candidates"],
+                progress=progress,
+            )
+        except (DistrictSourceError, ImproperlyConfigured, ValueError) as exc:
+            raise CommandError(str(exc)) from exc
+        for line in summary.lines():
+            self.stdout.write(line)

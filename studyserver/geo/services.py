@@ -1,0 +1,124 @@
+"""The geocoding contract used by the survey flow (see notes/interfaces.md).
+
+``locate`` turns a typed postal code into a Location: normalized code, FSA, province, centroid,
+the candidate districts precomputed at load time, and the district decided without asking (only
+when the data make it certain). A lookup is one indexed query on FsaPlacement.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import QuerySet
+
+from . import postal
+from .models import District, FsaPlacement
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    fed_code: str
+    name_en: str
+    name_fr: str
+    score: float
+    district_id: int
+
+    def name(self, language: str) -> str:
+        return self.name_fr if language == "fr" else self.name_en
+
+
+@dataclass(frozen=True)
+class Location:
+    input: str
+    normalized: str | None
+    valid: bool  # False: the participant gets a message (postal_error_message(error)) and another try
+    error: str | None
+    fsa: str | None
+    province_code: str | None
+    lat: float | None
+    lon: float | None
+    candidates: list[Candidate] = field(default_factory=list)
+    decided_fed_code: str | None = None  # None: the participant is asked
+    snapped: bool = False  # decided from a centroid in water snapped to the nearest district
+    placeable: bool = False  # False with valid=True: not placeable in Canada → screen-out
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """Exactly the object `locate_postal_code --json` prints (stable field names)."""
+        return {
+            "input": self.input,
+            "normalized": self.normalized,
+            "valid": self.valid,
+            "error": self.error,
+            "fsa": self.fsa,
+            "province_code": self.province_code,
+            "lat": self.lat,
+            "lon": self.lon,
+            "candidates": [
+                {"fed_code": c.fed_code, "name_en": c.name_en, "name_fr": c.name_fr, "score": c.score}
+                for c in self.candidates
+            ],
+            "decided_fed_code": self.decided_fed_code,
+        }
+
+
+def locate(raw: str, representation_order: str) -> Location:
+    """Locate a typed postal code in the districts of one representation order."""
+    check = postal.normalize_postal_code(raw)
+    if check.error == postal.NOT_CANADIAN:
+        # Understood, but not Canadian: no retry, the flow screens the participant out.
+        return Location(check.input, None, True, check.error, None, None, None, None, placeable=False)
+    if check.error:
+        return Location(check.input, None, False, check.error, None, None, None, None)
+    placement = (
+        FsaPlacement.objects.filter(representation_order=str(representation_order), fsa=check.fsa)
+        .only("province_code", "lat", "lon", "decided_fed_code", "snapped", "placeable", "candidates")
+        .first()
+    )
+    if placement is None:
+        if not FsaPlacement.objects.filter(representation_order=str(representation_order)).exists():
+            logger.error("no FSA placements for representation order %s: run load_districts", representation_order)
+        return Location(check.input, check.normalized, False, postal.UNKNOWN_FSA, check.fsa, None, None, None)
+    if not placement.placeable:
+        return Location(check.input, check.normalized, True, postal.UNPLACEABLE, check.fsa,
+                        placement.province_code, placement.lat, placement.lon, placeable=False)
+    candidates = [
+        Candidate(c["fed_code"], c["name_en"], c["name_fr"], c["score"], c["district_id"])
+        for c in placement.candidates
+    ]
+    return Location(
+        input=check.input,
+        normalized=check.normalized,
+        valid=True,
+        error=None,
+        fsa=check.fsa,
+        province_code=placement.province_code,
+        lat=placement.lat,
+        lon=placement.lon,
+        candidates=candidates,
+        decided_fed_code=placement.decided_fed_code or None,
+        snapped=placement.snapped,
+        placeable=True,
+    )
+
+
+def postal_error_message(error: str, language: str) -> str:
+    """The participant-facing message (English or French) for an error code of ``locate``."""
+    return postal.error_message(error, language)
+
+
+def districts_in_province(province_code: str, representation_order: str) -> QuerySet[District]:
+    """The districts of a province, for the "none of these" choice; ordered by name in the flow's language."""
+    return District.objects.filter(
+        representation_order=str(representation_order), province_code=(province_code or "").upper()
+    ).order_by("name_en")
+
+
+def province_name(province_code: str, language: str) -> str:
+    names = postal.PROVINCE_NAMES.get((province_code or "").upper())
+    if names is None:
+        return province_code or ""
+    return names["fr" if language.lower().startswith("fr") else "en"]

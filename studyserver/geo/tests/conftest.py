@@ -1,0 +1,21 @@
+import pytest
+
+from studyserver.geo.testing import load_reference_districts
+
+
+@pytest.fixture(scope="session")
+def _reference_2013_loaded(django_db_setup, django_db_blocker):
+    with django_db_blocker.unblock():
+        load_reference_districts("2013")
+
+
+@pytest.fixture
+def geo2013(_reference_2013_loaded, django_db_blocker, request):
+    """The real 2013 districts and FSA candidates, committed once per test database.
+
+    Re-checked before each test (committed, outside the test's transaction) because a
+    transactional test of another app may have flushed the database in between; then ``db``.
+    """
+    with django_db_blocker.unblock():
+        load_reference_districts("2013")
+    request.getfixturevalue("db")
