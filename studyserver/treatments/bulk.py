@@ -1,0 +1,191 @@
+"""Bulk import of source photos: a zip with the photos and a CSV manifest, checked row by row.
+
+All or nothing: every row is checked first and the report lists each problem with its row number
+(the header is row 1, as in a spreadsheet); only a clean manifest creates source photos, so a fixed
+zip can be uploaded again without duplicates.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import IO, Any
+
+from django.core.files.base import ContentFile
+from django.db import transaction
+from PIL import Image, UnidentifiedImageError
+
+from .models import DISTRICT_KINDS, Kind, SourcePhoto, slot_errors
+
+MANIFEST_NAME = "manifest.csv"
+REQUIRED_COLUMNS = ("filename", "kind", "place_name_en")
+KNOWN_COLUMNS = ("filename", "kind", "fed_code", "province_code", "place_name_en", "place_name_fr")
+MAX_MEMBERS = 5_000
+MAX_IMAGE_BYTES = 40 * 1024 * 1024
+MAX_TOTAL_BYTES = 2 * 1024 * 1024 * 1024
+MAX_PIXELS = 50_000_000
+
+
+@dataclass(frozen=True)
+class RowError:
+    row: int
+    filename: str
+    message: str
+
+
+@dataclass
+class BulkReport:
+    created: list[SourcePhoto] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+@dataclass(frozen=True)
+class _Row:
+    number: int
+    member: str
+    kind: str
+    district: Any
+    province_code: str
+    place_name_en: str
+    place_name_fr: str
+
+
+def _find_manifest(names: list[str]) -> str | None:
+    csvs = [n for n in names if n.lower().endswith(".csv") and not n.startswith("__MACOSX/")]
+    exact = [n for n in csvs if PurePosixPath(n).name.lower() == MANIFEST_NAME]
+    if len(exact) == 1:
+        return exact[0]
+    return csvs[0] if len(csvs) == 1 else None
+
+
+def _image_problem(data: bytes) -> str | None:
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            if image.width * image.height > MAX_PIXELS:
+                return f"image too large ({image.width}×{image.height} pixels)"
+            image.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return "not a readable image (JPEG or PNG expected)"
+    return None
+
+
+def check_archive(archive: IO[bytes], representation_order: str) -> tuple[list[_Row], list[RowError], zipfile.ZipFile | None]:
+    """Parse and check the zip; returns the valid rows, the problems and the open zip."""
+    from studyserver.geo.models import District
+
+    try:
+        bundle = zipfile.ZipFile(archive)
+    except (zipfile.BadZipFile, OSError):
+        return [], [RowError(0, "", "The upload is not a readable .zip archive.")], None
+    infos = [info for info in bundle.infolist() if not info.is_dir()]
+    if len(infos) > MAX_MEMBERS or sum(info.file_size for info in infos) > MAX_TOTAL_BYTES:
+        return [], [RowError(0, "", "The archive is too large (files or total size).")], None
+    names = [info.filename for info in infos]
+    manifest_name = _find_manifest(names)
+    if manifest_name is None:
+        return [], [RowError(0, "", f"No CSV manifest found (expected {MANIFEST_NAME}).")], None
+    try:
+        text = bundle.read(manifest_name).decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return [], [RowError(1, manifest_name, "The manifest is not UTF-8 text.")], None
+    reader = csv.DictReader(io.StringIO(text))
+    header = [column.strip() for column in (reader.fieldnames or [])]
+    reader.fieldnames = header
+    missing = [column for column in REQUIRED_COLUMNS if column not in header]
+    if missing:
+        return [], [RowError(1, manifest_name, f"Missing column(s): {', '.join(missing)}.")], None
+    unknown = [column for column in header if column not in KNOWN_COLUMNS]
+    if unknown:
+        return [], [RowError(1, manifest_name, f"Unknown column(s): {', '.join(unknown)}.")], None
+
+    by_basename: dict[str, list[str]] = {}
+    for name in names:
+        by_basename.setdefault(PurePosixPath(name).name, []).append(name)
+    districts = {
+        d.fed_code: d for d in District.objects.filter(representation_order=representation_order)
+    }
+    provinces = {district.province_code for district in districts.values()}
+    rows: list[_Row] = []
+    errors: list[RowError] = []
+    for number, record in enumerate(reader, start=2):
+        values = {key: (value or "").strip() for key, value in record.items() if key}
+        filename = values.get("filename", "")
+        problems: list[str] = []
+        member = filename if filename in names else None
+        if member is None and len(by_basename.get(filename, [])) == 1:
+            member = by_basename[filename][0]
+        if not filename:
+            problems.append("filename is empty")
+        elif member is None:
+            problems.append("file not found in the archive")
+        kind = values.get("kind", "")
+        if kind not in Kind.values:
+            problems.append(f"unknown kind {kind!r} (expected one of {', '.join(Kind.values)})")
+        fed_code = values.get("fed_code", "")
+        province_code = values.get("province_code", "").upper()
+        district = None
+        if kind in DISTRICT_KINDS:
+            district = districts.get(fed_code)
+            if not fed_code:
+                problems.append(f"{kind} needs a fed_code")
+            elif district is None:
+                problems.append(f"no district {fed_code!r} in the {representation_order} representation order")
+            elif province_code and province_code != district.province_code:
+                problems.append(f"province_code {province_code} does not match district {fed_code} ({district.province_code})")
+            province_code = ""
+        elif kind in Kind.values:
+            if fed_code:
+                problems.append(f"{kind} takes no fed_code")
+            problems.extend(slot_errors(kind, None, province_code).values())
+            if kind == Kind.PROVINCIAL_LANDMARK and provinces and province_code and province_code not in provinces:
+                problems.append(f"unknown province_code {province_code!r}")
+        if not values.get("place_name_en"):
+            problems.append("place_name_en is empty")
+        if member is not None:
+            info = bundle.getinfo(member)
+            if info.file_size > MAX_IMAGE_BYTES:
+                problems.append("file larger than 40 MB")
+            else:
+                problem = _image_problem(bundle.read(member))
+                if problem:
+                    problems.append(problem)
+        if problems:
+            errors.extend(RowError(number, filename, problem) for problem in problems)
+            continue
+        rows.append(_Row(number, member or "", kind, district, province_code,
+                         values["place_name_en"], values.get("place_name_fr", "")))
+    if not rows and not errors:
+        errors.append(RowError(1, manifest_name, "The manifest has no rows."))
+    return rows, errors, bundle
+
+
+def import_zip(archive: IO[bytes], *, representation_order: str, uploaded_by: Any = None,
+               generate: bool = False) -> BulkReport:
+    """Import every row of the archive's manifest, or nothing when any row has a problem."""
+    from . import services
+
+    rows, errors, bundle = check_archive(archive, representation_order)
+    report = BulkReport(errors=errors)
+    if errors or bundle is None:
+        return report
+    user = uploaded_by if getattr(uploaded_by, "is_authenticated", False) else None
+    with transaction.atomic():
+        for row in rows:
+            source = SourcePhoto(
+                kind=row.kind, district=row.district, province_code=row.province_code,
+                place_name_en=row.place_name_en, place_name_fr=row.place_name_fr,
+                origin=SourcePhoto.Origin.BULK, uploaded_by=user,
+            )
+            source.image.save(PurePosixPath(row.member).name, ContentFile(bundle.read(row.member)), save=False)
+            source.save()
+            report.created.append(source)
+            if generate:
+                services.queue_stimulus(source)
+    return report

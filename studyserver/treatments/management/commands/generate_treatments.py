@@ -1,0 +1,80 @@
+"""Fan out generation tasks for source photos that have no live stimulus yet.
+
+    python manage.py generate_treatments --all
+    python manage.py generate_treatments --district 24001 [--kind house]
+    python manage.py generate_treatments --kind provincial_landmark --representation-order 2013
+
+A source photo is skipped when it already has a queued, generated or approved stimulus; a photo
+whose stimuli were all rejected or failed gets a new one with the next seed. A queued stimulus
+whose task started longer ago than the hard time limit (a worker killed by the limit acknowledges
+its message) is sent again, so nothing stays queued forever. With a broker the
+tasks go to the ``gpu`` queue; in the embedded default (eager) they run here, one by one.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db.models import Q
+from django.utils import timezone
+from tqdm import tqdm
+
+from studyserver.treatments import services
+from studyserver.treatments.models import DISTRICT_KINDS, Kind, SourcePhoto, Stimulus
+from studyserver.treatments.tasks import generate_stimulus
+
+LIVE = (Stimulus.Status.QUEUED, Stimulus.Status.GENERATED, Stimulus.Status.APPROVED)
+
+
+class Command(BaseCommand):
+    help = "Queue flood generation for source photos without a queued/generated/approved stimulus."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--district", metavar="FED_CODE", help="Only what this district needs "
+                            "(its house and landmark photos, its province's landmark, the distant photo).")
+        parser.add_argument("--kind", choices=Kind.values, help="Only this kind of material.")
+        parser.add_argument("--all", action="store_true", help="Every source photo.")
+        parser.add_argument("--representation-order", default=None, metavar="RO",
+                            help="Districts of this order only (default: the latest study's order).")
+
+    def handle(self, *args, **options):
+        if not (options["all"] or options["district"] or options["kind"]):
+            raise CommandError("Say what to generate: --all, --district FED_CODE and/or --kind KIND.")
+        order = options["representation_order"] or self._default_order()
+        sources = SourcePhoto.objects.select_related("district")
+        # District photos of other representation orders are never touched.
+        sources = sources.filter(~Q(kind__in=DISTRICT_KINDS) | Q(district__representation_order=order))
+        if options["kind"]:
+            sources = sources.filter(kind=options["kind"])
+        if options["district"]:
+            from studyserver.geo.models import District
+
+            district = District.objects.filter(representation_order=order, fed_code=options["district"]).first()
+            if district is None:
+                raise CommandError(f"No district {options['district']!r} in the {order} representation order.")
+            sources = sources.filter(
+                Q(kind__in=DISTRICT_KINDS, district=district)
+                | Q(kind=Kind.PROVINCIAL_LANDMARK, province_code=district.province_code)
+                | Q(kind=Kind.DISTANT)
+            )
+        todo = list(sources.exclude(stimuli__status__in=LIVE).order_by("kind", "province_code", "id"))
+        skipped = sources.filter(stimuli__status__in=LIVE).distinct().count()
+        stale_before = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
+        stale = list(Stimulus.objects.filter(source__in=sources, status=Stimulus.Status.QUEUED,
+                                             started_at__lt=stale_before).values_list("pk", flat=True))
+        for stimulus_id in stale:
+            generate_stimulus.delay(stimulus_id)
+        queued = 0
+        for source in tqdm(todo, desc="queueing", unit="photo", file=getattr(self.stderr, "_out", self.stderr), disable=not todo):
+            services.queue_stimulus(source)
+            queued += 1
+        states = dict.fromkeys(Stimulus.Status.values, 0)
+        for status in Stimulus.objects.filter(source__in=todo).values_list("status", flat=True):
+            states[status] += 1
+        self.stdout.write(
+            f"queued {queued}, skipped {skipped} (already queued, generated or approved), "
+            f"resent {len(stale)} stale; "
+            f"now: {states['generated']} generated, {states['queued']} queued, {states['failed']} failed"
+        )

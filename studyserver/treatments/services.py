@@ -1,0 +1,199 @@
+"""What the rest of the platform asks of the treatment images.
+
+CONTRACT (see notes/interfaces.md): ``MATERIAL_KINDS``, ``arms_missing_material(study, district)``,
+``stimulus_for(arm, district)``, and on :class:`~.models.Stimulus` ``.public_id``, ``.image_url``,
+``.place_name(lang)``, ``.provenance()``.
+
+``material_coverage`` is the ONE coverage query: the eligibility check (one district) and the
+coverage board (every district of a representation order) both read it, so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Max, Q, QuerySet
+from django.utils import timezone
+
+from .models import DISTRICT_KINDS, Kind, ReviewEvent, SourcePhoto, Stimulus
+
+MATERIAL_KINDS: tuple[str, ...] = tuple(Kind.values)
+CONTROL_ARM = "control"
+# Every arm but control is named after the kind of material it shows (order as in assignment.ARMS).
+ALL_ARMS: tuple[str, ...] = (CONTROL_ARM, "distant", "house", "district_landmark", "provincial_landmark")
+
+MISSING = "missing"
+# Best first: a slot's state is the best state among its stimuli (rejected/failed count as missing).
+SLOT_STATES: tuple[str, ...] = (
+    Stimulus.Status.APPROVED.value,
+    Stimulus.Status.GENERATED.value,
+    Stimulus.Status.QUEUED.value,
+    MISSING,
+)
+_LIVE_STATUSES = SLOT_STATES[:-1]
+
+
+def study_arms(study: Any) -> tuple[str, ...]:
+    """The arms the study randomizes between: those of its allocation scheme (ratio > 0)."""
+    from studyserver.assignment.services import ensure_scheme
+
+    return tuple(ensure_scheme(study).arms)
+
+
+def material_coverage(
+    districts: Iterable[Any] | QuerySet, *, include_demo: bool = True
+) -> dict[int, dict[str, str]]:
+    """``{district_id: {kind: state}}`` for every district given, state in :data:`SLOT_STATES`.
+
+    One database query whatever the number of districts: district kinds are matched on the
+    district, the provincial landmark on the district's province, the distant photo everywhere.
+    ``include_demo=False`` ignores simulated-world DEMO material (a real study never shows it).
+    """
+    districts = list(districts)
+    if not districts:
+        return {}
+    provinces = {district.province_code for district in districts}
+    slots = Q(source__kind__in=DISTRICT_KINDS, source__district_id__in=[d.pk for d in districts])
+    slots |= Q(source__kind=Kind.PROVINCIAL_LANDMARK, source__province_code__in=provinces)
+    slots |= Q(source__kind=Kind.DISTANT)
+    rows = Stimulus.objects.filter(slots, status__in=_LIVE_STATUSES)
+    if not include_demo:
+        rows = rows.filter(source__is_demo=False)
+    best: dict[tuple[str, Any], int] = {}
+    for kind, district_id, province_code, status in rows.values_list(
+        "source__kind", "source__district_id", "source__province_code", "status"
+    ).distinct():
+        key = (kind, district_id if kind in DISTRICT_KINDS else province_code if kind == Kind.PROVINCIAL_LANDMARK else None)
+        rank = SLOT_STATES.index(status)
+        best[key] = min(best.get(key, rank), rank)
+
+    def state(kind: str, district: Any) -> str:
+        slot = district.pk if kind in DISTRICT_KINDS else district.province_code if kind == Kind.PROVINCIAL_LANDMARK else None
+        return SLOT_STATES[best.get((kind, slot), len(SLOT_STATES) - 1)]
+
+    return {district.pk: {kind: state(kind, district) for kind in MATERIAL_KINDS} for district in districts}
+
+
+def arms_missing_material(study: Any, district: Any) -> list[str]:
+    """The study's arms whose approved stimulus is missing for ``district`` (control never is).
+
+    A demo study may use DEMO material; a real study only counts real material.
+    """
+    arms = [arm for arm in study_arms(study) if arm != CONTROL_ARM]
+    if district is None:
+        return arms
+    coverage = material_coverage([district], include_demo=bool(getattr(study, "demo", False)))
+    states = coverage[district.pk]
+    return [arm for arm in arms if states.get(arm) != Stimulus.Status.APPROVED]
+
+
+def stimulus_for(arm: str, district: Any, study: Any = None) -> Stimulus | None:
+    """The approved stimulus shown to a participant of ``district`` in ``arm`` (None for control).
+
+    Several approved stimuli for one slot: real material before DEMO material, then the latest
+    approved (ties by id), so the choice is deterministic; the survey records ``public_id``.
+    Pass ``study`` to exclude DEMO material for a real study, as the eligibility check does.
+    """
+    if arm == CONTROL_ARM or arm not in MATERIAL_KINDS:
+        return None
+    stimuli = Stimulus.objects.filter(status=Stimulus.Status.APPROVED, source__kind=arm).exclude(result="")
+    if arm in DISTRICT_KINDS:
+        if district is None:
+            return None
+        stimuli = stimuli.filter(source__district=district)
+    elif arm == Kind.PROVINCIAL_LANDMARK:
+        if district is None:
+            return None
+        stimuli = stimuli.filter(source__province_code=district.province_code)
+    if study is not None and not getattr(study, "demo", False):
+        stimuli = stimuli.filter(source__is_demo=False)
+    return stimuli.select_related("source").order_by("source__is_demo", "-approved_at", "-id").first()
+
+
+# --- Generation and review ----------------------------------------------------------------------
+
+
+def next_seed(source: SourcePhoto) -> int:
+    highest = source.stimuli.aggregate(highest=Max("seed"))["highest"]
+    return 0 if highest is None else highest + 1
+
+
+def queue_stimulus(source: SourcePhoto, *, seed: int | None = None, params: dict | None = None) -> Stimulus:
+    """Create a queued stimulus for ``source`` and send its generation task once the row is committed."""
+    from .tasks import generate_stimulus
+
+    stimulus = Stimulus.objects.create(
+        source=source,
+        seed=next_seed(source) if seed is None else seed,
+        params=dict(params or {}),
+        status=Stimulus.Status.QUEUED,
+    )
+    transaction.on_commit(lambda: generate_stimulus.delay(stimulus.pk))
+    return stimulus
+
+
+def _locked(stimulus: Stimulus) -> Stimulus:
+    return Stimulus.objects.select_for_update().select_related("source").get(pk=stimulus.pk)
+
+
+class ReviewError(ValueError):
+    """A review action that does not apply to the stimulus' current state."""
+
+
+@transaction.atomic
+def approve(stimulus: Stimulus, actor: Any = None, note: str = "") -> Stimulus:
+    stimulus = _locked(stimulus)
+    if stimulus.status not in (Stimulus.Status.GENERATED, Stimulus.Status.REJECTED) or not stimulus.result:
+        raise ReviewError(f"Only a generated stimulus can be approved (this one is {stimulus.status}).")
+    stimulus.status = Stimulus.Status.APPROVED
+    stimulus.approved_at = timezone.now()
+    stimulus.save(update_fields=["status", "approved_at"])
+    ReviewEvent.objects.create(stimulus=stimulus, actor=_user(actor), action=ReviewEvent.Action.APPROVE, note=note)
+    return stimulus
+
+
+@transaction.atomic
+def reject(stimulus: Stimulus, actor: Any = None, note: str = "") -> Stimulus:
+    stimulus = _locked(stimulus)
+    if stimulus.status not in (Stimulus.Status.GENERATED, Stimulus.Status.APPROVED):
+        raise ReviewError(f"Only a generated or approved stimulus can be rejected (this one is {stimulus.status}).")
+    stimulus.status = Stimulus.Status.REJECTED
+    stimulus.save(update_fields=["status"])
+    ReviewEvent.objects.create(stimulus=stimulus, actor=_user(actor), action=ReviewEvent.Action.REJECT, note=note)
+    return stimulus
+
+
+@transaction.atomic
+def regenerate(stimulus: Stimulus, actor: Any = None, note: str = "") -> Stimulus:
+    """Queue a new stimulus from the same source with a new seed; an unapproved original is rejected.
+
+    An approved original stays live until the new one is approved (the slot never goes empty).
+    """
+    stimulus = _locked(stimulus)
+    if stimulus.status == Stimulus.Status.QUEUED:
+        raise ReviewError("This stimulus is still queued; wait for it before regenerating.")
+    if stimulus.status in (Stimulus.Status.GENERATED, Stimulus.Status.FAILED):
+        stimulus.status = Stimulus.Status.REJECTED
+        stimulus.save(update_fields=["status"])
+    params = {key: value for key, value in (stimulus.params or {}).items() if key != "seed"}
+    replacement = queue_stimulus(stimulus.source, params=params)
+    ReviewEvent.objects.create(
+        stimulus=stimulus, actor=_user(actor), action=ReviewEvent.Action.REGENERATE,
+        note=(note + "\n" if note else "") + f"replaced by stimulus {replacement.pk} (seed {replacement.seed})",
+    )
+    return replacement
+
+
+def _user(actor: Any) -> Any:
+    return actor if getattr(actor, "is_authenticated", False) else None
+
+
+def review_queue() -> QuerySet[Stimulus]:
+    """Generated stimuli waiting for a decision, oldest first."""
+    return (
+        Stimulus.objects.filter(status=Stimulus.Status.GENERATED)
+        .select_related("source", "source__district")
+        .order_by("generated_at", "id")
+    )

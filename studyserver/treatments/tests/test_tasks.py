@@ -1,0 +1,153 @@
+"""The generation task: storage in and out, idempotence, retries and failures, the command."""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+from PIL import Image
+
+from studyserver.treatments import tasks
+from studyserver.treatments.models import Stimulus
+from studyserver.treatments.tasks import generate_stimulus
+
+QUEUED = Stimulus.Status.QUEUED
+
+
+def fake_flood(calls: list):
+    """A stand-in generator for the Django-side logic: darkens the lower half, mask = lower half."""
+    def flood(source_path: Path, out_dir: Path, params: dict) -> dict:
+        calls.append(params)
+        image = np.asarray(Image.open(source_path).convert("RGB")).copy()
+        mask = np.zeros(image.shape[:2], np.uint8)
+        mask[image.shape[0] // 2:] = 255
+        image[mask > 0] //= 2
+        Image.fromarray(image).save(out_dir / "out.png")
+        Image.fromarray(mask).save(out_dir / "mask.png")
+        return {"output": out_dir / "out.png", "mask": out_dir / "mask.png", "backend": "fake",
+                "model_version": "fake-1", "params": params, "timings": {"flood_s": 0.001}}
+    return flood
+
+
+def test_distant_photo_is_shown_as_is(make_stimulus, media):
+    stimulus = make_stimulus("distant", status=QUEUED)
+    assert generate_stimulus.delay(stimulus.pk).get() == "generated"
+    stimulus.refresh_from_db()
+    assert stimulus.status == "generated" and stimulus.backend == "photo" and not stimulus.mask
+    source = np.asarray(Image.open(stimulus.source.image.path).convert("RGB"), dtype=int)
+    result = np.asarray(Image.open(stimulus.result.path), dtype=int)
+    assert result.shape == source.shape and np.abs(result - source).mean() < 12  # JPEG of the same photo
+
+
+def test_task_stores_result_and_mask_and_is_idempotent(make_stimulus, make_source, districts, media, monkeypatch):
+    calls: list = []
+    monkeypatch.setattr(tasks, "_flood", fake_flood(calls))
+    source = make_source("house", districts[0])
+    first = make_stimulus("house", status=QUEUED, source=source, seed=3)
+    assert generate_stimulus.delay(first.pk).get() == "generated"
+    first.refresh_from_db()
+    assert first.status == "generated" and first.backend == "fake" and first.model_version == "fake-1"
+    assert first.params["seed"] == 3 and first.attempts == 1 and first.timings["flood_s"] == 0.001
+    mask = np.asarray(Image.open(first.mask.path))
+    assert mask[-1].min() == 255 and mask[0].max() == 0
+    # Redelivered after completion: nothing happens again.
+    assert generate_stimulus.delay(first.pk).get() == "already generated"
+    assert len(calls) == 1
+    # Same source, model and parameters: the same stored files are reused, not duplicated.
+    twin = make_stimulus("house", status=QUEUED, source=source, seed=3)
+    generate_stimulus.delay(twin.pk).get()
+    twin.refresh_from_db()
+    assert (twin.result.name, twin.mask.name) == (first.result.name, first.mask.name)
+    other_seed = make_stimulus("house", status=QUEUED, source=source, seed=4)
+    generate_stimulus.delay(other_seed.pk).get()
+    other_seed.refresh_from_db()
+    assert other_seed.result.name != first.result.name
+
+
+def test_transient_errors_retry_then_fail(make_stimulus, districts, media, monkeypatch):
+    attempts = []
+
+    def broken(source_path, out_dir, params):
+        attempts.append(1)
+        raise OSError("disk on fire")
+
+    monkeypatch.setattr(tasks, "_flood", broken)
+    stimulus = make_stimulus("house", districts[0], status=QUEUED)
+    generate_stimulus.apply(args=[stimulus.pk])
+    stimulus.refresh_from_db()
+    assert len(attempts) == tasks.MAX_RETRIES + 1
+    assert stimulus.status == "failed" and "disk on fire" in stimulus.error
+
+
+def test_generation_error_fails_at_once(make_stimulus, districts, media, monkeypatch):
+    def refuses(source_path, out_dir, params):
+        raise tasks.GenerationError("not a street photo")
+
+    monkeypatch.setattr(tasks, "_flood", refuses)
+    stimulus = make_stimulus("house", districts[0], status=QUEUED)
+    assert generate_stimulus.apply(args=[stimulus.pk]).get() == "failed"
+    stimulus.refresh_from_db()
+    assert stimulus.status == "failed" and stimulus.attempts == 1
+
+
+def test_reviewed_or_missing_stimulus_is_left_alone(make_stimulus, districts, media):
+    approved = make_stimulus("house", districts[0])
+    assert generate_stimulus.apply(args=[approved.pk]).get() == "already approved"
+    assert generate_stimulus.apply(args=[987654321]).get() == "gone"
+
+
+def test_tasks_route_to_the_gpu_queue():
+    from studyserver.celery import app
+
+    route = app.amqp.router.route({}, "treatments.generate_stimulus", args=(1,), kwargs={})
+    assert route["queue"].name == "gpu"
+    assert generate_stimulus.acks_late and generate_stimulus.reject_on_worker_lost
+
+
+@pytest.mark.django_db(transaction=True)
+def test_generate_treatments_command_skips_what_exists(make_source, make_stimulus, districts, media, monkeypatch):
+    calls: list = []
+    monkeypatch.setattr(tasks, "_flood", fake_flood(calls))
+    quebec, montreal, ajax = districts
+    done = make_source("house", quebec, seed=1)
+    make_stimulus("house", status="approved", source=done, seed=0)
+    in_queue = make_source("district_landmark", quebec, seed=2)
+    make_stimulus("district_landmark", status=QUEUED, source=in_queue, seed=0)
+    rejected = make_source("house", montreal, seed=3)
+    make_stimulus("house", status="rejected", source=rejected, seed=0)
+    make_source("house", ajax, seed=4)
+    make_source("provincial_landmark", None, "QC", seed=5)
+    make_source("distant", seed=6)
+
+    with pytest.raises(CommandError):
+        call_command("generate_treatments", representation_order="2099")
+    out = io.StringIO()
+    call_command("generate_treatments", district="24002", representation_order="2099", stdout=out,
+                 stderr=io.StringIO())
+    # Montréal's district needs: its rejected house photo (new seed), Quebec's landmark, the distant photo.
+    assert "queued 3, skipped 0" in out.getvalue()
+    assert rejected.stimuli.get(status="generated").seed == 1
+    out = io.StringIO()
+    call_command("generate_treatments", all=True, representation_order="2099", stdout=out, stderr=io.StringIO())
+    assert "queued 1, skipped 5" in out.getvalue()  # only Ajax's house photo was left
+    out = io.StringIO()
+    call_command("generate_treatments", kind="house", representation_order="2099", stdout=out, stderr=io.StringIO())
+    assert "queued 0, skipped 3" in out.getvalue()
+    # A queued stimulus whose task started long ago (hard time limit hit) is sent again.
+    stuck = in_queue.stimuli.get()
+    Stimulus.objects.filter(pk=stuck.pk).update(started_at=timezone.now() - timedelta(hours=2))
+    out = io.StringIO()
+    call_command("generate_treatments", kind="district_landmark", representation_order="2099", stdout=out,
+                 stderr=io.StringIO())
+    assert "resent 1 stale" in out.getvalue()
+    stuck.refresh_from_db()
+    assert stuck.status == "generated" and stuck.attempts == 1
+
+
+def test_retry_backoff_is_exponential_and_capped():
+    assert [tasks.retry_delay(n) for n in range(8)] == [10, 20, 40, 80, 160, 320, 600, 600]
