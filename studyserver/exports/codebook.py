@@ -1,0 +1,239 @@
+"""The codebook: one row per export column, generated from the instrument definition.
+
+The same definition renders the forms, so the codebook cannot drift from what participants saw.
+Meta variables (funnel state, arm, district, timings, image provenance) are documented here too,
+with phase ``meta``; their wording lives in this module because they are not questions.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, fields
+
+from studyserver.instrument.definition import Instrument, Item, Page, Text, get_instrument
+
+from . import export as export_columns
+
+POST_TREATMENT_NOTE = (
+    "Measured AFTER treatment: a post-treatment moderator. Conditioning on it can bias effect "
+    "estimates; never exclude or stratify on it."
+)
+EMOTION_NOTE = (
+    "Emotion felt about climate change, measured AFTER treatment (post-treatment moderator, H2c): "
+    "it may itself be affected by the image; interpret moderation by it with care."
+)
+PERSONAL_NOTE = "Personal data: exported only on explicit request by a permitted user (logged)."
+
+
+@dataclass(frozen=True)
+class CodebookRow:
+    variable: str
+    label_en: str
+    label_fr: str
+    question_en: str
+    question_fr: str
+    codes: str
+    value_labels_en: str
+    value_labels_fr: str
+    type: str
+    page: str
+    phase: str
+    notes: str
+
+
+CODEBOOK_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(CodebookRow))
+
+# (variable, label EN, label FR, type, notes). Codes of the categorical ones come from the models.
+_META: dict[str, tuple[str, str, str, str]] = {
+    "participant_id": ("Participant id (random, not the panel id)", "Identifiant du participant (aléatoire, pas l'identifiant du panel)", "text", "Random UUID; cannot be linked to the panel without the personal data."),
+    "state": ("Funnel state where the participant stopped", "Étape du parcours où le participant s'est arrêté", "text", "started/consented/placed/assigned/exposed: stopped there (abandoned or still in progress); withdrawn rows keep only the arm slot."),
+    "screenout_reason": ("Screen-out reason", "Motif d'exclusion", "text", "Empty unless state is screened_out."),
+    "language": ("Language of the survey", "Langue du questionnaire", "text", "en or fr."),
+    "arm": ("Experimental arm", "Groupe expérimental", "text", "control, distant, house, district_landmark, provincial_landmark; empty if never assigned."),
+    "stratum": ("Randomization stratum", "Strate de randomisation", "text", "Province by default."),
+    "sequence_position": ("Position in the stratum's allocation sequence", "Position dans la séquence d'allocation de la strate", "integer", "Abandoned slots are never refilled."),
+    "province_code": ("Province (2-letter code)", "Province (code à 2 lettres)", "text", ""),
+    "fsa": ("Forward sortation area (first 3 characters of the postal code)", "Région de tri d'acheminement (3 premiers caractères du code postal)", "text", "The full postal code is personal data and is not exported by default."),
+    "fed_code": ("Federal electoral district code", "Code de la circonscription fédérale", "text", ""),
+    "district_name_en": ("Federal electoral district name", "Nom de la circonscription fédérale", "text", ""),
+    "district_method": ("How the district was determined", "Comment la circonscription a été déterminée", "text", "certain, picked, fallback, snapped."),
+    "rep_order": ("Representation order of the district", "Décret de représentation de la circonscription", "text", "2013 or 2023."),
+    "consent_version": ("Consent text version seen", "Version du formulaire de consentement vue", "text", ""),
+    "instrument_version": ("Questionnaire version", "Version du questionnaire", "text", ""),
+    "started_at": ("Entered the survey (UTC)", "Entrée dans le questionnaire (UTC)", "datetime", ""),
+    "consented_at": ("Gave consent (UTC)", "Consentement donné (UTC)", "datetime", ""),
+    "assigned_at": ("Assigned to an arm (UTC)", "Assignation à un groupe (UTC)", "datetime", ""),
+    "exposed_at": ("Submitted the treatment page (UTC)", "Page de traitement soumise (UTC)", "datetime", "Empty for control (no treatment page)."),
+    "completed_at": ("Completed the survey (UTC)", "Questionnaire terminé (UTC)", "datetime", ""),
+    "exposure_ms": ("Treatment page time, served to submitted (ms)", "Temps sur la page de traitement, de l'envoi à la soumission (ms)", "integer", "Measured on the server. Missing (not zero) for control."),
+    "image_visible_ms": ("Image time, image bytes served to submitted (ms)", "Temps de l'image, de l'envoi de l'image à la soumission (ms)", "integer", "Measured on the server. Missing for control."),
+    "stimulus_id": ("Treatment image id", "Identifiant de l'image de traitement", "text", "Public id of the approved image shown; empty for control."),
+    "generator_backend": ("Image generator backend", "Moteur de génération de l'image", "text", "Provenance of the image shown."),
+    "model_version": ("Image generator model version", "Version du modèle de génération de l'image", "text", "Provenance of the image shown."),
+    "attention_passed": ("Passed the pre-treatment attention check", "A réussi la question d'attention (avant traitement)", "yesno", "Measured before treatment only."),
+}
+_PERSONAL: dict[str, tuple[str, str]] = {
+    "panel_id": ("Panel respondent id", "Identifiant du répondant du panel"),
+    "postal_code": ("Full postal code", "Code postal complet"),
+    "email": ("E-mail address for requested information", "Adresse courriel pour l'information demandée"),
+    "signature_name": ("Name typed to sign the letter to the MP", "Nom tapé pour signer la lettre au député"),
+}
+_YES_NO = {"en": {0: "No", 1: "Yes"}, "fr": {0: "Non", 1: "Oui"}}
+_STEP_NAMES = {
+    "consent": Text("Consent", "Consentement"),
+    "postal": Text("Postal code", "Code postal"),
+    "district": Text("District choice", "Choix de la circonscription"),
+    "treatment": Text("Treatment page", "Page de traitement"),
+    "debrief": Text("Debrief", "Compte rendu"),
+}
+
+
+def _join_codes(labels: dict[int, str]) -> str:
+    return "; ".join(f"{code}={label}" for code, label in labels.items())
+
+
+def _question(item: Item, page: Page, language: str) -> str:
+    text = item.text.get(language)
+    if page.intro is not None:
+        # Scale batteries put the question in the page intro; the item text is only the row.
+        return f"{page.intro.get(language)} — {text}"
+    return text
+
+
+def _item_notes(item: Item) -> str:
+    notes = []
+    if item.code.startswith("emo_"):
+        notes.append(EMOTION_NOTE)
+    elif item.phase == "post":
+        notes.append(POST_TREATMENT_NOTE)
+    if item.attention_correct is not None:
+        notes.append(f"Instructed-response attention check: the correct answer is {item.attention_correct}.")
+    if item.when is not None:
+        notes.append("Asked only to some participants (display condition): missing otherwise.")
+    if any(option.when is not None for option in item.options):
+        notes.append("Some options are offered only in some provinces.")
+    if item.type == "integer":
+        notes.append(f"Range {item.min_value}–{item.max_value}.")
+    return " ".join(notes)
+
+
+def item_row(item: Item, page: Page) -> CodebookRow:
+    labels_en = item.value_labels("en")
+    labels_fr = item.value_labels("fr")
+    if item.type == "checkbox" and not labels_en:
+        labels_en = {1: "Ticked", 0: "Not ticked"}
+        labels_fr = {1: "Coché", 0: "Non coché"}
+    return CodebookRow(
+        variable=item.code,
+        label_en=item.label.en,
+        label_fr=item.label.fr,
+        question_en=_question(item, page, "en"),
+        question_fr=_question(item, page, "fr"),
+        codes="; ".join(str(code) for code in labels_en),
+        value_labels_en=_join_codes(labels_en),
+        value_labels_fr=_join_codes(labels_fr),
+        type=item.type,
+        page=item.page,
+        phase=item.phase,
+        notes=(PERSONAL_NOTE if item.is_personal else _item_notes(item)),
+    )
+
+
+def meta_row(variable: str) -> CodebookRow:
+    label_en, label_fr, kind, notes = _META[variable]
+    labels = _YES_NO if kind == "yesno" else {"en": {}, "fr": {}}
+    return CodebookRow(
+        variable=variable, label_en=label_en, label_fr=label_fr, question_en="", question_fr="",
+        codes="; ".join(str(code) for code in labels["en"]),
+        value_labels_en=_join_codes(labels["en"]), value_labels_fr=_join_codes(labels["fr"]),
+        type=kind, page="", phase="meta", notes=notes,
+    )
+
+
+def timing_row(step: str, instrument: Instrument) -> CodebookRow:
+    try:
+        title = instrument.page(step).title
+    except KeyError:
+        title = _STEP_NAMES.get(step, Text(step, step))
+    return CodebookRow(
+        variable=f"t_{step}",
+        label_en=f"Seconds on page: {title.en}"[:80],
+        label_fr=f"Secondes sur la page : {title.fr}"[:80],
+        question_en="", question_fr="", codes="", value_labels_en="", value_labels_fr="",
+        type="seconds", page=step, phase="meta",
+        notes="Server time from page served to page submitted; missing if the page was not submitted.",
+    )
+
+
+def personal_row(variable: str) -> CodebookRow:
+    label_en, label_fr = _PERSONAL[variable]
+    return CodebookRow(
+        variable=variable, label_en=label_en, label_fr=label_fr, question_en="", question_fr="",
+        codes="", value_labels_en="", value_labels_fr="", type="text", page="", phase="meta",
+        notes=PERSONAL_NOTE,
+    )
+
+
+def build_codebook(instrument: Instrument | None = None, include_personal: bool = False) -> list[CodebookRow]:
+    """One row per column of ``build_export``'s frame, in the same order."""
+    instrument = instrument or get_instrument()
+    pages = {page.key: page for page in instrument.pages}
+    rows = [meta_row(name) for name in export_columns.META_COLUMNS]
+    rows += [item_row(item, pages[item.page]) for item in instrument.items if not item.is_personal]
+    rows += [timing_row(step, instrument) for step in export_columns.timed_steps(instrument)]
+    if include_personal:
+        rows += [personal_row(name) for name in export_columns.PERSONAL_COLUMNS]
+    return rows
+
+
+def codebook_csv(rows: Iterable[CodebookRow]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CODEBOOK_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(asdict(row))
+    return buffer.getvalue()
+
+
+def _md_cell(value: str) -> str:
+    return value.replace("|", "\\|").replace("\n", " ")
+
+
+def codebook_markdown(rows: Iterable[CodebookRow], instrument: Instrument | None = None) -> str:
+    """A readable document: one section per variable group, a table per section."""
+    instrument = instrument or get_instrument()
+    rows = list(rows)
+    out = [
+        f"# Codebook — {instrument.version}",
+        "",
+        "Generated from the instrument definition that renders the questionnaire. One row per "
+        "participant in the export; numeric codes with their labels in English and French.",
+        "",
+        "**Post-treatment moderators.** The emotions (`emo_*`) and every other `post` variable are "
+        "measured after the treatment image; they can be affected by it. Emotions are analysed as "
+        "post-treatment moderators (H2c) and flagged as such; nobody is excluded on a "
+        "post-treatment answer.",
+        "",
+    ]
+    sections = [("Meta variables", "meta"), ("Pre-treatment questions", "pre"),
+                ("Post-treatment questions", "post")]
+    header = ("variable", "label_en", "label_fr", "question_en", "question_fr", "value_labels_en",
+              "value_labels_fr", "type", "page", "notes")
+    for title, phase in sections:
+        section = [row for row in rows if row.phase == phase]
+        if not section:
+            continue
+        out += [f"## {title}", "", "| " + " | ".join(header) + " |",
+                "|" + "---|" * len(header)]
+        for row in section:
+            values = asdict(row)
+            out.append("| " + " | ".join(_md_cell(str(values[name])) for name in header) + " |")
+        out.append("")
+    return "\n".join(out)
+
+
+def variable_labels(rows: Iterable[CodebookRow]) -> dict[str, str]:
+    """English labels cut to Stata's 80 characters."""
+    return {row.variable: row.label_en[:80] for row in rows}

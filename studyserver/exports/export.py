@@ -1,0 +1,242 @@
+"""The wide export: one row per participant, stable variable names from the instrument.
+
+``build_export`` runs a fixed, small number of queries whatever the study size (participants with
+their district, assignment, exposure and personal data joined; all page submissions; the stimuli
+shown) and assembles the frame column by column, so 100,000 participants take seconds.
+
+Every participant appears, screened-out and abandoned ones included (with the state where they
+stopped), so attrition can be analysed. A withdrawn participant keeps only their id, the state
+``withdrawn`` and the allocation slot they took (arm, stratum, position, time: the sequence is
+append-only and attrition is reported by arm); every answer and personal datum is gone.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from django.db.models import TextField
+from django.db.models.functions import Cast
+
+from studyserver.instrument.definition import Instrument, get_instrument
+
+META_COLUMNS: tuple[str, ...] = (
+    "participant_id", "state", "screenout_reason", "language", "arm", "stratum",
+    "sequence_position", "province_code", "fsa", "fed_code", "district_name_en",
+    "district_method", "rep_order", "consent_version", "instrument_version", "started_at",
+    "consented_at", "assigned_at", "exposed_at", "completed_at", "exposure_ms",
+    "image_visible_ms", "stimulus_id", "generator_backend", "model_version", "attention_passed",
+)
+PERSONAL_COLUMNS: tuple[str, ...] = ("panel_id", "postal_code", "email", "signature_name")
+TIMESTAMP_COLUMNS: tuple[str, ...] = (
+    "started_at", "consented_at", "assigned_at", "exposed_at", "completed_at",
+)
+NUMERIC_ITEM_TYPES = frozenset({"integer", "choice", "scale", "yesno", "checkbox"})
+# Columns a withdrawn participant keeps: the slot they took, nothing about them.
+WITHDRAWN_KEEPS = frozenset({"participant_id", "state", "arm", "stratum", "sequence_position",
+                             "assigned_at"})
+
+# Participant fields read in the one participant query, as ``column: ORM lookup``.
+_PARTICIPANT_LOOKUPS: dict[str, str] = {
+    "participant_id": "id",
+    "state": "state",
+    "screenout_reason": "screenout_reason",
+    "language": "language",
+    "arm": "assignment__arm",
+    "stratum": "assignment__stratum",
+    "sequence_position": "assignment__sequence_position",
+    "province_code": "province_code",
+    "fsa": "fsa",
+    "fed_code": "district__fed_code",
+    "district_name_en": "district__name_en",
+    "district_method": "district_method",
+    "rep_order": "district__representation_order",
+    "consent_version": "consent_version",
+    "instrument_version": "instrument_version",
+    "started_at": "started_at",
+    "consented_at": "consented_at",
+    "assigned_at": "assignment__assigned_at",
+    "exposed_at": "exposed_at",
+    "completed_at": "completed_at",
+    "stimulus_id": "exposure__stimulus_id",
+    "attention_passed": "attention_passed",
+    "_page_served_at": "exposure__page_served_at",
+    "_image_loaded_at": "exposure__image_loaded_at",
+    "_submitted_at": "exposure__submitted_at",
+}
+_PERSONAL_LOOKUPS: dict[str, str] = {name: f"personal_data__{name}" for name in PERSONAL_COLUMNS}
+
+Progress = Callable[[str], None]
+
+
+def timed_steps(instrument: Instrument) -> list[str]:
+    """Every step of the flow in order (consent … debrief): one ``t_<step>`` column each."""
+    from studyserver.survey.flow import all_steps
+
+    return all_steps(instrument)
+
+
+def export_columns(instrument: Instrument | None = None, include_personal: bool = False) -> list[str]:
+    instrument = instrument or get_instrument()
+    columns = [*META_COLUMNS, *instrument.answer_codes]
+    columns += [f"t_{step}" for step in timed_steps(instrument)]
+    if include_personal:
+        columns += PERSONAL_COLUMNS
+    return columns
+
+
+def _milliseconds(later: pd.Series, earlier: pd.Series) -> pd.Series:
+    later = pd.to_datetime(later, utc=True)
+    earlier = pd.to_datetime(earlier, utc=True)
+    millis = ((later - earlier).dt.total_seconds() * 1000).round()
+    return millis.astype("Int64")
+
+
+def _codes(values: Sequence[Any]) -> pd.Series:
+    """Answers as integer codes (nullable); a column with a non-integer value stays numeric float."""
+    numbers = pd.to_numeric(pd.Series(values, dtype="object"), errors="coerce")
+    whole = numbers.dropna()
+    if (whole == np.floor(whole)).all():
+        return numbers.astype("Int64")
+    return numbers.astype("Float64")
+
+
+def _dashed_uuid(value: Any) -> str:
+    text = str(value)
+    if len(text) == 32:  # SQLite stores UUIDs as 32 hex digits
+        return str(uuid.UUID(text))
+    return text
+
+
+def _text(values: pd.Series) -> pd.Series:
+    """Text with empty strings as missing, so every format writes one kind of blank."""
+    series = values.astype("string")
+    return series.mask(series == "")
+
+
+def build_export(study: Any, include_personal: bool = False, *,
+                 instrument: Instrument | None = None,
+                 progress: Progress | None = None) -> pd.DataFrame:
+    """One row per participant of ``study``; columns as :func:`export_columns` lists them."""
+    from studyserver.survey.models import PageSubmission, Participant
+    from studyserver.treatments.models import Stimulus
+
+    instrument = instrument or get_instrument()
+    say = progress or (lambda message: None)
+    lookups = dict(_PARTICIPANT_LOOKUPS)
+    if include_personal:
+        lookups.update(_PERSONAL_LOOKUPS)
+
+    # Ids are read as text: converting a million UUID objects costs seconds. PostgreSQL writes
+    # them with dashes, SQLite without; keys are compared without dashes.
+    participants = (
+        Participant.objects.filter(study=study)
+        .order_by("started_at", "id")
+        .annotate(_id_text=Cast("id", output_field=TextField()))
+        .values_list("_id_text", *list(lookups.values())[1:])
+    )
+    frame = pd.DataFrame.from_records(
+        list(participants.iterator(chunk_size=20_000)), columns=list(lookups)
+    )
+    say(f"{len(frame)} participants read")
+    frame["participant_id"] = frame["participant_id"].astype(object).map(_dashed_uuid)
+    if frame.empty:
+        frame = frame.astype(object)
+    row_of = {pid.replace("-", ""): position for position, pid in enumerate(frame["participant_id"])}
+
+    # Answers: later submissions of a step win (edits before assignment bump the revision).
+    answer_codes = instrument.answer_codes
+    wanted = set(answer_codes)
+    answers: list[dict[str, Any]] = [{} for _ in range(len(frame))]
+    steps = timed_steps(instrument)
+    step_index = {step: position for position, step in enumerate(steps)}
+    seconds = np.full((len(frame), len(steps)), np.nan)
+    submissions = (
+        PageSubmission.objects.filter(participant__study=study)
+        .order_by("submitted_at", "id")
+        .annotate(_pid=Cast("participant_id", output_field=TextField()),
+                  _answers=Cast("answers", output_field=TextField()))
+        .values_list("_pid", "step", "_answers", "seconds_on_page")
+    )
+    count = 0
+    decode = json.loads
+    for participant_id, step, page_answers, on_page in submissions.iterator(chunk_size=20_000):
+        row = row_of[participant_id.replace("-", "")]
+        if page_answers and page_answers != "{}":
+            merged = answers[row]
+            for code, value in decode(page_answers).items():
+                if code in wanted:
+                    merged[code] = value
+        column = step_index.get(step)
+        if column is not None and on_page is not None:
+            seconds[row, column] = on_page
+        count += 1
+    say(f"{count} page submissions read")
+
+    frame["exposure_ms"] = _milliseconds(frame["_submitted_at"], frame["_page_served_at"])
+    frame["image_visible_ms"] = _milliseconds(frame["_submitted_at"], frame["_image_loaded_at"])
+
+    stimulus_ids = sorted({sid for sid in frame["stimulus_id"].dropna() if sid})
+    provenance = {
+        stimulus.public_id: stimulus.provenance()
+        for stimulus in Stimulus.objects.filter(public_id__in=stimulus_ids)
+    }
+    for key in ("generator_backend", "model_version"):
+        frame[key] = frame["stimulus_id"].map(
+            lambda sid, key=key: provenance.get(sid, {}).get(key) if sid else None
+        )
+    frame["attention_passed"] = frame["attention_passed"].map(
+        lambda passed: None if passed is None or pd.isna(passed) else int(bool(passed))
+    ).astype("Int64")
+    frame["sequence_position"] = frame["sequence_position"].astype("Int64")
+    for column in TIMESTAMP_COLUMNS:
+        frame[column] = pd.to_datetime(frame[column], utc=True)
+    text_columns = [c for c in lookups if c not in TIMESTAMP_COLUMNS and not c.startswith("_")
+                    and c not in {"sequence_position", "attention_passed"}]
+    text_columns += ["generator_backend", "model_version"]
+    for column in text_columns:
+        frame[column] = _text(frame[column])
+
+    item_types = {item.code: item.type for item in instrument.items}
+    answer_frame = pd.DataFrame.from_records(answers, columns=list(answer_codes),
+                                             index=frame.index)
+    for code in answer_codes:
+        convert = _codes if item_types[code] in NUMERIC_ITEM_TYPES else _text_list
+        answer_frame[code] = convert(answer_frame[code].astype(object).tolist())
+    timing_frame = pd.DataFrame(seconds, columns=[f"t_{step}" for step in steps], index=frame.index)
+    result = pd.concat(
+        [frame[list(META_COLUMNS)], answer_frame, timing_frame]
+        + ([frame[list(PERSONAL_COLUMNS)]] if include_personal else []),
+        axis=1,
+    )
+    withdrawn = (result["state"] == "withdrawn").fillna(False).to_numpy(dtype=bool)
+    if withdrawn.any():
+        for column in result.columns:
+            if column not in WITHDRAWN_KEEPS:
+                result.loc[withdrawn, column] = pd.NA
+    say(f"export frame built: {result.shape[0]} rows x {result.shape[1]} columns")
+    return result
+
+
+def _text_list(values: Sequence[Any]) -> pd.Series:
+    return _text(pd.Series([None if v is None else str(v) for v in values], dtype="object"))
+
+
+def stata_value_labels(instrument: Instrument | None = None, language: str = "en") -> dict[str, dict[int, str]]:
+    """Value labels of every coded answer (and attention_passed), for Stata."""
+    instrument = instrument or get_instrument()
+    labels: dict[str, dict[int, str]] = {"attention_passed": {0: "No", 1: "Yes"} if language == "en"
+                                         else {0: "Non", 1: "Oui"}}
+    for item in instrument.items:
+        if item.is_personal or item.type not in NUMERIC_ITEM_TYPES:
+            continue
+        item_labels = item.value_labels(language)
+        if item.type == "checkbox" and not item_labels:
+            item_labels = {1: "Ticked", 0: "Not ticked"}
+        if item_labels:
+            labels[item.code] = item_labels
+    return labels

@@ -1,0 +1,69 @@
+"""The participant funnel (CONSORT-style), counted in the database: used by the API and the admin."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Count, Q
+
+ARM_STAGES: tuple[str, ...] = ("assigned", "exposed", "completed", "attrited", "withdrawn")
+
+
+def study_arms(study: Any) -> list[str]:
+    """The study's arms in their configured order (the default five when no scheme exists yet)."""
+    from studyserver.assignment.models import ARMS, AllocationScheme
+
+    scheme = AllocationScheme.objects.filter(study=study).first()
+    return list(scheme.arms) if scheme is not None else list(ARMS)
+
+
+def funnel(study: Any) -> dict[str, Any]:
+    """Counts from entry to completion.
+
+    ``started``: every participant who entered; ``consented``; ``declined`` (the anonymous count
+    kept on the study); ``placed`` (a district was settled); ``screened_out`` by reason. Per arm:
+    ``assigned``; ``exposed`` (treatment page submitted; control has no such page, so 0);
+    ``completed``; ``attrited`` = assigned but not completed (withdrawals included);
+    ``withdrawn`` (withdrew their data afterwards; also counted in ``attrited``).
+    """
+    from studyserver.assignment.models import Assignment
+    from studyserver.survey.models import Participant
+
+    people = Participant.objects.filter(study=study)
+    totals = people.aggregate(
+        started=Count("pk"),
+        consented=Count("pk", filter=Q(consented_at__isnull=False)),
+        placed=Count("pk", filter=Q(placed_at__isnull=False)),
+    )
+    reasons = {
+        row["screenout_reason"] or "unspecified": row["n"]
+        for row in people.filter(state=Participant.State.SCREENED_OUT)
+        .values("screenout_reason").annotate(n=Count("pk")).order_by("screenout_reason")
+    }
+    arms = study_arms(study)
+    per_arm = {stage: dict.fromkeys(arms, 0) for stage in ARM_STAGES}
+    rows = (
+        Assignment.objects.filter(study=study).values("arm").order_by("arm").annotate(
+            assigned=Count("pk"),
+            exposed=Count("pk", filter=Q(participant__exposed_at__isnull=False)),
+            completed=Count("pk", filter=Q(participant__state=Participant.State.COMPLETED)),
+            withdrawn=Count("pk", filter=Q(participant__state=Participant.State.WITHDRAWN)),
+        )
+    )
+    for row in rows:
+        for stage in ("assigned", "exposed", "completed", "withdrawn"):
+            per_arm[stage][row["arm"]] = row[stage]
+        per_arm["attrited"][row["arm"]] = row["assigned"] - row["completed"]
+    return {
+        "study": study.slug,
+        "started": totals["started"],
+        "consented": totals["consented"],
+        "declined": study.declined_count,
+        "placed": totals["placed"],
+        "screened_out": reasons,
+        "screened_out_total": sum(reasons.values()),
+        **per_arm,
+        "assigned_total": sum(per_arm["assigned"].values()),
+        "completed_total": sum(per_arm["completed"].values()),
+        "attrited_total": sum(per_arm["attrited"].values()),
+    }

@@ -1,0 +1,36 @@
+"""python manage.py export_codebook --format csv|md --out PATH"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from studyserver.exports.codebook import build_codebook, codebook_csv, codebook_markdown
+from studyserver.exports.formats import atomic_write, check_writable
+
+
+class Command(BaseCommand):
+    help = "Write the codebook (every export variable, EN/FR labels, questions and codes)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--format", dest="fmt", required=True, help="csv or md.")
+        parser.add_argument("--out", required=True, help="Output file path.")
+        parser.add_argument("--include-personal", action="store_true",
+                            help="Also document the personal-data columns.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        fmt = options["fmt"].strip().lower()
+        if fmt not in {"csv", "md"}:
+            raise CommandError(f"Unknown codebook format {options['fmt']!r}: use csv or md.")
+        try:
+            out = check_writable(options["out"])
+        except OSError as error:
+            raise CommandError(f"Cannot write {options['out']}: {error}") from None
+        rows = build_codebook(include_personal=options["include_personal"])
+        text = codebook_csv(rows) if fmt == "csv" else codebook_markdown(rows)
+        try:
+            atomic_write(out, lambda handle: handle.write(text.encode("utf-8")))
+        except OSError as error:
+            raise CommandError(f"Cannot write {out}: {error}") from None
+        self.stdout.write(self.style.SUCCESS(f"Wrote {len(rows)} codebook rows to {out}."))

@@ -1,0 +1,53 @@
+"""Read-only representations for the research API (and its OpenAPI schema)."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from studyserver.studies.models import Study
+
+from .codebook import CODEBOOK_COLUMNS
+
+
+class StudySerializer(serializers.ModelSerializer):
+    participants = serializers.IntegerField(source="participant_count", read_only=True,
+                                            help_text="Participants who entered.")
+
+    class Meta:
+        model = Study
+        fields = ("slug", "title", "is_open", "demo", "representation_order", "consent_version",
+                  "min_exposure_seconds", "exclusion_rules", "declined_count", "participants",
+                  "created_at")
+        read_only_fields = fields
+
+
+class _PerArm(serializers.DictField):
+    def __init__(self, **kwargs):
+        super().__init__(child=serializers.IntegerField(), **kwargs)
+
+
+class FunnelSerializer(serializers.Serializer):
+    study = serializers.CharField()
+    started = serializers.IntegerField()
+    consented = serializers.IntegerField()
+    declined = serializers.IntegerField()
+    placed = serializers.IntegerField()
+    screened_out = _PerArm(help_text="Screened out, by reason.")
+    screened_out_total = serializers.IntegerField()
+    assigned = _PerArm(help_text="Assigned, per arm.")
+    exposed = _PerArm(help_text="Treatment page submitted, per arm (control: 0, no such page).")
+    completed = _PerArm(help_text="Completed, per arm.")
+    attrited = _PerArm(help_text="Assigned but not completed, per arm (withdrawals included).")
+    withdrawn = _PerArm(help_text="Withdrew their data after assignment, per arm.")
+    assigned_total = serializers.IntegerField()
+    completed_total = serializers.IntegerField()
+    attrited_total = serializers.IntegerField()
+
+
+class CodebookRowSerializer(serializers.Serializer):
+    def get_fields(self):
+        return {name: serializers.CharField(allow_blank=True) for name in CODEBOOK_COLUMNS}
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
