@@ -1,3 +1,5 @@
+"""Fixtures shared by the apps' tests: the real reference districts, loaded once per test database."""
+
 import pytest
 
 from studyserver.geo.testing import load_reference_districts

@@ -1,0 +1,69 @@
+"""Researchers see participants' progress, never their personal data unless specially permitted."""
+
+from django.contrib import admin, messages
+
+from studyserver.exports.admin import export_selected
+
+from . import flow
+from .models import InformationRequest, PageSubmission, Participant, PersonalData
+
+
+class PageSubmissionInline(admin.TabularInline):
+    model = PageSubmission
+    extra = 0
+    can_delete = False
+    readonly_fields = ("step", "answers", "served_at", "submitted_at", "seconds_on_page", "revision")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Participant)
+class ParticipantAdmin(admin.ModelAdmin):
+    list_display = ("short_id", "study", "state", "current_step", "province_code", "district", "district_method", "started_at")
+    list_filter = ("study", "state", "screenout_reason", "province_code", "district_method", "language")
+    search_fields = ("id", "fsa")
+    readonly_fields = [f.name for f in Participant._meta.fields]
+    inlines = [PageSubmissionInline]
+    actions = ["withdraw_selected", export_selected]
+
+    @admin.display(description="participant")
+    def short_id(self, obj):
+        return str(obj.pk)[:8]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # withdrawal deletes data through the action; rows stay for the funnel
+
+    @admin.action(description="Withdraw: delete answers and personal data (keeps the anonymous slot)")
+    def withdraw_selected(self, request, queryset):
+        for participant in queryset:
+            flow.withdraw(participant)
+        self.message_user(request, f"{queryset.count()} participant(s) withdrawn.", messages.SUCCESS)
+
+
+@admin.register(PersonalData)
+class PersonalDataAdmin(admin.ModelAdmin):
+    list_display = ("participant", "updated_at")
+    readonly_fields = ("participant", "panel_id", "postal_code", "email", "signature_name", "updated_at")
+
+    def has_module_permission(self, request):
+        return request.user.has_perm("survey.export_personal_data")
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.has_perm("survey.export_personal_data")
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(InformationRequest)
+class InformationRequestAdmin(admin.ModelAdmin):
+    list_display = ("participant", "topic", "status", "attempts", "created_at", "sent_at")
+    list_filter = ("topic", "status")
+    readonly_fields = ("participant", "topic", "status", "attempts", "last_error", "created_at", "sent_at")
+
+    def has_add_permission(self, request):
+        return False

@@ -1,0 +1,27 @@
+"""Server-side exposure timing: the moment the treatment image's bytes are sent to the participant."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest
+from django.utils import timezone
+
+from .models import Exposure, Participant
+
+
+def note_image_served(request: HttpRequest, stimulus_id: str) -> None:
+    """Record the first time the image is served to a participant of this session who was shown it.
+
+    The image URL carries no participant data; the session says who is looking. Other viewers
+    (researchers in the admin, a second tab after submission) change nothing.
+    """
+    from .views import SESSION_TOKENS
+
+    tokens = request.session.get(SESSION_TOKENS, []) if hasattr(request, "session") else []
+    if not tokens or not stimulus_id:
+        return
+    Exposure.objects.filter(
+        participant__token__in=tokens,
+        participant__state=Participant.State.ASSIGNED,
+        stimulus_id=stimulus_id,
+        image_loaded_at__isnull=True,
+    ).update(image_loaded_at=timezone.now())

@@ -1,0 +1,465 @@
+"""The participant flow as plain functions: which step comes next, and what each submission stores.
+
+Views call these and render; every state change happens here, inside a transaction that locks the
+participant's row, so a double submit, a reload or two tabs can never duplicate or lose an answer,
+and the arm is drawn once (``assignment.services.assign`` is idempotent as a second guard).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from studyserver.instrument.definition import Instrument, Page, get_instrument
+from studyserver.studies.models import Study
+
+from .models import (
+    Exposure,
+    InformationRequest,
+    PageSubmission,
+    PageView,
+    Participant,
+    PersonalData,
+    panel_id_digest,
+)
+
+logger = logging.getLogger(__name__)
+
+CONSENT, POSTAL, DISTRICT, TREATMENT, DEBRIEF = "consent", "postal", "district", "treatment", "debrief"
+FINISHED, SCREENED_OUT = "finished", "screened_out"
+
+
+class FlowError(Exception):
+    """A request that does not fit the participant's position in the flow (nothing was changed)."""
+
+
+class StepNotAvailable(FlowError):
+    """A page ahead of the participant's current step (tampering or a stale link)."""
+
+
+class AlreadySubmitted(FlowError):
+    """A page already stored and locked (the back button or a double submit)."""
+
+
+# --- the sequence of steps -------------------------------------------------------------------------
+
+
+def all_steps(instrument: Instrument) -> list[str]:
+    pre = [p.key for p in instrument.pages_in_phase("pre")]
+    post = [p.key for p in instrument.pages_in_phase("post")]
+    return [CONSENT, POSTAL, DISTRICT, *pre, TREATMENT, *post, DEBRIEF]
+
+
+def arm_of(participant: Participant) -> str | None:
+    assignment = getattr(participant, "assignment", None)
+    return assignment.arm if assignment is not None else None
+
+
+def step_is_visible(participant: Participant, step: str, instrument: Instrument, answers: Mapping[str, Any]) -> bool:
+    if step == DISTRICT:
+        return participant.district_method in {"", Participant.DistrictMethod.PICKED, Participant.DistrictMethod.FALLBACK}
+    if step == TREATMENT:
+        return arm_of(participant) not in {None, "control"}
+    if step in {CONSENT, POSTAL, DEBRIEF}:
+        return True
+    return instrument.page(step).visible(answers, participant.province_code)
+
+
+def next_step(participant: Participant, after: str, instrument: Instrument | None = None) -> str:
+    instrument = instrument or get_instrument()
+    steps = all_steps(instrument)
+    answers = participant.answers()
+    for step in steps[steps.index(after) + 1 :]:
+        if step_is_visible(participant, step, instrument, answers):
+            return step
+    return DEBRIEF
+
+
+def progress(participant: Participant, instrument: Instrument | None = None) -> tuple[int, int]:
+    """(current step number, total steps) as the participant would count them."""
+    instrument = instrument or get_instrument()
+    answers = participant.answers()
+    visible = [s for s in all_steps(instrument) if s == participant.current_step or step_is_visible(participant, s, instrument, answers)]
+    current = visible.index(participant.current_step) + 1 if participant.current_step in visible else 1
+    return current, len(visible)
+
+
+def pre_treatment_editable(participant: Participant, step: str, instrument: Instrument) -> bool:
+    """Pre-treatment pages can be revisited and changed until the arm is drawn, never after."""
+    if participant.state not in {Participant.State.PLACED}:
+        return False
+    return step in {p.key for p in instrument.pages_in_phase("pre")}
+
+
+def steps_done(participant: Participant) -> set[str]:
+    return set(participant.submissions.values_list("step", flat=True))
+
+
+# --- entry, consent ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Entry:
+    participant: Participant | None
+    outcome: str  # "new", "resume", "already_done"
+
+
+def enter(study: Study, panel_id: str | None, language: str, session_participant_id: str | None = None) -> Entry:
+    """A panel respondent arrives: start a new participant, resume theirs, or refuse a second attempt."""
+    if panel_id:
+        digest = panel_id_digest(study.slug, panel_id)
+        existing = Participant.objects.filter(study=study, panel_id_hash=digest).first()
+        if existing is not None:
+            return Entry(existing, "already_done" if _finished_for_good(existing) else "resume")
+    elif session_participant_id:
+        existing = Participant.objects.filter(pk=session_participant_id, study=study).first()
+        if existing is not None and not _finished_for_good(existing):
+            return Entry(existing, "resume")
+        digest = None
+    else:
+        digest = None
+    try:
+        with transaction.atomic():
+            participant = Participant.objects.create(
+                study=study,
+                panel_id_hash=digest,
+                language=language,
+                consent_version=study.consent_version,
+                instrument_version=get_instrument().version,
+            )
+            PersonalData.objects.create(participant=participant, panel_id=panel_id or "")
+    except IntegrityError:
+        # The same panel id arrived twice at once (two tabs): the first one wins, the second resumes it.
+        existing = Participant.objects.get(study=study, panel_id_hash=digest)
+        return Entry(existing, "already_done" if _finished_for_good(existing) else "resume")
+    return Entry(participant, "new")
+
+
+def _finished_for_good(participant: Participant) -> bool:
+    """Screened out, withdrawn, or completed and already sent back to the panel."""
+    if participant.state == Participant.State.COMPLETED:
+        return participant.current_step == FINISHED
+    return participant.state in {Participant.State.SCREENED_OUT, Participant.State.WITHDRAWN}
+
+
+def record_page_served(participant: Participant, step: str) -> None:
+    now = timezone.now()
+    updated = PageView.objects.filter(participant=participant, step=step).update(
+        last_served_at=now, times_served=F("times_served") + 1
+    )
+    if not updated:
+        try:
+            with transaction.atomic():
+                PageView.objects.create(participant=participant, step=step, first_served_at=now, last_served_at=now)
+        except IntegrityError:
+            PageView.objects.filter(participant=participant, step=step).update(
+                last_served_at=now, times_served=F("times_served") + 1
+            )
+
+
+def _lock(participant: Participant) -> Participant:
+    return Participant.objects.select_for_update().get(pk=participant.pk)
+
+
+def _check_current(participant: Participant, step: str, instrument: Instrument) -> None:
+    if participant.current_step == step:
+        return
+    if step in steps_done(participant) or all_steps(instrument).index(step) < all_steps(instrument).index(participant.current_step):
+        raise AlreadySubmitted(step)
+    raise StepNotAvailable(step)
+
+
+def _store_submission(participant: Participant, step: str, answers: Mapping[str, Any]) -> PageSubmission:
+    now = timezone.now()
+    view = PageView.objects.filter(participant=participant, step=step).first()
+    served_at: datetime = view.last_served_at if view else now
+    submission, created = PageSubmission.objects.get_or_create(
+        participant=participant,
+        step=step,
+        defaults={"answers": dict(answers), "served_at": served_at, "submitted_at": now,
+                  "seconds_on_page": max((now - served_at).total_seconds(), 0.0)},
+    )
+    if not created:
+        submission.answers = dict(answers)
+        submission.served_at = served_at
+        submission.submitted_at = now
+        submission.seconds_on_page = max((now - served_at).total_seconds(), 0.0)
+        submission.revision += 1
+        submission.save()
+    return submission
+
+
+def consent(participant: Participant, agreed: bool) -> Participant | None:
+    """Record the consent decision. Declining deletes everything but an anonymous count."""
+    instrument = get_instrument()
+    with transaction.atomic():
+        participant = _lock(participant)
+        _check_current(participant, CONSENT, instrument)
+        if not agreed:
+            study = participant.study
+            participant.delete()
+            study.record_decline()
+            return None
+        _store_submission(participant, CONSENT, {"consent": 1, "consent_version": participant.consent_version})
+        participant.state = Participant.State.CONSENTED
+        participant.consented_at = timezone.now()
+        participant.current_step = POSTAL
+        participant.save()
+    return participant
+
+
+# --- postal code and district --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PostalOutcome:
+    participant: Participant
+    error: str | None = None  # an error code from geo.services (participant gets another try)
+
+
+def submit_postal_code(participant: Participant, raw: str) -> PostalOutcome:
+    from studyserver.geo import services as geo
+
+    instrument = get_instrument()
+    location = geo.locate(raw, participant.study.representation_order)
+    with transaction.atomic():
+        participant = _lock(participant)
+        _check_current(participant, POSTAL, instrument)
+        if not location.valid:
+            return PostalOutcome(participant, error=location.error)
+        PersonalData.objects.update_or_create(participant=participant, defaults={"postal_code": location.normalized or ""})
+        participant.fsa = location.fsa or ""
+        participant.province_code = location.province_code or ""
+        _store_submission(participant, POSTAL, {"fsa": participant.fsa, "province_code": participant.province_code})
+        if not location.placeable:
+            _screen_out(participant, Participant.ScreenOut.NOT_CANADIAN)
+            return PostalOutcome(participant)
+        if location.decided_fed_code:
+            district = _district(participant, location.decided_fed_code)
+            method = Participant.DistrictMethod.SNAPPED if location.snapped else Participant.DistrictMethod.CERTAIN
+            _place(participant, district, method, candidates=[location.decided_fed_code])
+        elif location.candidates:
+            participant.district = None
+            participant.district_method = ""
+            participant.district_candidates = {"mode": "candidates", "fed_codes": [c.fed_code for c in location.candidates]}
+            participant.current_step = DISTRICT
+            participant.save()
+        else:
+            participant.district_candidates = {"mode": "province", "fed_codes": []}
+            participant.current_step = DISTRICT
+            participant.save()
+    return PostalOutcome(participant)
+
+
+def _district(participant: Participant, fed_code: str):
+    from studyserver.geo.models import District
+
+    return District.objects.get(representation_order=participant.study.representation_order, fed_code=fed_code)
+
+
+def district_choices(participant: Participant) -> tuple[str, list[Any]]:
+    """("candidates" | "province", the districts to offer)."""
+    from studyserver.geo import services as geo
+    from studyserver.geo.models import District
+
+    state = participant.district_candidates or {}
+    if state.get("mode") == "candidates":
+        order = {code: i for i, code in enumerate(state["fed_codes"])}
+        districts = District.objects.filter(
+            representation_order=participant.study.representation_order, fed_code__in=state["fed_codes"]
+        )
+        return "candidates", sorted(districts, key=lambda d: order[d.fed_code])
+    return "province", list(geo.districts_in_province(participant.province_code, participant.study.representation_order))
+
+
+def choose_district(participant: Participant, fed_code: str | None) -> Participant:
+    """The participant picks a candidate, or "none of these" (→ the list of their province)."""
+    instrument = get_instrument()
+    with transaction.atomic():
+        participant = _lock(participant)
+        _check_current(participant, DISTRICT, instrument)
+        mode, offered = district_choices(participant)
+        if fed_code is None:
+            if mode == "province":
+                raise StepNotAvailable(DISTRICT)
+            participant.district_candidates = {**participant.district_candidates, "mode": "province", "rejected": participant.district_candidates.get("fed_codes", [])}
+            participant.save()
+            return participant
+        if fed_code not in {d.fed_code for d in offered}:
+            raise StepNotAvailable(DISTRICT)
+        method = Participant.DistrictMethod.PICKED if mode == "candidates" else Participant.DistrictMethod.FALLBACK
+        _store_submission(participant, DISTRICT, {"fed_code": fed_code, "district_method": str(method)})
+        _place(participant, _district(participant, fed_code), method, candidates=participant.district_candidates.get("fed_codes", []))
+    return participant
+
+
+def _place(participant: Participant, district, method: str, candidates: list[str]) -> None:
+    participant.district = district
+    participant.district_method = method
+    participant.placed_at = timezone.now()
+    participant.state = Participant.State.PLACED
+    participant.current_step = next_step(participant, DISTRICT)
+    participant.save()
+
+
+# --- questionnaire pages, assignment ---------------------------------------------------------------------
+
+
+def submit_page(participant: Participant, page: Page, answers: Mapping[str, Any], personal: Mapping[str, str]) -> Participant:
+    """Store one questionnaire page; the last pre-treatment page settles eligibility and draws the arm."""
+    instrument = get_instrument()
+    with transaction.atomic():
+        participant = _lock(participant)
+        editing = participant.current_step != page.key and pre_treatment_editable(participant, page.key, instrument) and page.key in steps_done(participant)
+        if not editing:
+            _check_current(participant, page.key, instrument)
+        _store_submission(participant, page.key, answers)
+        if personal:
+            PersonalData.objects.update_or_create(participant=participant, defaults=dict(personal))
+        if editing:
+            return participant
+        after = next_step(participant, page.key, instrument)
+        if page.phase == "pre" and after not in {p.key for p in instrument.pages_in_phase("pre")}:
+            return _finish_pre_treatment(participant, instrument)
+        if page.key == "info_email":
+            _queue_information_emails(participant, instrument)
+        participant.current_step = after
+        if after == DEBRIEF:
+            participant.state = Participant.State.COMPLETED
+            participant.completed_at = timezone.now()
+        participant.save()
+    return participant
+
+
+def _finish_pre_treatment(participant: Participant, instrument: Instrument) -> Participant:
+    from studyserver.assignment import services as assignment
+
+    answers = participant.answers()
+    checks = instrument.attention_items
+    if checks:
+        participant.attention_passed = all(answers.get(item.code) == item.attention_correct for item in checks)
+    participant.save()
+    eligibility = assignment.check_eligibility(participant)
+    if not eligibility.eligible:
+        logger.warning("participant %s ineligible: %s", participant.pk, eligibility.reason)
+        _screen_out(participant, Participant.ScreenOut.INELIGIBLE)
+        return participant
+    assignment.assign(participant)
+    participant.refresh_from_db()
+    participant.current_step = next_step(participant, instrument.pages_in_phase("pre")[-1].key, instrument)
+    participant.save()
+    return participant
+
+
+def _screen_out(participant: Participant, reason: str) -> None:
+    participant.state = Participant.State.SCREENED_OUT
+    participant.screenout_reason = reason
+    participant.screened_out_at = timezone.now()
+    participant.current_step = SCREENED_OUT
+    participant.save()
+
+
+def _queue_information_emails(participant: Participant, instrument: Instrument) -> None:
+    from .tasks import send_information_email
+
+    answers = participant.answers()
+    for topic in instrument.information_emails:
+        if answers.get(topic) == 1:
+            request, created = InformationRequest.objects.get_or_create(participant=participant, topic=topic)
+            if created:
+                transaction.on_commit(lambda pk=request.pk: send_information_email.delay(pk))
+
+
+# --- treatment ---------------------------------------------------------------------------------------------
+
+
+def stimulus_shown(participant: Participant) -> Any:
+    """The stimulus this participant sees: the one first served to them, on every later reload.
+
+    Chosen once (an image approved or replaced later does not change what a participant already
+    saw); ``None`` when no approved image is available for their arm and district.
+    """
+    from studyserver.treatments.models import Stimulus
+    from studyserver.treatments.services import stimulus_for
+
+    exposure = Exposure.objects.filter(participant=participant).first()
+    if exposure is not None and exposure.stimulus_id:
+        return Stimulus.objects.select_related("source").filter(public_id=exposure.stimulus_id).first()
+    return stimulus_for(arm_of(participant), participant.district, study=participant.study)
+
+
+def treatment_served(participant: Participant, stimulus_id: str) -> Exposure:
+    """The first time the page is served starts the exposure clock; reloads do not restart it."""
+    exposure, _ = Exposure.objects.get_or_create(
+        participant=participant, defaults={"page_served_at": timezone.now(), "stimulus_id": stimulus_id}
+    )
+    return exposure
+
+
+def seconds_left(participant: Participant) -> float:
+    exposure = Exposure.objects.filter(participant=participant).first()
+    if exposure is None:
+        return float(participant.study.min_exposure_seconds)
+    shown = (timezone.now() - exposure.page_served_at).total_seconds()
+    return max(participant.study.min_exposure_seconds - shown, 0.0)
+
+
+def submit_treatment(participant: Participant) -> tuple[Participant, bool]:
+    """(participant, accepted). Too early (before the minimum display time) is refused and counted."""
+    instrument = get_instrument()
+    with transaction.atomic():
+        participant = _lock(participant)
+        _check_current(participant, TREATMENT, instrument)
+        exposure = Exposure.objects.select_for_update().filter(participant=participant).first()
+        if exposure is None:
+            raise StepNotAvailable(TREATMENT)
+        if seconds_left(participant) > 0:
+            exposure.early_submit_attempts += 1
+            exposure.save(update_fields=["early_submit_attempts"])
+            return participant, False
+        now = timezone.now()
+        exposure.submitted_at = now
+        exposure.save(update_fields=["submitted_at"])
+        _store_submission(participant, TREATMENT, {})
+        participant.state = Participant.State.EXPOSED
+        participant.exposed_at = now
+        participant.current_step = next_step(participant, TREATMENT, instrument)
+        participant.save()
+    return participant, True
+
+
+def finish(participant: Participant) -> Participant:
+    """The debrief was read: from now on the panel id counts as having taken the study."""
+    with transaction.atomic():
+        participant = _lock(participant)
+        if participant.state != Participant.State.COMPLETED:
+            raise StepNotAvailable(DEBRIEF)
+        participant.current_step = FINISHED
+        participant.save(update_fields=["current_step", "last_seen_at"])
+    return participant
+
+
+# --- withdrawal -------------------------------------------------------------------------------------------
+
+
+def withdraw(participant: Participant) -> None:
+    """Delete the participant's answers and personal data; keep only the drawn slot (append-only)."""
+    with transaction.atomic():
+        participant = _lock(participant)
+        participant.submissions.all().delete()
+        participant.page_views.all().delete()
+        participant.information_requests.all().delete()
+        Exposure.objects.filter(participant=participant).delete()
+        PersonalData.objects.filter(participant=participant).delete()
+        participant.state = Participant.State.WITHDRAWN
+        participant.fsa = ""
+        participant.attention_passed = None
+        participant.current_step = "withdrawn"
+        participant.save()

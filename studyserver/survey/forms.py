@@ -1,0 +1,151 @@
+"""Django forms built from the instrument: one field per visible item, messages in the page's language."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django import forms
+
+from studyserver.instrument.definition import Instrument, Item, Page
+
+
+def _field_for(item: Item, instrument: Instrument, language: str, province_code: str | None) -> forms.Field:
+    messages = {
+        "required": instrument.text("error_required", language),
+        "invalid_choice": instrument.text("error_invalid_choice", language),
+    }
+    label = item.text.get(language)
+    if item.type == "integer":
+        messages["invalid"] = instrument.text("error_integer", language, min=item.min_value, max=item.max_value)
+        messages["min_value"] = messages["max_value"] = messages["invalid"]
+        return forms.IntegerField(
+            label=label,
+            required=item.required,
+            min_value=item.min_value,
+            max_value=item.max_value,
+            error_messages=messages,
+            widget=forms.NumberInput(attrs={"inputmode": "numeric", "min": item.min_value, "max": item.max_value}),
+        )
+    if item.type in {"choice", "scale", "yesno"}:
+        return forms.TypedChoiceField(
+            label=label,
+            required=item.required,
+            choices=[(o.code, o.text.get(language)) for o in item.options_for(province_code)],
+            coerce=int,
+            empty_value=None,
+            widget=forms.RadioSelect,
+            error_messages=messages,
+        )
+    if item.type == "checkbox":
+        return forms.BooleanField(label=label, required=False)
+    if item.type == "email":
+        messages["invalid"] = instrument.text("error_email", language)
+        return forms.EmailField(
+            label=label,
+            required=item.required,
+            max_length=item.max_length,
+            error_messages=messages,
+            widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+        )
+    messages["max_length"] = instrument.text("error_too_long", language, max=item.max_length)
+    return forms.CharField(
+        label=label,
+        required=item.required,
+        max_length=item.max_length,
+        error_messages=messages,
+        widget=forms.TextInput(attrs={"autocomplete": "name"}),
+    )
+
+
+class InstrumentPageForm(forms.Form):
+    """The form of one questionnaire page, for one participant (conditions already applied)."""
+
+    def __init__(
+        self,
+        *args: Any,
+        page: Page,
+        instrument: Instrument,
+        language: str,
+        earlier_answers: Mapping[str, Any],
+        province_code: str | None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.page = page
+        self.instrument = instrument
+        self.language = language
+        self.items = [item for item in page.items if item.visible(earlier_answers, province_code)]
+        for item in self.items:
+            self.fields[item.code] = _field_for(item, instrument, language, province_code)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        # A ticked signature box needs a typed name; the name is what the letter carries.
+        if "letter_signed" in self.fields and cleaned.get("letter_signed") and not (cleaned.get("signature_name") or "").strip():
+            self.add_error("signature_name", self.instrument.text("error_signature", self.language))
+        return cleaned
+
+    def split_answers(self) -> tuple[dict[str, Any], dict[str, str]]:
+        """(answers stored with the responses, personal values stored apart) from cleaned data."""
+        answers: dict[str, Any] = {}
+        personal: dict[str, str] = {}
+        for item in self.items:
+            value = self.cleaned_data.get(item.code)
+            if item.type == "checkbox":
+                value = 1 if value else 0
+            if item.is_personal:
+                personal[item.personal_field] = (value or "").strip()
+            else:
+                answers[item.code] = value
+        return answers, personal
+
+    def rows(self) -> list[dict[str, Any]]:
+        """What the template needs per item: the bound field, the item, and whether it is a group."""
+        return [
+            {"item": item, "field": self[item.code], "grouped": item.type in {"choice", "scale", "yesno"}}
+            for item in self.items
+        ]
+
+
+class ConsentForm(forms.Form):
+    decision = forms.ChoiceField(choices=[("agree", "agree"), ("decline", "decline")])
+    adult = forms.BooleanField(required=False)
+
+    def __init__(self, *args: Any, instrument: Instrument, language: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.instrument = instrument
+        self.language = language
+        self.fields["decision"].error_messages["required"] = instrument.text("error_required", language)
+        self.fields["decision"].error_messages["invalid_choice"] = instrument.text("error_invalid_choice", language)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if cleaned.get("decision") == "agree" and not cleaned.get("adult"):
+            self.add_error("adult", self.instrument.text("consent_age_required", self.language))
+        return cleaned
+
+
+class PostalCodeForm(forms.Form):
+    postal_code = forms.CharField(max_length=20, strip=True)
+
+    def __init__(self, *args: Any, instrument: Instrument, language: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["postal_code"]
+        field.label = instrument.text("postal_label", language)
+        field.error_messages["required"] = instrument.text("error_required", language)
+        field.error_messages["max_length"] = instrument.text("error_too_long", language, max=20)
+        field.widget.attrs.update({"autocomplete": "postal-code", "autocapitalize": "characters", "spellcheck": "false"})
+
+
+class DistrictChoiceForm(forms.Form):
+    NONE_OF_THESE = "none"
+
+    district = forms.ChoiceField(widget=forms.RadioSelect)
+
+    def __init__(self, *args: Any, choices: list[tuple[str, str]], instrument: Instrument, language: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["district"]
+        field.choices = choices
+        field.error_messages["required"] = instrument.text("error_required", language)
+        field.error_messages["invalid_choice"] = instrument.text("error_invalid_choice", language)

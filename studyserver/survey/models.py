@@ -1,0 +1,200 @@
+"""Participants, their page submissions and their personal data (kept apart from the answers)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def panel_id_digest(study_slug: str, panel_id: str) -> str:
+    """A keyed hash of the panel id: enough to refuse a second attempt, useless to re-identify."""
+    message = f"{study_slug}:{panel_id.strip()}".encode()
+    return hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).hexdigest()
+
+
+class Participant(models.Model):
+    """One person's pass through one study. Holds no personal data (see :class:`PersonalData`)."""
+
+    class State(models.TextChoices):
+        STARTED = "started", "Started (consent page)"
+        CONSENTED = "consented", "Consented"
+        PLACED = "placed", "Placed in a district"
+        ASSIGNED = "assigned", "Assigned to an arm"
+        EXPOSED = "exposed", "Treatment page submitted"
+        COMPLETED = "completed", "Completed"
+        SCREENED_OUT = "screened_out", "Screened out"
+        WITHDRAWN = "withdrawn", "Withdrew their data"
+
+    class ScreenOut(models.TextChoices):
+        NOT_CANADIAN = "not_canadian", "Postal code not Canadian / unplaceable"
+        NO_DISTRICT = "no_district", "No district could be confirmed"
+        INELIGIBLE = "ineligible", "Treatment material missing for the district"
+        STUDY_CLOSED = "study_closed", "Study closed"
+        OVER_QUOTA = "over_quota", "Over quota"
+
+    class DistrictMethod(models.TextChoices):
+        CERTAIN = "certain", "Decided by the postal code"
+        PICKED = "picked", "Picked from the candidates"
+        FALLBACK = "fallback", "Picked from the province list"
+        SNAPPED = "snapped", "Coastal FSA snapped to the nearest district"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    study = models.ForeignKey("studies.Study", on_delete=models.PROTECT, related_name="participants")
+    token = models.CharField(max_length=64, unique=True, default=new_token, editable=False)
+    # NULL, not "", for "no panel id": the unique (study, panel_id_hash) constraint ignores NULLs.
+    panel_id_hash = models.CharField(max_length=64, null=True, blank=True, editable=False)  # noqa: DJ001
+    language = models.CharField(max_length=2, default="en")
+    state = models.CharField(max_length=20, choices=State.choices, default=State.STARTED, db_index=True)
+    screenout_reason = models.CharField(max_length=20, choices=ScreenOut.choices, blank=True)
+    current_step = models.CharField(max_length=40, default="consent")
+    consent_version = models.CharField(max_length=20, blank=True)
+    instrument_version = models.CharField(max_length=40, blank=True)
+    fsa = models.CharField(max_length=3, blank=True)
+    province_code = models.CharField(max_length=2, blank=True)
+    district = models.ForeignKey("geo.District", null=True, blank=True, on_delete=models.PROTECT)
+    district_method = models.CharField(max_length=10, choices=DistrictMethod.choices, blank=True)
+    district_candidates = models.JSONField(default=list, blank=True)
+    attention_passed = models.BooleanField(null=True)
+    user_agent_mobile = models.BooleanField(null=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    consented_at = models.DateTimeField(null=True, blank=True)
+    placed_at = models.DateTimeField(null=True, blank=True)
+    exposed_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    screened_out_at = models.DateTimeField(null=True, blank=True)
+    last_seen_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["study", "panel_id_hash"],
+                condition=models.Q(panel_id_hash__isnull=False),
+                name="one_attempt_per_panel_id",
+            )
+        ]
+        indexes = [models.Index(fields=["study", "state"])]
+
+    def __str__(self) -> str:
+        return f"participant {str(self.id)[:8]} ({self.state})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.state in {self.State.COMPLETED, self.State.SCREENED_OUT, self.State.WITHDRAWN}
+
+    def answers(self) -> dict[str, object]:
+        """Every stored (non-personal) answer, by item code."""
+        merged: dict[str, object] = {}
+        for submission in self.submissions.order_by("submitted_at"):
+            merged.update(submission.answers)
+        return merged
+
+
+class PageView(models.Model):
+    """When the server served a page (first and last time): the basis of time-on-page."""
+
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="page_views")
+    step = models.CharField(max_length=40)
+    first_served_at = models.DateTimeField()
+    last_served_at = models.DateTimeField()
+    times_served = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["participant", "step"], name="one_view_row_per_step")]
+
+    def __str__(self) -> str:
+        return f"{self.participant_id} viewed {self.step}"
+
+
+class PageSubmission(models.Model):
+    """One page's answers, stored once, atomically, with server timestamps."""
+
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="submissions")
+    step = models.CharField(max_length=40)
+    answers = models.JSONField(default=dict)
+    served_at = models.DateTimeField()
+    submitted_at = models.DateTimeField()
+    seconds_on_page = models.FloatField()
+    revision = models.PositiveIntegerField(default=1, help_text="Edits before assignment increase it.")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["participant", "step"], name="one_submission_per_step")]
+        ordering = ["submitted_at"]
+
+    def __str__(self) -> str:
+        return f"{self.participant_id} submitted {self.step}"
+
+
+class Exposure(models.Model):
+    """Server-side timing of the treatment page: served, image bytes sent, page submitted."""
+
+    participant = models.OneToOneField(Participant, on_delete=models.CASCADE, related_name="exposure")
+    stimulus_id = models.CharField(max_length=64, blank=True)
+    page_served_at = models.DateTimeField()
+    image_loaded_at = models.DateTimeField(null=True, blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    early_submit_attempts = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.participant_id} saw {self.stimulus_id or 'nothing'}"
+
+    @property
+    def exposure_ms(self) -> int | None:
+        if self.submitted_at is None:
+            return None
+        return round((self.submitted_at - self.page_served_at).total_seconds() * 1000)
+
+    @property
+    def image_visible_ms(self) -> int | None:
+        if self.submitted_at is None or self.image_loaded_at is None:
+            return None
+        return round((self.submitted_at - self.image_loaded_at).total_seconds() * 1000)
+
+
+class PersonalData(models.Model):
+    """Personal information, stored apart from answers, excluded from exports, deleted on withdrawal."""
+
+    participant = models.OneToOneField(Participant, on_delete=models.CASCADE, related_name="personal_data")
+    panel_id = models.CharField(max_length=200, blank=True)
+    postal_code = models.CharField(max_length=7, blank=True)
+    email = models.EmailField(blank=True)
+    signature_name = models.CharField(max_length=120, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "personal data"
+        permissions = [("export_personal_data", "Can export personal data")]
+
+    def __str__(self) -> str:
+        return f"personal data of {self.participant_id}"
+
+
+class InformationRequest(models.Model):
+    """An information e-mail a participant asked for, and whether it was sent."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed after retries"
+
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="information_requests")
+    topic = models.CharField(max_length=40)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["participant", "topic"], name="one_request_per_topic")]
+
+    def __str__(self) -> str:
+        return f"{self.topic} for {self.participant_id} ({self.status})"

@@ -1,0 +1,173 @@
+"""A study on the real 2013 districts, approved images for it, and a participant-driving client."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pytest
+from django.core.files.base import ContentFile
+from django.test import Client
+from django.utils import timezone
+
+from studyserver.assignment.models import AllocationScheme
+from studyserver.assignment.services import ARMS, regenerate_stratum
+from studyserver.geo.models import District
+from studyserver.instrument.definition import Item, Page, get_instrument
+from studyserver.studies.models import Study
+from studyserver.survey.models import Participant
+from studyserver.treatments.models import SourcePhoto, Stimulus
+from studyserver.treatments.tests.conftest import jpeg_bytes, png_bytes
+
+# Postal codes of the real reference data (see studyserver/geo/tests/test_services.py).
+YUKON = "Y1A 6E5"  # decided: Yukon (60001)
+NORTHWEST_TERRITORIES = "X1A 2N4"  # decided: Northwest Territories (61001)
+MONTREAL = "H2X 1Y4"  # spans several districts: the participant picks
+NORTH_POLE = "H0H 0H0"  # well-formed, placed by GeoNames at the North Pole: screened out
+UNKNOWN_FSA = "K0Z 1A1"  # well-formed, no such area: another try
+
+
+@pytest.fixture
+def media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+def make_study(first_arm: str | None = None, **fields: Any) -> Study:
+    """A study on the 2013 districts. ``first_arm``: the first participant of the study draws it
+    (a seeded, unstratified scheme whose sequence starts with that arm, found from the seed alone)."""
+    defaults = {"slug": "flood", "title": "Flood test", "is_open": True, "representation_order": "2013",
+                "min_exposure_seconds": 10}
+    study = Study.objects.create(**{**defaults, **fields})
+    if first_arm is not None:
+        ratios = dict.fromkeys(ARMS, 1)
+        seed = next(seed for seed in range(10_000)
+                    if regenerate_stratum(seed, ratios, [1], "all", 1)[0][2] == first_arm)
+        AllocationScheme.objects.create(study=study, seed=seed, block_multiples=[1],
+                                        strata=AllocationScheme.Strata.NONE)
+    return study
+
+
+def approve_images_for(district: District, seed: int = 0) -> dict[str, Stimulus]:
+    """An approved image for every treatment arm a participant of ``district`` can draw."""
+    slots = {
+        "house": {"district": district},
+        "district_landmark": {"district": district},
+        "provincial_landmark": {"province_code": district.province_code},
+        "distant": {},
+    }
+    made = {}
+    for offset, (kind, where) in enumerate(slots.items()):
+        source = SourcePhoto(kind=kind, place_name_en=f"{kind} place", place_name_fr=f"lieu {kind}", **where)
+        source.image.save(f"src-{kind}.png", ContentFile(png_bytes(seed + offset)), save=False)
+        source.save()
+        stimulus = Stimulus(source=source, status=Stimulus.Status.APPROVED, seed=seed, backend="reference",
+                            model_version="test", generated_at=timezone.now(), approved_at=timezone.now())
+        stimulus.result.save(f"res-{kind}.jpg", ContentFile(jpeg_bytes(seed + offset)), save=False)
+        stimulus.save()
+        made[kind] = stimulus
+    return made
+
+
+@pytest.fixture
+def yukon(geo2013, media) -> District:
+    district = District.objects.get(representation_order="2013", fed_code="60001")
+    approve_images_for(district)
+    return district
+
+
+def answers_for(page: Page, province_code: str, earlier: Mapping[str, Any],
+                overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Valid POST data for one questionnaire page: the first option of every visible item."""
+    overrides = dict(overrides or {})
+    data: dict[str, Any] = {}
+    seen = dict(earlier)
+    for item in page.items:
+        if not item.visible({**seen, **data}, province_code):
+            continue
+        value = overrides.pop(item.code) if item.code in overrides else _typical_answer(item, province_code)
+        if value is not None:
+            data[item.code] = value
+    return data
+
+
+def _typical_answer(item: Item, province_code: str) -> Any:
+    if item.attention_correct is not None:
+        return item.attention_correct
+    if item.type == "integer":
+        return 1980 if item.code == "birth_year" else item.min_value
+    if item.type in {"choice", "scale", "yesno"}:
+        return item.options_for(province_code)[0].code
+    if item.type == "email":
+        return "someone@example.org"
+    if item.type == "text":
+        return "Ann Example"
+    return None  # an unticked checkbox
+
+
+class Respondent:
+    """One participant's browser: a Django test client that follows the study like a person would."""
+
+    def __init__(self, study: Study, panel_id: str | None = "P-1", language: str = "en",
+                 client: Client | None = None) -> None:
+        self.study = study
+        self.panel_id = panel_id
+        self.client = client or Client()
+        self.language = language
+        self.response = None
+
+    @property
+    def participant(self) -> Participant:
+        return Participant.objects.get(token=self.token)
+
+    @property
+    def token(self) -> str:
+        return self.client.session["floodlight_participants"][-1]
+
+    def enter(self) -> Any:
+        query = {"lang": self.language}
+        if self.panel_id is not None:
+            query["pid"] = self.panel_id
+        self.response = self.client.get(f"/s/{self.study.slug}/", query)
+        return self.response
+
+    def url(self, step: str) -> str:
+        return f"/take/{self.token}/{step}/"
+
+    def get(self, step: str) -> Any:
+        self.response = self.client.get(self.url(step))
+        return self.response
+
+    def post(self, step: str, data: Mapping[str, Any]) -> Any:
+        self.response = self.client.post(self.url(step), data)
+        return self.response
+
+    def current_step(self) -> str:
+        return self.participant.current_step
+
+    def consent(self) -> Any:
+        return self.post("consent", {"decision": "agree", "adult": "on"})
+
+    def answer_page(self, key: str, overrides: Mapping[str, Any] | None = None) -> Any:
+        participant = self.participant
+        page = get_instrument().page(key)
+        data = answers_for(page, participant.province_code, participant.answers(), overrides)
+        return self.post(key, data)
+
+    def answer_until(self, stop: Callable[[str], bool], overrides: Mapping[str, Any] | None = None) -> str:
+        """Answer questionnaire pages with typical answers until ``stop(current_step)``."""
+        for _ in range(30):
+            step = self.current_step()
+            if stop(step):
+                return step
+            response = self.answer_page(step, overrides)
+            assert response.status_code == 302, (step, response.status_code, _errors(response))
+        raise AssertionError("the flow did not reach the expected step")
+
+
+def _errors(response: Any) -> list[str]:
+    return re.findall(r'class="field-error"[^>]*>([^<]+)<', response.content.decode())
+
+
+PRE_PAGES = tuple(page.key for page in get_instrument().pages_in_phase("pre"))

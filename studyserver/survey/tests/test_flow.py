@@ -1,0 +1,400 @@
+"""The participant's journey through the real views, database and geocoding, step by step."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.test import Client
+
+from studyserver.assignment.models import Assignment
+from studyserver.studies.models import Study
+from studyserver.survey import flow
+from studyserver.survey.models import (
+    Exposure,
+    InformationRequest,
+    PageSubmission,
+    Participant,
+    PersonalData,
+)
+
+from .conftest import (
+    MONTREAL,
+    NORTH_POLE,
+    PRE_PAGES,
+    UNKNOWN_FSA,
+    YUKON,
+    Respondent,
+    _errors,
+    make_study,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def placed_in_yukon(study: Study, **kwargs) -> Respondent:
+    respondent = Respondent(study, **kwargs)
+    assert respondent.enter().status_code == 302
+    assert respondent.consent().status_code == 302
+    assert respondent.post("postal", {"postal_code": YUKON}).status_code == 302
+    return respondent
+
+
+# --- entry and consent -------------------------------------------------------------------------------
+
+
+def test_entry_creates_one_participant_and_sends_them_to_consent(yukon):
+    study = make_study()
+    respondent = Respondent(study, panel_id="PANEL-42")
+    response = respondent.enter()
+    assert response.status_code == 302 and response["Location"].endswith("/consent/")
+    participant = respondent.participant
+    assert participant.consent_version == study.consent_version
+    assert participant.panel_id_hash and "PANEL-42" not in participant.panel_id_hash
+    assert PersonalData.objects.get(participant=participant).panel_id == "PANEL-42"
+    page = respondent.client.get(response["Location"])
+    assert page.status_code == 200 and "12 minutes" in page.content.decode()
+
+
+def test_declining_keeps_only_an_anonymous_count(yukon):
+    study = make_study()
+    respondent = Respondent(study)
+    respondent.enter()
+    response = respondent.post("consent", {"decision": "decline"})
+    assert response.status_code == 200 and "Nothing you entered has been kept" in response.content.decode()
+    assert not Participant.objects.exists() and not PersonalData.objects.exists()
+    study.refresh_from_db()
+    assert study.declined_count == 1
+
+
+def test_agreeing_without_confirming_age_is_refused_with_a_message(yukon):
+    respondent = Respondent(make_study())
+    respondent.enter()
+    response = respondent.post("consent", {"decision": "agree"})
+    assert response.status_code == 400
+    assert "18 or older" in " ".join(_errors(response))
+    assert respondent.current_step() == flow.CONSENT
+
+
+def test_french_pages_and_messages(yukon):
+    respondent = Respondent(make_study(), language="fr")
+    respondent.enter()
+    page = respondent.get("consent").content.decode()
+    assert 'lang="fr"' in page and "J'accepte de participer" in page.replace("&#x27;", "'")
+    respondent.consent()
+    response = respondent.post("postal", {"postal_code": "H2O 1Y4"})
+    assert response.status_code == 400 and respondent.participant.language == "fr"
+    assert _errors(response) and all("postal" in error.lower() or "lettre" in error.lower() for error in _errors(response))
+
+
+# --- postal code and district -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("code", ["H2O 1Y4", "", "K1A0B", "KIA 0B1"])
+def test_a_bad_postal_code_gets_a_message_and_another_try(yukon, code):
+    respondent = Respondent(make_study())
+    respondent.enter()
+    respondent.consent()
+    response = respondent.post("postal", {"postal_code": code})
+    assert response.status_code == 400 and _errors(response)
+    assert respondent.current_step() == flow.POSTAL
+    assert respondent.post("postal", {"postal_code": YUKON}).status_code == 302
+
+
+def test_an_unknown_area_gets_another_try_not_a_screen_out(yukon):
+    respondent = Respondent(make_study())
+    respondent.enter()
+    respondent.consent()
+    response = respondent.post("postal", {"postal_code": UNKNOWN_FSA})
+    assert response.status_code == 400 and _errors(response)
+    assert respondent.participant.state == Participant.State.CONSENTED
+
+
+@pytest.mark.parametrize("code", [NORTH_POLE, "90210-1234"])
+def test_an_unplaceable_or_foreign_code_is_screened_out_to_the_panel(yukon, code):
+    study = make_study(screenout_url_template="https://panel.example/screenout?id={pid}")
+    respondent = Respondent(study, panel_id="P 9")
+    respondent.enter()
+    respondent.consent()
+    response = respondent.post("postal", {"postal_code": code})
+    assert response.status_code == 302 and response["Location"].endswith("/screened-out/")
+    participant = respondent.participant
+    assert participant.state == Participant.State.SCREENED_OUT
+    assert participant.screenout_reason == Participant.ScreenOut.NOT_CANADIAN
+    page = respondent.client.get(response["Location"]).content.decode()
+    assert "https://panel.example/screenout?id=P%209" in page
+    # The same panel id cannot come back for a second try.
+    assert Respondent(study, panel_id="P 9").enter().status_code == 409
+
+
+def test_a_decided_postal_code_places_the_participant_and_keeps_only_the_fsa(yukon):
+    respondent = placed_in_yukon(make_study())
+    participant = respondent.participant
+    assert participant.state == Participant.State.PLACED and participant.district.fed_code == "60001"
+    assert participant.fsa == "Y1A" and participant.province_code == "YT"
+    assert participant.current_step == PRE_PAGES[0]
+    assert PersonalData.objects.get(participant=participant).postal_code == YUKON
+    stored = PageSubmission.objects.get(participant=participant, step=flow.POSTAL).answers
+    assert stored == {"fsa": "Y1A", "province_code": "YT"}
+
+
+def test_an_area_spanning_districts_offers_candidates_then_the_province(yukon):
+    respondent = Respondent(make_study())
+    respondent.enter()
+    respondent.consent()
+    assert respondent.post("postal", {"postal_code": MONTREAL})["Location"].endswith("/district/")
+    candidates = respondent.participant.district_candidates["fed_codes"]
+    assert len(candidates) >= 2
+    page = respondent.get("district").content.decode()
+    assert "None of these" in page
+    # "None of these" → every district of Quebec.
+    assert respondent.post("district", {"district": "none"}).status_code == 302
+    page = respondent.get("district").content.decode()
+    assert "Quebec" in page and page.count('type="radio"') == 78
+    # A district of another province is not among the choices.
+    refused = respondent.post("district", {"district": "60001"})
+    assert refused.status_code == 400 and _errors(refused)
+    assert respondent.post("district", {"district": candidates[-1]}).status_code == 302
+    participant = respondent.participant
+    assert participant.district.fed_code == candidates[-1]
+    assert participant.district_method == Participant.DistrictMethod.FALLBACK
+
+
+def test_picking_a_candidate_records_the_method(yukon):
+    respondent = Respondent(make_study())
+    respondent.enter()
+    respondent.consent()
+    respondent.post("postal", {"postal_code": MONTREAL})
+    first = respondent.participant.district_candidates["fed_codes"][0]
+    respondent.post("district", {"district": first})
+    participant = respondent.participant
+    assert participant.district_method == Participant.DistrictMethod.PICKED
+    assert participant.district.fed_code == first and participant.state == Participant.State.PLACED
+
+
+# --- pre-treatment pages, double submits, the back button ------------------------------------------------
+
+
+def test_a_page_with_a_missing_answer_is_refused_and_stores_nothing(yukon):
+    respondent = placed_in_yukon(make_study())
+    response = respondent.post(PRE_PAGES[0], {"birth_year": "1980"})
+    assert response.status_code == 400 and "Please answer this question." in _errors(response)
+    assert not PageSubmission.objects.filter(step=PRE_PAGES[0]).exists()
+    response = respondent.post(PRE_PAGES[0], {"birth_year": "1700"})
+    assert "Please enter a whole number between 1900 and 2008." in _errors(response)
+
+
+def test_a_double_submit_stores_one_row_and_keeps_the_first_answers(yukon):
+    respondent = placed_in_yukon(make_study())
+    first = respondent.answer_page(PRE_PAGES[0], {"birth_year": 1970})
+    assert first.status_code == 302
+    second = respondent.answer_page(PRE_PAGES[0], {"birth_year": 1970})  # the same form posted again
+    assert second.status_code == 302
+    rows = PageSubmission.objects.filter(participant=respondent.participant, step=PRE_PAGES[0])
+    assert rows.count() == 1 and rows.get().answers["birth_year"] == 1970
+    assert respondent.current_step() == PRE_PAGES[1]
+
+
+def test_pre_treatment_answers_can_change_before_assignment_and_are_locked_after(yukon):
+    respondent = placed_in_yukon(make_study(first_arm="control"))
+    respondent.answer_page(PRE_PAGES[0], {"birth_year": 1970})
+    # The back button before assignment: the page shows the stored answer and accepts a change.
+    assert 'value="1970"' in respondent.get(PRE_PAGES[0]).content.decode()
+    assert respondent.answer_page(PRE_PAGES[0], {"birth_year": 1971}).status_code == 302
+    submission = PageSubmission.objects.get(participant=respondent.participant, step=PRE_PAGES[0])
+    assert submission.answers["birth_year"] == 1971 and submission.revision == 2
+    assert respondent.current_step() == PRE_PAGES[1]  # editing an earlier page does not move you back
+    respondent.answer_until(lambda step: step not in PRE_PAGES)
+    assert respondent.participant.state == Participant.State.ASSIGNED
+    # After assignment: going back redirects to the current page with a notice; nothing changes.
+    response = respondent.answer_page(PRE_PAGES[0], {"birth_year": 1950})
+    assert response.status_code == 302 and response["Location"].endswith(f"/{respondent.current_step()}/")
+    page = respondent.client.get(response["Location"]).content.decode()
+    assert "can no longer be changed" in page
+    submission.refresh_from_db()
+    assert submission.answers["birth_year"] == 1971
+
+
+def test_a_page_ahead_of_the_participant_is_refused(yukon):
+    respondent = placed_in_yukon(make_study())
+    response = respondent.answer_page(PRE_PAGES[2])
+    assert response.status_code == 409
+    assert not PageSubmission.objects.filter(step=PRE_PAGES[2]).exists()
+    # Opening it redirects to the current page instead.
+    assert respondent.get(PRE_PAGES[2])["Location"].endswith(f"/{PRE_PAGES[0]}/")
+
+
+def test_a_tampered_option_code_is_refused(yukon):
+    respondent = placed_in_yukon(make_study())
+    respondent.answer_until(lambda step: step == "party")
+    response = respondent.answer_page("party", {"party_id": 4})  # Bloc Québécois, outside Quebec
+    assert response.status_code == 400 and "Please choose one of the options listed." in _errors(response)
+
+
+def test_bloc_quebecois_is_offered_in_quebec_only(yukon):
+    respondent = placed_in_yukon(make_study())
+    respondent.answer_until(lambda step: step == "party")
+    assert "Bloc Québécois" not in respondent.get("party").content.decode()
+    quebecer = Respondent(make_study(slug="qc"))
+    quebecer.enter()
+    quebecer.consent()
+    quebecer.post("postal", {"postal_code": MONTREAL})
+    quebecer.post("district", {"district": quebecer.participant.district_candidates["fed_codes"][0]})
+    quebecer.answer_until(lambda step: step == "party")
+    assert "Bloc Québécois" in quebecer.get("party").content.decode()
+
+
+# --- assignment, treatment, outcomes, debrief -------------------------------------------------------------
+
+
+def test_the_whole_study_for_a_treated_participant(yukon, django_capture_on_commit_callbacks):
+    study = make_study(first_arm="house", complete_url_template="https://panel.example/done?id={pid}")
+    respondent = placed_in_yukon(study, panel_id="PX-1")
+    respondent.answer_until(lambda step: step == flow.TREATMENT)
+    participant = respondent.participant
+    assignment = Assignment.objects.get(participant=participant)
+    assert assignment.arm == "house" and participant.attention_passed is True
+
+    page = respondent.get(flow.TREATMENT)
+    html = page.content.decode()
+    assert page.status_code == 200 and "A flood in house place" in html and "/stimuli/" in html
+    exposure = Exposure.objects.get(participant=participant)
+    assert exposure.stimulus_id and exposure.submitted_at is None
+    # Too early: refused, counted, nothing stored.
+    too_early = respondent.post(flow.TREATMENT, {})
+    assert too_early.status_code == 200 and "a few more seconds" in too_early.content.decode()
+    exposure.refresh_from_db()
+    assert exposure.early_submit_attempts == 1
+    # A reload does not restart the clock nor change the image.
+    served_at = exposure.page_served_at
+    respondent.get(flow.TREATMENT)
+    exposure.refresh_from_db()
+    assert exposure.page_served_at == served_at
+    # The image is fetched: the server notes when its bytes went out.
+    image = respondent.client.get(f"/stimuli/{exposure.stimulus_id}.jpg")
+    assert image.status_code == 200 and image["Content-Type"] == "image/jpeg"
+    Exposure.objects.filter(pk=exposure.pk).update(page_served_at=served_at - timedelta(seconds=11))
+    assert respondent.post(flow.TREATMENT, {}).status_code == 302
+    exposure.refresh_from_db()
+    assert exposure.image_loaded_at is not None and exposure.exposure_ms >= 11_000
+
+    # Outcomes: ask for both information e-mails and sign the letter.
+    yes = {"info_emissions": 1, "info_floodprotect": 1, "letter_want": 1, "letter_signed": "on",
+           "signature_name": "Ann Example", "email": "ann@example.org"}
+    with django_capture_on_commit_callbacks(execute=True):  # the e-mail task is sent on commit
+        respondent.answer_until(lambda step: step == flow.DEBRIEF, overrides=yes)
+    participant = respondent.participant
+    assert participant.state == Participant.State.COMPLETED
+    personal = PersonalData.objects.get(participant=participant)
+    assert personal.signature_name == "Ann Example" and personal.email == "ann@example.org"
+    answers = participant.answers()
+    assert answers["letter_want"] == 1 and answers["letter_signed"] == 1
+    assert "signature_name" not in answers and "email" not in answers
+    requests = InformationRequest.objects.filter(participant=participant)
+    assert {r.topic for r in requests} == {"info_emissions", "info_floodprotect"}
+    assert {r.status for r in requests} == {InformationRequest.Status.SENT}
+    assert sorted(m.to[0] for m in mail.outbox) == ["ann@example.org", "ann@example.org"]
+
+    debrief = respondent.get(flow.DEBRIEF).content.decode()
+    assert "computer" in debrief and "not a photograph" in debrief
+    done = respondent.post(flow.DEBRIEF, {})
+    assert done.status_code == 302 and done["Location"] == "https://panel.example/done?id=PX-1"
+    # The same link again goes straight back to the panel; the same panel id cannot start again.
+    assert respondent.client.get(f"/take/{respondent.token}/")["Location"] == done["Location"]
+    assert Respondent(study, panel_id="PX-1").enter().status_code == 409
+    steps = list(PageSubmission.objects.filter(participant=participant).values_list("step", flat=True))
+    assert len(steps) == len(set(steps))
+
+
+def test_control_skips_the_treatment_page_and_has_no_exposure(yukon):
+    respondent = placed_in_yukon(make_study(first_arm="control"))
+    step = respondent.answer_until(lambda step: step not in PRE_PAGES)
+    assert step == "wtp"
+    assert not Exposure.objects.filter(participant=respondent.participant).exists()
+    assert respondent.get(flow.TREATMENT)["Location"].endswith("/wtp/")
+
+
+def test_a_district_without_approved_images_is_screened_out_before_assignment(geo2013, media):
+    respondent = Respondent(make_study())  # no image approved for Yukon
+    respondent.enter()
+    respondent.consent()
+    respondent.post("postal", {"postal_code": YUKON})
+    respondent.answer_until(lambda step: step not in PRE_PAGES)
+    participant = respondent.participant
+    assert participant.state == Participant.State.SCREENED_OUT
+    assert participant.screenout_reason == Participant.ScreenOut.INELIGIBLE
+    assert not Assignment.objects.filter(participant=participant).exists()
+
+
+def test_an_image_withdrawn_after_assignment_gets_a_clear_message_not_a_new_arm(yukon):
+    from studyserver.treatments.models import Stimulus
+
+    respondent = placed_in_yukon(make_study(first_arm="district_landmark"))
+    respondent.answer_until(lambda step: step == flow.TREATMENT)
+    Stimulus.objects.filter(source__kind="district_landmark").update(status=Stimulus.Status.REJECTED)
+    response = respondent.get(flow.TREATMENT)
+    assert response.status_code == 503 and "could not be loaded" in response.content.decode()
+    assert not Exposure.objects.filter(participant=respondent.participant).exists()
+    assert Assignment.objects.get(participant=respondent.participant).arm == "district_landmark"
+
+
+def test_resuming_with_the_same_link_continues_where_the_participant_stopped(yukon):
+    study = make_study()
+    respondent = placed_in_yukon(study, panel_id="R-1")
+    respondent.answer_page(PRE_PAGES[0])
+    # The tab is closed; the same entry link in a new browser picks up at the next page.
+    again = Respondent(study, panel_id="R-1")
+    response = again.enter()
+    assert response.status_code == 302 and response["Location"].endswith(f"/{PRE_PAGES[1]}/")
+    assert Participant.objects.count() == 1
+
+
+def test_another_browser_cannot_open_someone_elses_pages(yukon):
+    respondent = placed_in_yukon(make_study())
+    stranger = Client()
+    response = stranger.get(respondent.url(PRE_PAGES[0]))
+    assert response.status_code == 403 and "another participant" in response.content.decode()
+    assert stranger.post(respondent.url(PRE_PAGES[0]), {"birth_year": 1980}).status_code == 403
+    assert not PageSubmission.objects.filter(step=PRE_PAGES[0]).exists()
+
+
+def test_a_post_without_csrf_token_is_refused_clearly(yukon):
+    study = make_study()
+    respondent = Respondent(study, client=Client(enforce_csrf_checks=True))
+    respondent.enter()
+    response = respondent.post("consent", {"decision": "agree", "adult": "on"})
+    assert response.status_code == 403 and "nothing was lost" in response.content.decode()
+    assert respondent.current_step() == flow.CONSENT
+
+
+def test_a_missing_panel_id_is_refused_outside_demo_mode(yukon, settings):
+    settings.FLOODLIGHT_DEMO_MODE = False
+    response = Respondent(make_study(), panel_id=None).enter()
+    assert response.status_code == 400 and "link is incomplete" in response.content.decode()
+    assert not Participant.objects.exists()
+
+
+def test_a_closed_study_accepts_nobody(yukon):
+    response = Respondent(make_study(is_open=False)).enter()
+    assert response.status_code == 403 and not Participant.objects.exists()
+
+
+def test_an_unknown_step_or_token_is_a_clear_404(yukon):
+    respondent = placed_in_yukon(make_study())
+    assert respondent.get("no-such-step").status_code == 404
+    assert Client().get("/take/not-a-token/consent/").status_code == 404
+
+
+def test_withdrawal_deletes_answers_and_personal_data_but_keeps_the_slot(yukon):
+    from django.core.management import call_command
+
+    respondent = placed_in_yukon(make_study(first_arm="control"), panel_id="W-1")
+    respondent.answer_until(lambda step: step not in PRE_PAGES)
+    participant = respondent.participant
+    call_command("withdraw_participant", "--study", "flood", "--panel-id", "W-1")
+    participant.refresh_from_db()
+    assert participant.state == Participant.State.WITHDRAWN
+    assert not PageSubmission.objects.filter(participant=participant).exists()
+    assert not PersonalData.objects.filter(participant=participant).exists()
+    assert Assignment.objects.filter(participant=participant).exists()
