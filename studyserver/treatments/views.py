@@ -165,7 +165,8 @@ def bulk_upload(request: HttpRequest, admin_site: Any) -> HttpResponse:
             return redirect(reverse("admin:treatments_sourcephoto_changelist"))
     context = _admin_context(request, admin_site, "Bulk upload of source photos")
     context.update({"form": form, "report": report, "kinds": Kind.values})
-    return TemplateResponse(request, "treatments/admin/bulk_upload.html", context, status=400 if report else 200)
+    refused = request.method == "POST" and (report is not None or not form.is_valid())
+    return TemplateResponse(request, "treatments/admin/bulk_upload.html", context, status=400 if refused else 200)
 
 
 @require_http_methods(["GET", "POST"])

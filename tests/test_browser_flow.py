@@ -1,0 +1,141 @@
+"""A participant clicks through the whole study in the real Chromium, on a phone and on a laptop.
+
+The server is Django's live server on the test PostgreSQL database; the answers typed in the
+browser are read back from the database at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from studyserver.geo.models import District
+from studyserver.instrument.definition import get_instrument
+from studyserver.survey.models import Exposure, PageSubmission, Participant, PersonalData
+from studyserver.survey.tests.conftest import YUKON, answers_for, approve_images_for, make_study
+
+CHROMIUM = os.environ.get("FLOODLIGHT_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+PHONE = {"width": 390, "height": 844}
+LAPTOP = {"width": 1366, "height": 768}
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.xdist_group("browser"),
+    pytest.mark.skipif(shutil.which(CHROMIUM) is None and not os.path.exists(CHROMIUM),
+                       reason=f"no Chromium at {CHROMIUM} (scripts/setup.sh --browser installs it)"),
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop; Django refuses ORM calls from async contexts.
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def study_in_yukon(geo2013, transactional_db, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    approve_images_for(District.objects.get(representation_order="2013", fed_code="60001"))
+    return make_study(first_arm="house", min_exposure_seconds=2)
+
+
+def fill_page(page: Any, participant: Participant, overrides: dict[str, Any]) -> None:
+    """Answer the questionnaire page on screen as a person would: click radios, type numbers."""
+    definition = get_instrument().page(participant.current_step)
+    answers = answers_for(definition, participant.province_code, participant.answers(), overrides)
+    for code, value in answers.items():
+        item = get_instrument().item(code)
+        if item.type in {"choice", "scale", "yesno"}:
+            page.locator(f'input[name="{code}"][value="{value}"]').check()
+        elif item.type == "checkbox":
+            page.locator(f'input[name="{code}"]').check()
+        else:
+            page.locator(f'input[name="{code}"]').fill(str(value))
+
+
+def take_the_study(browser: Any, live_server: Any, study: Any, language: str, viewport: dict[str, int],
+                   panel_id: str) -> tuple[Participant, Any]:
+    context = browser.new_context(viewport=viewport, locale="fr-CA" if language == "fr" else "en-CA")
+    page = context.new_page()
+    texts = {key: text.get(language) for key, text in get_instrument().texts.items()}
+    page.goto(f"{live_server.url}/s/{study.slug}/?pid={panel_id}&lang={language}")
+    assert page.locator("html").get_attribute("lang") == language
+
+    page.get_by_label(texts["consent_age"]).check()
+    page.get_by_role("button", name=texts["consent_agree"]).click()
+
+    # A typo first: the message names the problem and the page keeps the participant's place.
+    page.get_by_label(texts["postal_label"]).fill("Y1A 6E")
+    page.get_by_role("button", name=texts["continue"]).click()
+    assert page.locator(".field-error").count() == 1
+    page.get_by_label(texts["postal_label"]).fill(YUKON.lower().replace(" ", ""))
+    page.get_by_role("button", name=texts["continue"]).click()
+
+    participant = Participant.objects.get(study=study)
+    yes = {"info_emissions": 1, "info_floodprotect": 0, "letter_want": 1, "letter_signed": True,
+           "signature_name": "Camille Exemple", "email": "camille@example.org"}
+    for _ in range(20):
+        participant.refresh_from_db()
+        step = participant.current_step
+        if step == "treatment":
+            image = page.locator("figure.stimulus img")
+            assert image.is_visible() and image.evaluate("img => img.naturalWidth") > 0
+            button = page.get_by_role("button", name=texts["continue"])
+            assert not button.is_visible()  # hidden until the minimum display time has passed
+            button.wait_for(state="visible", timeout=10_000)
+            button.click()
+        elif step == "debrief":
+            assert texts["debrief_finish"] in page.content()
+            page.get_by_role("button", name=texts["debrief_finish"]).click()
+            break
+        else:
+            fill_page(page, participant, yes)
+            page.get_by_role("button", name=texts["continue"]).click()
+            page.wait_for_load_state()
+            assert page.locator(".field-error").count() == 0, (step, page.locator(".field-error").all_inner_texts())
+    page.wait_for_url(f"**/done/complete/?pid={panel_id}")
+    participant.refresh_from_db()
+    return participant, context
+
+
+@pytest.mark.parametrize(("language", "viewport"), [("en", LAPTOP), ("fr", PHONE)], ids=["en-laptop", "fr-phone"])
+def test_a_participant_takes_the_whole_study(browser, live_server, study_in_yukon, language, viewport):
+    started = timezone.now()
+    participant, context = take_the_study(browser, live_server, study_in_yukon, language, viewport,
+                                          panel_id=f"B-{language}")
+    context.close()
+    assert participant.state == Participant.State.COMPLETED and participant.current_step == "finished"
+    assert participant.language == language and participant.district.fed_code == "60001"
+    assert participant.assignment.arm == "house"
+    exposure = Exposure.objects.get(participant=participant)
+    # Measured on the server: the image's bytes went out after the page, before the submit.
+    assert started <= exposure.page_served_at <= exposure.image_loaded_at <= exposure.submitted_at
+    assert exposure.exposure_ms >= 2_000
+    steps = list(PageSubmission.objects.filter(participant=participant).values_list("step", flat=True))
+    assert len(steps) == len(set(steps)) and "letter_sign" in steps and "info_email" in steps
+    assert participant.answers()["letter_signed"] == 1
+    personal = PersonalData.objects.get(participant=participant)
+    assert personal.signature_name == "Camille Exemple" and personal.postal_code == YUKON
+    assert personal.email == "camille@example.org"
+
+
+def test_pages_fit_a_phone_screen_without_sideways_scrolling(browser, live_server, study_in_yukon):
+    context = browser.new_context(viewport=PHONE)
+    page = context.new_page()
+    page.goto(f"{live_server.url}/s/{study_in_yukon.slug}/?pid=W-1&lang=fr")
+    widths = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+    context.close()
+    assert widths[0] <= widths[1]
