@@ -1,5 +1,5 @@
 # The two commands of the README: `make demo` and `make test`.
-.PHONY: demo test setup lint services
+.PHONY: demo demo-analysis test setup lint services
 
 # Reference data for the demo and the tests (the repo's sibling folder ../shared/data by default).
 export FLOODLIGHT_REFERENCE_DATA ?= $(abspath $(CURDIR)/../shared/data)
@@ -14,6 +14,17 @@ demo: setup
 	.venv/bin/python manage.py seed_demo
 	@echo "== The demo study runs at http://127.0.0.1:$(PORT)/  (admin: http://127.0.0.1:$(PORT)/admin/, user admin / password admin)"
 	.venv/bin/python manage.py runserver 127.0.0.1:$(PORT)
+
+# After `make demo` (or alongside it): 300 simulated respondents take the demo study through its
+# real pages, then the export and the pre-registered analysis report run on their data.
+demo-analysis: setup
+	.venv/bin/python manage.py migrate --noinput
+	.venv/bin/python manage.py seed_demo
+	.venv/bin/python manage.py simulate_respondents --study demo --count 300
+	.venv/bin/python manage.py export_responses --study demo --format csv --out var/demo-export.csv
+	.venv/bin/python manage.py export_codebook --format md --out var/demo-codebook.md
+	.venv/bin/python -m analysis report --input var/demo-export.csv --out var/demo-report
+	@echo "== open var/demo-report/index.html"
 
 services:
 	./scripts/services.sh

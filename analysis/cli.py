@@ -150,7 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     moderation.set_defaults(handler=run_moderation)
 
     report = commands.add_parser("report", help="full HTML report from an export file")
-    report.add_argument("--input", required=True)
+    report.add_argument("--input", required=True,
+                        help="an export file (.csv, .xlsx, .dta, .parquet) or db:STUDY_SLUG (the study's database)")
     report.add_argument("--out", required=True)
     report.add_argument("--se", choices=SE_TYPES, default="HC2")
     report.add_argument("--no-adjust", action="store_true", help="skip Lin covariate adjustment")

@@ -22,8 +22,18 @@ class ExportError(ValueError):
     """The export cannot be read or lacks what the analysis needs."""
 
 
+DATABASE_PREFIX = "db:"
+
+
 def read_export(path: str | Path) -> pd.DataFrame:
-    """Read a CSV, XLSX, DTA or Parquet export (one row per participant)."""
+    """Read a CSV, XLSX, DTA or Parquet export (one row per participant), or ``db:SLUG``.
+
+    ``db:SLUG`` builds the same export straight from the study's database through the platform's
+    export code (``DJANGO_SETTINGS_MODULE``/``DATABASE_URL`` as for ``manage.py``); it never
+    includes personal data. Django is imported only then: the library itself does not need it.
+    """
+    if isinstance(path, str) and path.startswith(DATABASE_PREFIX):
+        return read_database_export(path[len(DATABASE_PREFIX):])
     path = Path(path)
     if not path.exists():
         raise ExportError(f"no such file: {path}")
@@ -45,6 +55,26 @@ def read_export(path: str | Path) -> pd.DataFrame:
     except Exception as error:  # the readers raise many types; report them uniformly
         raise ExportError(f"could not read {path}: {error}") from error
     return frame
+
+
+def read_database_export(study_slug: str) -> pd.DataFrame:
+    """The export of study ``study_slug`` built from the database (personal data excluded)."""
+    import os
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "studyserver.settings")
+    try:
+        import django
+
+        django.setup()
+        from studyserver.exports.export import build_export
+        from studyserver.studies.models import Study
+    except ImportError as error:
+        raise ExportError(f"reading db:{study_slug} needs the studyserver package installed ({error})") from error
+    study = Study.objects.filter(slug=study_slug).first()
+    if study is None:
+        known = ", ".join(Study.objects.order_by("slug").values_list("slug", flat=True)) or "none"
+        raise ExportError(f"no study {study_slug!r} in the database (studies: {known})")
+    return build_export(study, include_personal=False)
 
 
 def _coerce_numeric(frame: pd.DataFrame) -> pd.DataFrame:

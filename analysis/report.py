@@ -195,6 +195,9 @@ def write_report(input_path: str | Path, out_dir: str | Path,
     def attrition() -> None:
         table, tests = attrition_table(raw, variables, options.se_type)
         writer.table(table, "attrition", "Attrition after assignment by arm")
+        if table["attrited"].sum() == 0:
+            writer.paragraph("Differential attrition: not tested, nobody dropped out after assignment.")
+            return
         writer.paragraph(
             "Differential attrition: chi-square = {} (p = {}); robust F of arm dummies in an LPM "
             "of attrition = {} (p = {}).".format(*(_format(tests[k]) for k in

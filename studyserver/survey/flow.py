@@ -367,14 +367,14 @@ def _screen_out(participant: Participant, reason: str) -> None:
 
 
 def _queue_information_emails(participant: Participant, instrument: Instrument) -> None:
-    from .tasks import send_information_email
+    from .tasks import queue_information_email
 
     answers = participant.answers()
     for topic in instrument.information_emails:
         if answers.get(topic) == 1:
             request, created = InformationRequest.objects.get_or_create(participant=participant, topic=topic)
             if created:
-                transaction.on_commit(lambda pk=request.pk: send_information_email.delay(pk))
+                transaction.on_commit(lambda pk=request.pk: queue_information_email(pk))
 
 
 # --- treatment ---------------------------------------------------------------------------------------------

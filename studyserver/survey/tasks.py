@@ -52,3 +52,17 @@ def send_information_email(self, request_id: int) -> str:
     InformationRequest.objects.filter(pk=request_id).update(status=InformationRequest.Status.SENT, sent_at=timezone.now(), last_error="")
     logger.info("information e-mail %s sent for request %s", request.topic, request_id)
     return "sent"
+
+
+def queue_information_email(request_id: int) -> bool:
+    """Send the e-mail task without ever failing the participant's page.
+
+    A broker that is down (or, in eager mode, a mail server that refuses) leaves the request
+    ``pending``; ``manage.py send_pending_emails`` queues every pending request again.
+    """
+    try:
+        send_information_email.delay(request_id)
+    except Exception:
+        logger.exception("information e-mail request %s not sent yet; it stays pending", request_id)
+        return False
+    return True

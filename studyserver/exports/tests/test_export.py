@@ -109,3 +109,16 @@ def test_query_count_does_not_grow_with_participants(study_with_people):
 def test_empty_study_has_the_columns():
     frame = build_export(make_study("empty"))
     assert frame.empty and list(frame.columns) == export_columns()
+
+
+def test_the_analysis_reads_the_database_through_the_export_code(study_with_people):
+    from analysis.io import ExportError, read_export
+
+    study, treated, control, screened = study_with_people
+    frame = read_export(f"db:{study.slug}")
+    expected = build_export(study)
+    assert list(frame.columns) == list(expected.columns) and len(frame) == 3
+    assert "email" not in frame.columns and "panel_id" not in frame.columns
+    assert set(frame["participant_id"]) == {str(p.pk) for p in (treated, control, screened)}
+    with pytest.raises(ExportError, match="no study 'nope'.*flood-test"):
+        read_export("db:nope")

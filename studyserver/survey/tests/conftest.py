@@ -1,5 +1,7 @@
 """A study on the real 2013 districts, approved images for it, and a participant-driving client."""
 
+# answers_for and approve_images_for are re-exported for the other test modules.
+
 from __future__ import annotations
 
 import re
@@ -7,18 +9,16 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
-from django.core.files.base import ContentFile
 from django.test import Client
-from django.utils import timezone
 
 from studyserver.assignment.models import AllocationScheme
 from studyserver.assignment.services import ARMS, regenerate_stratum
 from studyserver.geo.models import District
-from studyserver.instrument.definition import Item, Page, get_instrument
+from studyserver.instrument.definition import get_instrument
 from studyserver.studies.models import Study
 from studyserver.survey.models import Participant
-from studyserver.treatments.models import SourcePhoto, Stimulus
-from studyserver.treatments.tests.conftest import jpeg_bytes, png_bytes
+from studyserver.survey.testing import answers_for  # noqa: F401 (re-exported)
+from studyserver.treatments.testing import approve_images_for  # noqa: F401 (re-exported)
 
 # Postal codes of the real reference data (see studyserver/geo/tests/test_services.py).
 YUKON = "Y1A 6E5"  # decided: Yukon (60001)
@@ -49,61 +49,11 @@ def make_study(first_arm: str | None = None, **fields: Any) -> Study:
     return study
 
 
-def approve_images_for(district: District, seed: int = 0) -> dict[str, Stimulus]:
-    """An approved image for every treatment arm a participant of ``district`` can draw."""
-    slots = {
-        "house": {"district": district},
-        "district_landmark": {"district": district},
-        "provincial_landmark": {"province_code": district.province_code},
-        "distant": {},
-    }
-    made = {}
-    for offset, (kind, where) in enumerate(slots.items()):
-        source = SourcePhoto(kind=kind, place_name_en=f"{kind} place", place_name_fr=f"lieu {kind}", **where)
-        source.image.save(f"src-{kind}.png", ContentFile(png_bytes(seed + offset)), save=False)
-        source.save()
-        stimulus = Stimulus(source=source, status=Stimulus.Status.APPROVED, seed=seed, backend="reference",
-                            model_version="test", generated_at=timezone.now(), approved_at=timezone.now())
-        stimulus.result.save(f"res-{kind}.jpg", ContentFile(jpeg_bytes(seed + offset)), save=False)
-        stimulus.save()
-        made[kind] = stimulus
-    return made
-
-
 @pytest.fixture
 def yukon(geo2013, media) -> District:
     district = District.objects.get(representation_order="2013", fed_code="60001")
     approve_images_for(district)
     return district
-
-
-def answers_for(page: Page, province_code: str, earlier: Mapping[str, Any],
-                overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Valid POST data for one questionnaire page: the first option of every visible item."""
-    overrides = dict(overrides or {})
-    data: dict[str, Any] = {}
-    seen = dict(earlier)
-    for item in page.items:
-        if not item.visible({**seen, **data}, province_code):
-            continue
-        value = overrides.pop(item.code) if item.code in overrides else _typical_answer(item, province_code)
-        if value is not None:
-            data[item.code] = value
-    return data
-
-
-def _typical_answer(item: Item, province_code: str) -> Any:
-    if item.attention_correct is not None:
-        return item.attention_correct
-    if item.type == "integer":
-        return 1980 if item.code == "birth_year" else item.min_value
-    if item.type in {"choice", "scale", "yesno"}:
-        return item.options_for(province_code)[0].code
-    if item.type == "email":
-        return "someone@example.org"
-    if item.type == "text":
-        return "Ann Example"
-    return None  # an unticked checkbox
 
 
 class Respondent:

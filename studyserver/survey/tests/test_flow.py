@@ -398,3 +398,37 @@ def test_withdrawal_deletes_answers_and_personal_data_but_keeps_the_slot(yukon):
     assert not PageSubmission.objects.filter(participant=participant).exists()
     assert not PersonalData.objects.filter(participant=participant).exists()
     assert Assignment.objects.filter(participant=participant).exists()
+
+
+def test_a_mail_server_that_is_down_loses_no_request_and_fails_no_page(yukon, settings,
+                                                                        django_capture_on_commit_callbacks):
+    from django.core.management import call_command
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", 9  # nothing listens there
+    respondent = placed_in_yukon(make_study(first_arm="control"))
+    respondent.answer_until(lambda step: step == "info_email", overrides={"info_emissions": 1, "info_floodprotect": 0})
+    with django_capture_on_commit_callbacks(execute=True):
+        response = respondent.answer_page("info_email", {"email": "late@example.org"})
+    assert response.status_code == 302
+    request = InformationRequest.objects.get(participant=respondent.participant)
+    assert request.status == InformationRequest.Status.PENDING and "refused" in request.last_error.lower()
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    call_command("send_pending_emails", "--older-than-minutes", "0")
+    request.refresh_from_db()
+    assert request.status == InformationRequest.Status.SENT and mail.outbox[0].to == ["late@example.org"]
+
+
+def test_simulated_respondents_take_a_demo_study_through_the_real_pages(yukon):
+    from studyserver.survey.simulation import SimulationError, simulate_respondents
+
+    study = make_study(demo=True, min_exposure_seconds=10)
+    states = simulate_respondents(study, 4, seed=3)
+    assert sum(states.values()) == 4 and set(states) <= {"completed", "screened_out"}
+    for participant in Participant.objects.filter(study=study, state="completed"):
+        assert participant.current_step == "finished" and participant.submissions.filter(step="emotions").exists()
+    # Anyone placed outside Yukon found no approved image there: screened out before assignment.
+    assert not Assignment.objects.filter(participant__study=study).exclude(participant__district__fed_code="60001").exists()
+    with pytest.raises(SimulationError, match="not a demo study"):
+        simulate_respondents(make_study(slug="real"), 1)

@@ -2,30 +2,21 @@
 
 from __future__ import annotations
 
-import io
-
-import numpy as np
 import pytest
 from django.core.files.base import ContentFile
 from django.utils import timezone
-from PIL import Image
 
 from studyserver.geo.models import District
 from studyserver.treatments.models import SourcePhoto, Stimulus
+from studyserver.treatments.testing import picture_bytes
 
 
 def png_bytes(seed: int = 0, size: int = 32) -> bytes:
-    # Smooth random colours (a 4x4 grid upscaled), so JPEG round trips stay close to the source.
-    pixels = np.random.default_rng(seed).integers(0, 255, (4, 4, 3), dtype=np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).resize((size, size), Image.BILINEAR).save(buffer, format="PNG")
-    return buffer.getvalue()
+    return picture_bytes(seed, size)
 
 
 def jpeg_bytes(seed: int = 0, size: int = 32) -> bytes:
-    buffer = io.BytesIO()
-    Image.open(io.BytesIO(png_bytes(seed, size))).save(buffer, format="JPEG")
-    return buffer.getvalue()
+    return picture_bytes(seed, size, fmt="JPEG")
 
 
 @pytest.fixture
