@@ -68,15 +68,8 @@ def _selected_study(request: HttpRequest) -> tuple[Study | None, str]:
     return (study, "") if study else (None, f"No study with id {raw}.")
 
 
-@admin.register(DataDownload)
-class DataDownloadAdmin(admin.ModelAdmin):
-    """The download page: pick a study and a format (and personal data, if permitted)."""
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return request.user.is_active and request.user.is_staff
-
-    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
-        return request.user.is_active and request.user.is_staff
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Nothing can be added, changed or deleted through these pages."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -86,6 +79,17 @@ class DataDownloadAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+
+@admin.register(DataDownload)
+class DataDownloadAdmin(ReadOnlyAdmin):
+    """The download page: pick a study and a format (and personal data, if permitted)."""
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_active and request.user.is_staff
+
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+        return request.user.is_active and request.user.is_staff
 
     def changelist_view(self, request: HttpRequest, extra_context=None) -> HttpResponse:
         if not self.has_view_permission(request):
@@ -157,7 +161,7 @@ def export_selected(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset
 
 
 @admin.register(ExportLog)
-class ExportLogAdmin(admin.ModelAdmin):
+class ExportLogAdmin(ReadOnlyAdmin):
     """Who exported what and when. Read-only: the log is evidence."""
 
     list_display = ("created_at", "username", "study_slug", "format", "channel", "row_count",
@@ -165,12 +169,3 @@ class ExportLogAdmin(admin.ModelAdmin):
     list_filter = ("channel", "format", "included_personal_data", "study_slug")
     search_fields = ("username", "study_slug")
     date_hierarchy = "created_at"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
