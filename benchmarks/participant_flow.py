@@ -257,6 +257,10 @@ def main() -> None:
         "requests_per_second": round(requests_made / elapsed, 1),
         "latency": {kind: percentiles(values) for kind, values in sorted(timings.by_kind.items())},
         "errors": timings.errors[:10],
+        # The figure that counts: what a study page costs beyond the stack's floor, same run, same load.
+        "page_to_healthz_p50_ratio": round(
+            statistics.median(timings.by_kind["page GET"] + timings.by_kind["page POST"])
+            / statistics.median(timings.by_kind["healthz"]), 2),
         "database": check_database(env, args.participants),
         "cpu_count": os.cpu_count(),
     }
@@ -269,6 +273,7 @@ def main() -> None:
     print(f"{'request':<10} {'n':>6} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'mean ms':>8}")
     for kind, row in result["latency"].items():
         print(f"{kind:<10} {row['n']:>6} {row['p50_ms']:>8} {row['p95_ms']:>8} {row['p99_ms']:>8} {row['mean_ms']:>8}")
+    print(f"study page p50 / healthz p50 = {result['page_to_healthz_p50_ratio']}")
     database = result["database"]
     print(f"database: {database['completed']} completed of {database['participants']}, "
           f"{database['assignments']} assignments {database['arms']}, "

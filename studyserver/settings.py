@@ -212,6 +212,9 @@ SPECTACULAR_SETTINGS = {
 # --- The study --------------------------------------------------------------------------------
 # Demo mode: a missing panel id is allowed (the README's first command). Never on in the field.
 FLOODLIGHT_DEMO_MODE = env_bool("FLOODLIGHT_DEMO_MODE", default=DEBUG)
+# A participant not seen for this long, and not finished, counts as "abandoned" in the funnel.
+FLOODLIGHT_ABANDONED_AFTER_HOURS = int(os.environ.get("FLOODLIGHT_ABANDONED_AFTER_HOURS", "24"))
+
 # Panel exit redirects; {pid} is replaced by the URL-encoded panel respondent id.
 PANEL_COMPLETE_URL = os.environ.get("PANEL_COMPLETE_URL", "/done/complete/?pid={pid}")
 PANEL_SCREENOUT_URL = os.environ.get("PANEL_SCREENOUT_URL", "/done/screenout/?pid={pid}")

@@ -22,7 +22,7 @@ from studyserver.survey.tests.conftest import YUKON, answers_for, approve_images
 CHROMIUM = os.environ.get("FLOODLIGHT_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
-PHONE = {"width": 390, "height": 844}
+PHONE = {"width": 360, "height": 740}  # the narrowest common phone width
 LAPTOP = {"width": 1366, "height": 768}
 
 pytestmark = [

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Count, Q
+from django.utils import timezone
 
-ARM_STAGES: tuple[str, ...] = ("assigned", "exposed", "completed", "attrited", "withdrawn")
+ARM_STAGES: tuple[str, ...] = ("assigned", "exposed", "completed", "attrited", "abandoned", "withdrawn")
 
 
 def study_arms(study: Any) -> list[str]:
@@ -25,13 +28,21 @@ def funnel(study: Any) -> dict[str, Any]:
     ``assigned``; ``exposed`` (treatment page submitted; control has no such page, so 0);
     ``completed``; ``attrited`` = assigned but not completed (withdrawals included);
     ``withdrawn`` (withdrew their data afterwards; also counted in ``attrited``).
+    ``abandoned_total``: not finished (nor screened out or withdrawn) and not seen for
+    ``FLOODLIGHT_ABANDONED_AFTER_HOURS``, at any stage; ``abandoned`` per arm: the assigned ones
+    among them; ``in_progress``: not finished, seen more recently (they may still come back).
     """
     from studyserver.assignment.models import Assignment
     from studyserver.survey.models import Participant
 
     people = Participant.objects.filter(study=study)
+    unfinished = ~Q(state__in=[Participant.State.COMPLETED, Participant.State.SCREENED_OUT,
+                               Participant.State.WITHDRAWN])
+    idle_since = timezone.now() - timedelta(hours=settings.FLOODLIGHT_ABANDONED_AFTER_HOURS)
     totals = people.aggregate(
         started=Count("pk"),
+        abandoned=Count("pk", filter=unfinished & Q(last_seen_at__lt=idle_since)),
+        in_progress=Count("pk", filter=unfinished & Q(last_seen_at__gte=idle_since)),
         consented=Count("pk", filter=Q(consented_at__isnull=False)),
         placed=Count("pk", filter=Q(placed_at__isnull=False)),
     )
@@ -48,10 +59,12 @@ def funnel(study: Any) -> dict[str, Any]:
             exposed=Count("pk", filter=Q(participant__exposed_at__isnull=False)),
             completed=Count("pk", filter=Q(participant__state=Participant.State.COMPLETED)),
             withdrawn=Count("pk", filter=Q(participant__state=Participant.State.WITHDRAWN)),
+            abandoned=Count("pk", filter=Q(participant__last_seen_at__lt=idle_since) & ~Q(
+                participant__state__in=[Participant.State.COMPLETED, Participant.State.WITHDRAWN])),
         )
     )
     for row in rows:
-        for stage in ("assigned", "exposed", "completed", "withdrawn"):
+        for stage in ("assigned", "exposed", "completed", "abandoned", "withdrawn"):
             per_arm[stage][row["arm"]] = row[stage]
         per_arm["attrited"][row["arm"]] = row["assigned"] - row["completed"]
     return {
@@ -60,6 +73,9 @@ def funnel(study: Any) -> dict[str, Any]:
         "consented": totals["consented"],
         "declined": study.declined_count,
         "placed": totals["placed"],
+        "abandoned_total": totals["abandoned"],
+        "in_progress": totals["in_progress"],
+        "abandoned_after_hours": settings.FLOODLIGHT_ABANDONED_AFTER_HOURS,
         "screened_out": reasons,
         "screened_out_total": sum(reasons.values()),
         **per_arm,

@@ -124,7 +124,29 @@ def test_funnel_counts(study_with_people, staff):
     assert result["attrited"]["house"] == 1 and result["attrited"]["control"] == 1
     assert result["withdrawn"]["control"] == 1
     assert result["assigned_total"] == 4 == result["completed_total"] + result["attrited_total"]
+    assert result["abandoned_total"] == 0 and result["in_progress"] == 2  # the exposed one, the one who only started
     assert client_for(staff).get("/api/studies/flood-test/funnel").json() == result
+
+
+def test_funnel_counts_participants_idle_too_long_as_abandoned(study_with_people, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from studyserver.survey.models import Participant
+
+    study, treated, control, screened = study_with_people
+    settings.FLOODLIGHT_ABANDONED_AFTER_HOURS = 2
+    stalled = make_participant(study, arm="house", district=treated.district, state="exposed")
+    fresh = make_participant(study, arm="distant", district=treated.district, state="assigned")
+    Participant.objects.filter(pk__in=[stalled.pk, screened.pk, treated.pk]).update(
+        last_seen_at=timezone.now() - timedelta(hours=3))
+    result = funnel(study)
+    assert result["abandoned_after_hours"] == 2
+    # Completed (treated) and screened-out people are never abandoned, however long ago they left.
+    assert result["abandoned_total"] == 1 and result["abandoned"]["house"] == 1
+    assert result["abandoned"]["distant"] == 0 and fresh.state == "assigned"
+    assert result["in_progress"] == 2  # fresh, and the control participant assigned a moment ago
 
 
 def test_codebook_endpoint(study_with_people, staff):

@@ -432,3 +432,18 @@ def test_simulated_respondents_take_a_demo_study_through_the_real_pages(yukon):
     assert not Assignment.objects.filter(participant__study=study).exclude(participant__district__fed_code="60001").exists()
     with pytest.raises(SimulationError, match="not a demo study"):
         simulate_respondents(make_study(slug="real"), 1)
+
+
+def test_an_oversized_body_is_a_clear_400_and_changes_nothing(yukon, settings):
+    respondent = placed_in_yukon(make_study())
+    response = respondent.post(PRE_PAGES[0], {"birth_year": "1980", "padding": "x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1)})
+    assert response.status_code == 400 and "nothing was changed" in response.content.decode()
+    assert not PageSubmission.objects.filter(step=PRE_PAGES[0]).exists()
+
+
+def test_a_tampered_consent_decision_is_refused(yukon):
+    respondent = Respondent(make_study())
+    respondent.enter()
+    response = respondent.post("consent", {"decision": "maybe", "adult": "on"})
+    assert response.status_code == 400 and "Please choose one of the options listed." in response.content.decode()
+    assert respondent.current_step() == flow.CONSENT
