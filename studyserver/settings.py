@@ -229,6 +229,8 @@ FLOODLIGHT_REFERENCE_DATA = os.environ.get("FLOODLIGHT_REFERENCE_DATA", "")
 PGEOCODE_DATA_DIR = os.environ.get("PGEOCODE_DATA_DIR", "")
 # The generator: device ("cpu", "cuda"), checkpoints; empty means the reference backend.
 GENERATOR_DEVICE = os.environ.get("GENERATOR_DEVICE", "cpu")
+# A gpu-queue task floods up to this many waiting stimuli in one batch (1: one at a time).
+GENERATOR_BATCH_SIZE = int(os.environ.get("GENERATOR_BATCH_SIZE", "8"))
 GENERATOR_MASKER_CHECKPOINT = os.environ.get("GENERATOR_MASKER_CHECKPOINT", "")
 GENERATOR_PAINTER_CHECKPOINT = os.environ.get("GENERATOR_PAINTER_CHECKPOINT", "")
 STREETVIEW_API_KEY = os.environ.get("STREETVIEW_API_KEY", "")

@@ -121,13 +121,20 @@ def test_real_image_goes_through_redis_and_a_worker(broker_mode, district):
     queue = f"gpu-test-{uuid.uuid4().hex[:10]}"
     source = street_photo_source(district)
     stimulus = Stimulus.objects.create(source=source, seed=0)
+    # Two more requests waiting in the queue when the worker starts: flooded in the same batch.
+    others = [Stimulus.objects.create(source=street_photo_source(district), seed=seed) for seed in (1, 2)]
+    for waiting in (stimulus, *others):
+        generate_stimulus.apply_async(args=[waiting.pk], queue=queue)
     worker = start_worker(tmp_path, queue, "w1")
     try:
-        generate_stimulus.apply_async(args=[stimulus.pk], queue=queue)
-        wait_for(lambda: Stimulus.objects.filter(pk=stimulus.pk).exclude(status="queued").exists(),
-                 45, tmp_path, "the worker to generate the stimulus")
+        wait_for(lambda: not Stimulus.objects.filter(status="queued").exists(),
+                 60, tmp_path, "the worker to generate the stimuli")
     finally:
         stop(worker, signal.SIGTERM)
+    batch = Stimulus.objects.filter(pk__in=[stimulus.pk, *(o.pk for o in others)])
+    assert {s.status for s in batch} == {"generated"}, logs(tmp_path)
+    assert [s.timings["batch_size"] for s in batch.order_by("pk")] == [3, 3, 3]
+    assert len({s.result.name for s in batch}) == 3  # three seeds, three images
     stimulus.refresh_from_db()
     assert stimulus.status == "generated", f"{stimulus.status}: {stimulus.error}\n{logs(tmp_path)}"
     assert stimulus.backend and stimulus.model_version and stimulus.attempts == 1

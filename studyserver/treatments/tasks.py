@@ -24,6 +24,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from PIL import Image
 
@@ -101,21 +103,27 @@ def _planned(params: dict) -> tuple[str, str, dict[str, Any]]:
     return pipeline.backend, pipeline.model_version, service.effective_params(flood_params, pipeline)
 
 
-def _flood(source_path: Path, out_dir: Path, params: dict) -> dict[str, Any]:
-    """Run the generation service on one file; returns the fields the stimulus keeps."""
+def _flood_batch(sources: list[Path], out_dir: Path, params: list[dict]) -> list[dict[str, Any] | Exception]:
+    """Run the generation service on several files in one batch; one result or error per source.
+
+    An unreadable source or bad parameters give a :class:`GenerationError` (not retried); any
+    other failure (a model or device error fails its whole batch) is returned as is, to be retried.
+    """
     from generator import service
 
-    try:
-        record = service.flood_file(source_path, out_dir, params, _pipeline())
-    except service.SourceImageError as error:
-        raise GenerationError(f"unreadable source image: {error}") from error
-    except ValueError as error:
-        raise GenerationError(str(error)) from error
-    return {
-        "output": Path(record.output), "mask": Path(record.mask), "backend": record.backend,
-        "model_version": record.model_version, "params": dict(record.params),
-        "timings": {f"{name}_ms": value for name, value in record.timings_ms.items()},
-    }
+    records = service.flood_many(sources, out_dir, params, _pipeline(), max_batch=max(1, len(sources)))
+    results: list[dict[str, Any] | Exception] = []
+    for record in records:
+        if isinstance(record, service.FloodFailure):
+            error_type = GenerationError if record.kind in {"SourceImageError", "ValueError"} else RuntimeError
+            results.append(error_type(f"{record.kind}: {record.error}"))
+            continue
+        results.append({
+            "output": Path(record.output), "mask": Path(record.mask), "backend": record.backend,
+            "model_version": record.model_version, "params": dict(record.params),
+            "timings": {f"{name}_ms": value for name, value in record.timings_ms.items()},
+        })
+    return results
 
 
 def _content_key(source_bytes: bytes, backend: str, model_version: str, params: dict) -> str:
@@ -149,6 +157,10 @@ def _mark_started(stimulus_id: int, task_id: str) -> Stimulus | None:
         stimulus = Stimulus.objects.select_for_update().select_related("source").filter(pk=stimulus_id).first()
         if stimulus is None or stimulus.status != Stimulus.Status.QUEUED:
             return stimulus
+        lease_start = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
+        claimed_elsewhere = stimulus.task_id not in ("", task_id or "") and stimulus.started_at is not None
+        if claimed_elsewhere and stimulus.started_at >= lease_start:
+            return stimulus  # in another task's batch (see _claim_companions)
         stimulus.attempts += 1
         stimulus.started_at = timezone.now()
         stimulus.task_id = task_id or ""
@@ -156,12 +168,51 @@ def _mark_started(stimulus_id: int, task_id: str) -> Stimulus | None:
         return stimulus
 
 
-def _generate(stimulus: Stimulus) -> dict[str, Any]:
-    """Produce the files for ``stimulus`` and store them; returns the fields to save.
+def _generate_many(stimuli: list[Stimulus]) -> dict[int, dict[str, Any] | Exception]:
+    """Produce and store the files of several stimuli, flooding together those that need a model.
 
-    Stored names derive from the source's bytes, backend, model version and parameters, so the
-    same request is answered from storage without running a model (here or on another worker).
+    Returns, per stimulus id, the fields to save or the error it met. Stored names derive from the
+    source's bytes, backend, model version and parameters, so the same request is answered from
+    storage without running a model (here or on another worker).
     """
+    outcomes: dict[int, dict[str, Any] | Exception] = {}
+    to_flood: list[tuple[Stimulus, dict, str, str]] = []  # (stimulus, params, result name, mask name)
+    for stimulus in stimuli:
+        try:
+            planned = _plan(stimulus)
+        except Exception as error:  # noqa: BLE001 (one stimulus' failure is recorded, the others go on)
+            outcomes[stimulus.pk] = error
+            continue
+        if isinstance(planned, dict):
+            outcomes[stimulus.pk] = planned
+        else:
+            to_flood.append(planned)
+    if not to_flood:
+        return outcomes
+    started = time.perf_counter()
+    with contextlib.ExitStack() as stack, tempfile.TemporaryDirectory(prefix="floodlight-") as out:
+        paths = [stack.enter_context(local_copy(item[0].source.image.name)) for item in to_flood]
+        try:
+            produced_all = _flood_batch(paths, Path(out), [item[1] for item in to_flood])
+        except Exception as error:  # noqa: BLE001 (the whole batch failed: every member records it)
+            produced_all = [error] * len(to_flood)
+        for (stimulus, _params, result_name, mask_name), produced in zip(to_flood, produced_all, strict=True):
+            if isinstance(produced, Exception):
+                outcomes[stimulus.pk] = produced
+                continue
+            mask = _save_once(mask_name, _as_png(produced["mask"]))
+            result = _save_once(result_name, _as_jpeg(produced["output"]))  # last: its presence means done
+            timings = {**produced["timings"], "batch_size": len(to_flood),
+                       "task_total_s": round(time.perf_counter() - started, 4)}
+            outcomes[stimulus.pk] = {
+                "result": result, "mask": mask, "backend": produced["backend"],
+                "model_version": produced["model_version"], "params": produced["params"], "timings": timings,
+            }
+    return outcomes
+
+
+def _plan(stimulus: Stimulus) -> dict[str, Any] | tuple[Stimulus, dict, str, str]:
+    """The saved fields when nothing needs a model (a distant photo, a stored result), else what to flood."""
     source = stimulus.source
     with default_storage.open(source.image.name, "rb") as handle:
         source_bytes = handle.read()
@@ -172,7 +223,6 @@ def _generate(stimulus: Stimulus) -> dict[str, Any]:
             result = _save_once(f"treatments/results/{key[:2]}/{key}.jpg", _as_jpeg(path))
         return {"result": result, "mask": "", "backend": PHOTO_BACKEND, "model_version": "",
                 "params": {}, "timings": {}}
-    started = time.perf_counter()
     params = {**(stimulus.params or {}), "seed": stimulus.seed}
     backend, model_version, effective = _planned(params)
     key = _content_key(source_bytes, backend, model_version, effective)
@@ -180,13 +230,48 @@ def _generate(stimulus: Stimulus) -> dict[str, Any]:
     if default_storage.exists(result_name) and default_storage.exists(mask_name):
         return {"result": result_name, "mask": mask_name, "backend": backend, "model_version": model_version,
                 "params": effective, "timings": {"reused": True}}
-    with local_copy(source.image.name) as path, tempfile.TemporaryDirectory(prefix="floodlight-") as out:
-        produced = _flood(path, Path(out), params)
-        mask = _save_once(mask_name, _as_png(produced["mask"]))
-        result = _save_once(result_name, _as_jpeg(produced["output"]))  # last: its presence means done
-    timings = {**produced["timings"], "task_total_s": round(time.perf_counter() - started, 4)}
-    return {"result": result, "mask": mask, "backend": produced["backend"],
-            "model_version": produced["model_version"], "params": produced["params"], "timings": timings}
+    return stimulus, params, result_name, mask_name
+
+
+def _claim_companions(stimulus: Stimulus, task_id: str) -> list[Stimulus]:
+    """Other queued stimuli no live task is working on, claimed to be flooded in this task's batch.
+
+    Claimed ones carry this task's id and start time; their own messages, when delivered, see the
+    claim and return. Should this worker die, the redelivered message of this task claims them
+    again (same task id), and ``generate_treatments`` resends any claim older than the time limit.
+    """
+    size = int(getattr(settings, "GENERATOR_BATCH_SIZE", 1))
+    if size <= 1 or not task_id or stimulus.source.kind == Kind.DISTANT:
+        return []
+    lease_start = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
+    with transaction.atomic():
+        companions = list(
+            Stimulus.objects.select_for_update(skip_locked=True).select_related("source")
+            .filter(status=Stimulus.Status.QUEUED, result="")
+            .exclude(pk=stimulus.pk).exclude(source__kind=Kind.DISTANT)
+            .filter(Q(started_at__isnull=True) | Q(started_at__lt=lease_start) | Q(task_id=task_id))
+            .order_by("pk")[: size - 1]
+        )
+        now = timezone.now()
+        for companion in companions:
+            companion.attempts += 1
+            companion.started_at = now
+            companion.task_id = task_id
+            companion.save(update_fields=["attempts", "started_at", "task_id"])
+    return companions
+
+
+def _finish(stimulus_id: int, fields: dict[str, Any]) -> bool:
+    return bool(Stimulus.objects.filter(pk=stimulus_id, status=Stimulus.Status.QUEUED).update(
+        status=Stimulus.Status.GENERATED, generated_at=timezone.now(), error="", **fields
+    ))
+
+
+def _release(stimulus_id: int, error: Exception) -> None:
+    """A companion that failed in someone else's batch goes back to its own task and retries."""
+    Stimulus.objects.filter(pk=stimulus_id, status=Stimulus.Status.QUEUED).update(
+        started_at=None, task_id="", error=f"{type(error).__name__}: {error}"[:2000])
+    transaction.on_commit(lambda: generate_stimulus.apply_async(args=[stimulus_id], countdown=retry_delay(0)))
 
 
 @shared_task(
@@ -205,24 +290,32 @@ def generate_stimulus(self: Any, stimulus_id: int) -> str:
         return "gone"
     if stimulus.status != Stimulus.Status.QUEUED:
         return f"already {stimulus.status}"  # a redelivery after completion, or a reviewed stimulus
+    if stimulus.task_id != (self.request.id or ""):
+        return f"in the batch of task {stimulus.task_id}"
+    companions = [] if self.request.retries else _claim_companions(stimulus, self.request.id or "")
     hold = float(os.environ.get(HOLD_ENV, "0") or 0)
     if hold > 0:
         time.sleep(hold)
-    try:
-        fields = _generate(stimulus)
-    except Exception as error:  # any failure must end in a retry or a recorded failure, never silence
+    outcomes = _generate_many([stimulus, *companions])
+    for companion in companions:
+        outcome = outcomes[companion.pk]
+        if isinstance(outcome, Exception):
+            _release(companion.pk, outcome)
+        else:
+            _finish(companion.pk, outcome)
+    outcome = outcomes[stimulus_id]
+    if isinstance(outcome, Exception):
+        error = outcome
         logger.warning("stimulus %s: generation failed (attempt %s): %s", stimulus_id, self.request.retries + 1, error)
         if self.request.retries < self.max_retries and not isinstance(error, NOT_RETRIED):
             Stimulus.objects.filter(pk=stimulus_id).update(error=f"{type(error).__name__}: {error}"[:2000])
             if self.request.is_eager:
                 # Eager mode (the embedded default) has no broker to hold a delayed retry: retry inline.
-                return self.apply(args=[stimulus_id], retries=self.request.retries + 1, throw=True).get()
+                return self.apply(args=[stimulus_id], retries=self.request.retries + 1,
+                                  task_id=self.request.id, throw=True).get()
             raise self.retry(exc=error, countdown=retry_delay(self.request.retries)) from error
         Stimulus.objects.filter(pk=stimulus_id, status=Stimulus.Status.QUEUED).update(
             status=Stimulus.Status.FAILED, error=f"{type(error).__name__}: {error}"[:2000]
         )
         return "failed"
-    updated = Stimulus.objects.filter(pk=stimulus_id, status=Stimulus.Status.QUEUED).update(
-        status=Stimulus.Status.GENERATED, generated_at=timezone.now(), error="", **fields
-    )
-    return "generated" if updated else "superseded"
+    return "generated" if _finish(stimulus_id, outcome) else "superseded"

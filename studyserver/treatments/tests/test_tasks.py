@@ -34,6 +34,23 @@ def fake_flood(calls: list):
     return flood
 
 
+def batch_of(flood, batches: list | None = None):
+    """``_flood_batch`` from a one-image stand-in; ``batches`` records the size of every call."""
+    def flood_batch(paths: list[Path], out_dir: Path, params: list[dict]) -> list:
+        if batches is not None:
+            batches.append(len(paths))
+        results = []
+        for index, (path, item_params) in enumerate(zip(paths, params, strict=True)):
+            folder = out_dir / str(index)
+            folder.mkdir()
+            try:
+                results.append(flood(path, folder, item_params))
+            except Exception as error:  # noqa: BLE001 (mirrors the real batch: one outcome per image)
+                results.append(error)
+        return results
+    return flood_batch
+
+
 def test_distant_photo_is_shown_as_is(make_stimulus, media):
     stimulus = make_stimulus("distant", status=QUEUED)
     assert generate_stimulus.delay(stimulus.pk).get() == "generated"
@@ -46,7 +63,7 @@ def test_distant_photo_is_shown_as_is(make_stimulus, media):
 
 def test_task_stores_result_and_mask_and_is_idempotent(make_stimulus, make_source, districts, media, monkeypatch):
     calls: list = []
-    monkeypatch.setattr(tasks, "_flood", fake_flood(calls))
+    monkeypatch.setattr(tasks, "_flood_batch", batch_of(fake_flood(calls)))
     source = make_source("house", districts[0])
     first = make_stimulus("house", status=QUEUED, source=source, seed=3)
     assert generate_stimulus.delay(first.pk).get() == "generated"
@@ -76,7 +93,7 @@ def test_transient_errors_retry_then_fail(make_stimulus, districts, media, monke
         attempts.append(1)
         raise OSError("disk on fire")
 
-    monkeypatch.setattr(tasks, "_flood", broken)
+    monkeypatch.setattr(tasks, "_flood_batch", batch_of(broken))
     stimulus = make_stimulus("house", districts[0], status=QUEUED)
     generate_stimulus.apply(args=[stimulus.pk])
     stimulus.refresh_from_db()
@@ -88,7 +105,7 @@ def test_generation_error_fails_at_once(make_stimulus, districts, media, monkeyp
     def refuses(source_path, out_dir, params):
         raise tasks.GenerationError("not a street photo")
 
-    monkeypatch.setattr(tasks, "_flood", refuses)
+    monkeypatch.setattr(tasks, "_flood_batch", batch_of(refuses))
     stimulus = make_stimulus("house", districts[0], status=QUEUED)
     assert generate_stimulus.apply(args=[stimulus.pk]).get() == "failed"
     stimulus.refresh_from_db()
@@ -110,9 +127,11 @@ def test_tasks_route_to_the_gpu_queue():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_generate_treatments_command_skips_what_exists(make_source, make_stimulus, districts, media, monkeypatch):
+def test_generate_treatments_command_skips_what_exists(make_source, make_stimulus, districts, media, monkeypatch,
+                                                       settings):
+    settings.GENERATOR_BATCH_SIZE = 1  # no batching: the queued stimulus below waits for its own task
     calls: list = []
-    monkeypatch.setattr(tasks, "_flood", fake_flood(calls))
+    monkeypatch.setattr(tasks, "_flood_batch", batch_of(fake_flood(calls)))
     quebec, montreal, ajax = districts
     done = make_source("house", quebec, seed=1)
     make_stimulus("house", status="approved", source=done, seed=0)
@@ -151,3 +170,55 @@ def test_generate_treatments_command_skips_what_exists(make_source, make_stimulu
 
 def test_retry_backoff_is_exponential_and_capped():
     assert [tasks.retry_delay(n) for n in range(8)] == [10, 20, 40, 80, 160, 320, 600, 600]
+
+
+def test_waiting_stimuli_are_flooded_in_one_batch(make_source, make_stimulus, districts, media, monkeypatch, settings):
+    settings.GENERATOR_BATCH_SIZE = 3
+    calls: list = []
+    batches: list = []
+    monkeypatch.setattr(tasks, "_flood_batch", batch_of(fake_flood(calls), batches))
+    waiting = [make_stimulus("house", districts[i % 3], status=QUEUED,
+                             source=make_source("house", districts[i % 3], seed=i), seed=0) for i in range(4)]
+    assert generate_stimulus.apply(args=[waiting[0].pk]).get() == "generated"
+    assert batches == [3]  # itself and the two oldest waiting ones
+    states = {s.pk: s for s in Stimulus.objects.filter(pk__in=[w.pk for w in waiting])}
+    assert [states[w.pk].status for w in waiting] == ["generated", "generated", "generated", "queued"]
+    assert states[waiting[1].pk].timings["batch_size"] == 3 and states[waiting[1].pk].attempts == 1
+    # Their own messages arrive later and find the work done; the fourth gets its own batch.
+    assert generate_stimulus.apply(args=[waiting[1].pk]).get() == "already generated"
+    assert generate_stimulus.apply(args=[waiting[3].pk]).get() == "generated"
+    assert batches == [3, 1] and len(calls) == 4
+
+
+def test_a_stimulus_claimed_by_a_running_batch_is_not_flooded_twice(make_source, make_stimulus, districts, media,
+                                                                    monkeypatch, settings):
+    monkeypatch.setattr(tasks, "_flood_batch", batch_of(fake_flood([])))
+    claimed = make_stimulus("house", districts[0], status=QUEUED)
+    Stimulus.objects.filter(pk=claimed.pk).update(task_id="batch-task", started_at=timezone.now())
+    assert generate_stimulus.apply(args=[claimed.pk]).get() == "in the batch of task batch-task"
+    # A claim older than the hard time limit is a dead worker's: the stimulus' own task takes over.
+    Stimulus.objects.filter(pk=claimed.pk).update(
+        started_at=timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 1))
+    assert generate_stimulus.apply(args=[claimed.pk]).get() == "generated"
+
+
+def test_a_companion_that_fails_goes_back_to_its_own_task(make_source, make_stimulus, districts, media, monkeypatch,
+                                                          settings, django_capture_on_commit_callbacks):
+    settings.GENERATOR_BATCH_SIZE = 2
+    sources = [make_source("house", districts[0], seed=1), make_source("house", districts[1], seed=2)]
+    leader, companion = (make_stimulus("house", status=QUEUED, source=source, seed=0) for source in sources)
+    failures = {sources[1].image.name}
+
+    def flaky(source_path, out_dir, params):
+        if any(str(source_path).endswith(name) for name in failures):
+            raise OSError("device hiccup")
+        return fake_flood([])(source_path, out_dir, params)
+
+    monkeypatch.setattr(tasks, "_flood_batch", batch_of(flaky))
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        assert generate_stimulus.apply(args=[leader.pk]).get() == "generated"
+    companion.refresh_from_db()
+    assert companion.status == QUEUED and companion.task_id == "" and "device hiccup" in companion.error
+    assert len(callbacks) == 1  # its task is sent again
+    failures.clear()
+    assert generate_stimulus.apply(args=[companion.pk]).get() == "generated"
