@@ -16,9 +16,11 @@ class StudyAdmin(admin.ModelAdmin):
     @admin.display(description="pages")
     def researcher_pages(self, study: Study) -> str:
         """The study's working pages: participant entry, image coverage, balance, funnel and export."""
+        if study.pk is None:
+            return "(after saving)"
         links = [("entry link", f"{reverse('survey:enter', args=[study.slug])}?pid=TEST")]
         links.append(("image coverage", f"{reverse('admin:treatments_coverage')}?study={study.slug}"))
-        scheme = getattr(study, "allocation_scheme", None) if study.pk else None
+        scheme = getattr(study, "allocation_scheme", None)
         if scheme is not None:
             links.append(("balance", reverse("admin:assignment_allocationscheme_balance", args=[scheme.pk])))
         links.append(("funnel and export", f"{reverse('admin:exports_datadownload_changelist')}?study={study.pk}"))

@@ -15,3 +15,5 @@ def test_the_study_list_links_to_the_study_pages(admin_client):
     for url in ("/admin/treatments/stimulus/coverage/?study=links", f"/admin/exports/datadownload/?study={study.pk}",
                 f"/admin/assignment/allocationscheme/{scheme.pk}/balance/"):
         assert admin_client.get(url).status_code == 200, url
+    assert admin_client.get("/admin/studies/study/add/").status_code == 200
+    assert admin_client.get(f"/admin/studies/study/{study.pk}/change/").status_code == 200
