@@ -20,7 +20,9 @@ from torch import Tensor, nn
 from generator.config import LossWeights
 from generator.models.vgg import VGG_LAYER_WEIGHTS, VGG19Features
 
-EPS = 1e-8
+# Probabilities are clamped to [EPS, 1 - EPS] (in float32) inside logarithms. 1e-8 would not do:
+# 1 - 1e-8 rounds to 1.0 in float32, so a saturated sigmoid gave log(0) and NaN losses.
+EPS = 1e-7
 
 
 def _per_pixel_denominator(x: Tensor) -> int:
@@ -39,8 +41,9 @@ def bce_mask(mask_logits: Tensor, target: Tensor) -> Tensor:
 
 def minent(prob: Tensor) -> Tensor:
     """Entropy over both classes, ``-Σ [p log p + (1-p) log(1-p)] / (N·H·W·log 2)``; in [0, 1]."""
-    p = prob.clamp(EPS, 1 - EPS)
-    entropy = -(p * torch.log(p) + (1 - p) * torch.log(1 - p))
+    p = prob.float()
+    clamped = p.clamp(EPS, 1 - EPS)  # only inside the logs: p in {0, 1} still weighs its term by 0
+    entropy = -(p * torch.log(clamped) + (1 - p) * torch.log(1 - clamped))
     return entropy.sum() / (_per_pixel_denominator(prob) * math.log(2))
 
 
@@ -65,7 +68,7 @@ def ground_intersection(prob: Tensor, ground: Tensor, hard: bool = False) -> Ten
 
 def self_information(prob: Tensor) -> Tensor:
     """``I = -m ⊙ log m`` (the map the masker's discriminator looks at)."""
-    return -prob * torch.log(prob.clamp_min(EPS))
+    return -prob * torch.log(prob.float().clamp_min(EPS)).to(prob.dtype)
 
 
 def wgan_generator(scores_real: Tensor) -> Tensor:
@@ -100,7 +103,7 @@ def segmentation_ce(logits: Tensor, labels: Tensor, ignore_index: int = 255) -> 
 
 def segmentation_minent(prob: Tensor) -> Tensor:
     """ADVENT entropy of softmax probabilities (N,C,H,W): ``-Σ_c p log p / (N·H·W·log C)``."""
-    entropy = -(prob * torch.log(prob.clamp_min(EPS))).sum()
+    entropy = -(prob.float() * torch.log(prob.float().clamp_min(EPS))).sum()
     return entropy / (_per_pixel_denominator(prob) * math.log(prob.shape[1]))
 
 

@@ -152,3 +152,14 @@ def test_aliases_used_by_training_point_to_the_same_functions() -> None:
     assert losses.bce_loss is losses.bce_mask
     assert losses.masked_reconstruction_loss is losses.masked_reconstruction
     assert losses.segmentation_entropy_loss is losses.segmentation_minent
+
+
+def test_entropy_losses_stay_finite_when_the_mask_saturates():
+    # A confident masker: sigmoid of large logits is exactly 0.0 and 1.0 in float32.
+    logits = torch.tensor([[[[200.0, -200.0], [0.0, 200.0]]]], requires_grad=True)
+    prob = torch.sigmoid(logits)
+    assert prob[0, 0, 0, 0].item() == 1.0 and prob[0, 0, 0, 1].item() == 0.0
+    loss = losses.minent(prob) + losses.self_information(prob).mean()
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(logits.grad).all()
+    assert losses.minent(prob).item() == pytest.approx(0.25, abs=1e-3)  # only the 0.5 pixel is uncertain
