@@ -186,12 +186,25 @@ def _province(value: object, fed_code: str, where: str) -> str:
     return text
 
 
+def clean_name(value: object) -> str:
+    """A district name as text, with Windows-1252 characters mis-decoded as Latin-1 repaired.
+
+    Some published files carry C1 control characters where the Windows-1252 punctuation was
+    (U+0092 for ’, U+009C for œ: "Île-des-S\x9curs"); shown as is they render as empty boxes.
+    """
+    text = str(value or "").strip()
+    return "".join(
+        bytes([ord(char)]).decode("cp1252", errors="replace") if 0x80 <= ord(char) < 0xA0 else char
+        for char in text
+    )
+
+
 def _record(properties: dict, columns: dict[str, str], where: str) -> DistrictRecord:
     fed_code = _fed_code(properties.get(columns["fed_code"]), where)
-    name_en = str(properties.get(columns["name_en"]) or "").strip()
+    name_en = clean_name(properties.get(columns["name_en"]))
     if not name_en:
         raise DistrictSourceError(f"{where}: district {fed_code} has no English name")
-    name_fr = str(properties.get(columns["name_fr"]) or "").strip() if "name_fr" in columns else ""
+    name_fr = clean_name(properties.get(columns["name_fr"])) if "name_fr" in columns else ""
     province = _province(properties.get(columns["province_code"]) if "province_code" in columns else None, fed_code, where)
     area = None
     if "area_km2" in columns and properties.get(columns["area_km2"]) not in (None, ""):

@@ -174,3 +174,15 @@ def test_fsa_centroids_from_the_raw_geonames_dump_merge_repeated_fsas():
     l9x = next(r for r in raw if r.fsa == "L9X")  # Barrie, Minesing, Midhurst, Springwater
     assert 5 < l9x.spread_km < 20 and "Minesing" in l9x.place_name
     assert {r.province_code for r in raw if r.fsa.startswith("X")} == {"NT", "NU"}
+
+
+def test_windows_1252_characters_mis_decoded_in_the_source_are_repaired(geo2013):
+    from studyserver.geo.loaders import clean_name
+    from studyserver.geo.models import District
+
+    assert clean_name("Île-des-S\x9curs") == "Île-des-Sœurs"
+    assert clean_name(" Île d\x92Orléans ") == "Île d’Orléans"
+    assert clean_name("Abitibi—Témiscamingue") == "Abitibi—Témiscamingue"  # real text untouched
+    names = District.objects.filter(representation_order="2013").values_list("name_en", "name_fr")
+    assert not [pair for pair in names if any(0x80 <= ord(c) < 0xA0 for c in "".join(pair))]
+    assert District.objects.get(representation_order="2013", name_fr__contains="Sœurs")
