@@ -384,14 +384,17 @@ def stimulus_shown(participant: Participant) -> Any:
     """The stimulus this participant sees: the one first served to them, on every later reload.
 
     Chosen once (an image approved or replaced later does not change what a participant already
-    saw); ``None`` when no approved image is available for their arm and district.
+    saw); ``None`` when no approved image is available for their arm and district, or the one
+    they were shown has since been rejected.
     """
     from studyserver.treatments.models import Stimulus
     from studyserver.treatments.services import stimulus_for
 
     exposure = Exposure.objects.filter(participant=participant).first()
     if exposure is not None and exposure.stimulus_id:
-        return Stimulus.objects.select_related("source").filter(public_id=exposure.stimulus_id).first()
+        # Only while it is approved: a researcher who withdraws an image withdraws it from everyone.
+        return (Stimulus.objects.select_related("source")
+                .filter(public_id=exposure.stimulus_id, status=Stimulus.Status.APPROVED).first())
     return stimulus_for(arm_of(participant), participant.district, study=participant.study)
 
 
