@@ -33,6 +33,11 @@ class Study(models.Model):
     complete_url_template = models.CharField(max_length=500, blank=True, help_text="Empty: PANEL_COMPLETE_URL.")
     screenout_url_template = models.CharField(max_length=500, blank=True, help_text="Empty: PANEL_SCREENOUT_URL.")
     overquota_url_template = models.CharField(max_length=500, blank=True, help_text="Empty: PANEL_OVERQUOTA_URL.")
+    assignment_quota = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="Stop after this many participants are randomized: later ones go to the over-quota URL. "
+        "Empty: no quota.",
+    )
     declined_count = models.PositiveIntegerField(
         default=0, editable=False, help_text="Anonymous count of people who declined consent."
     )
@@ -52,6 +57,14 @@ class Study(models.Model):
             "overquota": self.overquota_url_template or settings.PANEL_OVERQUOTA_URL,
         }[kind]
         return template.replace("{pid}", quote(panel_id or "", safe=""))
+
+    def quota_reached(self) -> bool:
+        """True when the study has randomized as many participants as its quota allows."""
+        if self.assignment_quota is None:
+            return False
+        from studyserver.assignment.models import Assignment
+
+        return Assignment.objects.filter(study=self).count() >= self.assignment_quota
 
     def record_decline(self) -> None:
         Study.objects.filter(pk=self.pk).update(declined_count=F("declined_count") + 1)

@@ -108,7 +108,7 @@ def steps_done(participant: Participant) -> set[str]:
 @dataclass(frozen=True)
 class Entry:
     participant: Participant | None
-    outcome: str  # "new", "resume", "already_done"
+    outcome: str  # "new", "resume", "already_done", "over_quota" (no participant is created)
 
 
 def enter(study: Study, panel_id: str | None, language: str, session_participant_id: str | None = None) -> Entry:
@@ -125,6 +125,8 @@ def enter(study: Study, panel_id: str | None, language: str, session_participant
         digest = None
     else:
         digest = None
+    if study.quota_reached():
+        return Entry(None, "over_quota")
     try:
         with transaction.atomic():
             participant = Participant.objects.create(
@@ -351,6 +353,12 @@ def _finish_pre_treatment(participant: Participant, instrument: Instrument) -> P
         logger.warning("participant %s ineligible: %s", participant.pk, eligibility.reason)
         _screen_out(participant, Participant.ScreenOut.INELIGIBLE)
         return participant
+    if participant.study.assignment_quota is not None:
+        # The study row is locked so that the last places of the quota go to exactly that many people.
+        study = Study.objects.select_for_update().get(pk=participant.study_id)
+        if study.quota_reached():
+            _screen_out(participant, Participant.ScreenOut.OVER_QUOTA)
+            return participant
     assignment.assign(participant)
     participant.refresh_from_db()
     participant.current_step = next_step(participant, instrument.pages_in_phase("pre")[-1].key, instrument)

@@ -121,6 +121,8 @@ def enter(request: HttpRequest, slug: str) -> HttpResponse:
     if not panel_id and not settings.FLOODLIGHT_DEMO_MODE:
         return _message(request, "missing_pid_title", "missing_pid_body", 400, language)
     entry = flow.enter(study, panel_id or None, language, request.session.get(f"study:{slug}"))
+    if entry.outcome == "over_quota":
+        return HttpResponseRedirect(study.exit_url("overquota", panel_id))
     if entry.outcome == "already_done":
         return _message(request, "already_done_title", "already_done_body", 409, language)
     _bind(request, entry.participant)

@@ -452,3 +452,25 @@ def test_a_tampered_consent_decision_is_refused(yukon):
     response = respondent.post("consent", {"decision": "maybe", "adult": "on"})
     assert response.status_code == 400 and "Please choose one of the options listed." in response.content.decode()
     assert respondent.current_step() == flow.CONSENT
+
+
+def test_a_full_quota_sends_later_participants_to_the_over_quota_url(yukon):
+    study = make_study(first_arm="control", assignment_quota=1,
+                       overquota_url_template="https://panel.example/full?id={pid}")
+    first = placed_in_yukon(study, panel_id="Q-1")
+    second = placed_in_yukon(study, panel_id="Q-2")  # entered while a place was still free
+    first.answer_until(lambda step: step not in PRE_PAGES)
+    assert first.participant.state == Participant.State.ASSIGNED
+    second.answer_until(lambda step: step not in PRE_PAGES)
+    participant = second.participant
+    assert participant.state == Participant.State.SCREENED_OUT
+    assert participant.screenout_reason == Participant.ScreenOut.OVER_QUOTA
+    assert not Assignment.objects.filter(participant=participant).exists()
+    page = second.client.get(f"/take/{second.token}/screened-out/").content.decode()
+    assert "https://panel.example/full?id=Q-2" in page
+    # Once full, a newcomer is sent straight back to the panel and nothing is stored.
+    late = Respondent(study, panel_id="Q-3").enter()
+    assert late.status_code == 302 and late["Location"] == "https://panel.example/full?id=Q-3"
+    assert Participant.objects.filter(study=study).count() == 2
+    # Someone already in the study still resumes.
+    assert Respondent(study, panel_id="Q-1").enter()["Location"].endswith(f"/{first.current_step()}/")
