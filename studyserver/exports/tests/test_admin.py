@@ -49,6 +49,7 @@ def test_page_shows_form_and_funnel(study_with_people, staff):
     page = logged_in(staff).get(URL, {"study": study.pk})
     assert page.status_code == 200
     assert b"Participant funnel" in page.content and b"not_canadian" in page.content
+    assert b"Abandoned (not seen for 24 h)" in page.content and b"of whom abandoned" in page.content
     assert b"do not have the permission to export personal data" in page.content
 
 
