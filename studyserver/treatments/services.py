@@ -177,13 +177,27 @@ def regenerate(stimulus: Stimulus, actor: Any = None, note: str = "") -> Stimulu
     if stimulus.status in (Stimulus.Status.GENERATED, Stimulus.Status.FAILED):
         stimulus.status = Stimulus.Status.REJECTED
         stimulus.save(update_fields=["status"])
-    params = {key: value for key, value in (stimulus.params or {}).items() if key != "seed"}
+    params = requested_params(stimulus.params or {})
     replacement = queue_stimulus(stimulus.source, params=params)
     ReviewEvent.objects.create(
         stimulus=stimulus, actor=_user(actor), action=ReviewEvent.Action.REGENERATE,
         note=(note + "\n" if note else "") + f"replaced by stimulus {replacement.pk} (seed {replacement.seed})",
     )
     return replacement
+
+
+def requested_params(recorded: dict) -> dict:
+    """The generation request behind a stimulus' recorded parameters, without its seed.
+
+    After generation ``Stimulus.params`` holds the *effective* parameters (the backend adds its
+    framing, precision…), which are not valid as a new request.
+    """
+    import dataclasses
+
+    from generator.service import FloodParams
+
+    requestable = {field.name for field in dataclasses.fields(FloodParams)} - {"seed"}
+    return {key: value for key, value in recorded.items() if key in requestable}
 
 
 def _user(actor: Any) -> Any:

@@ -222,3 +222,19 @@ def test_a_companion_that_fails_goes_back_to_its_own_task(make_source, make_stim
     assert len(callbacks) == 1  # its task is sent again
     failures.clear()
     assert generate_stimulus.apply(args=[companion.pk]).get() == "generated"
+
+
+def test_regenerating_a_generated_stimulus_generates_again(make_stimulus, districts, media,
+                                                           django_capture_on_commit_callbacks):
+    from studyserver.treatments import services
+
+    first = make_stimulus("house", districts[0], status=QUEUED)
+    assert generate_stimulus.apply(args=[first.pk]).get() == "generated"  # the real reference backend
+    first.refresh_from_db()
+    # What is recorded are the effective parameters, richer than a request may be.
+    assert set(first.params) - {"event", "format", "size", "threshold", "seed"}
+    with django_capture_on_commit_callbacks(execute=True):
+        replacement = services.regenerate(first, note="another seed")
+    replacement.refresh_from_db()
+    assert replacement.status == "generated", replacement.error
+    assert replacement.seed == first.seed + 1 and replacement.result.name != first.result.name
