@@ -27,14 +27,9 @@ import numpy as np
 import shapely
 from pyproj import Transformer
 
+from .candidates import DistrictShape  # the record only: the computation stays independent
+
 AUDIT_CRS = "EPSG:3978"
-
-
-@dataclass(frozen=True)
-class AuditDistrict:
-    fed_code: str
-    province_code: str
-    geometry: shapely.Geometry  # EPSG:4326
 
 
 @dataclass(frozen=True)
@@ -155,7 +150,7 @@ def _sample(cell: shapely.Geometry, count: int, rng: np.random.Generator) -> np.
 
 
 def audit_placements(
-    districts: Sequence[AuditDistrict],
+    districts: Sequence[DistrictShape],
     placements: Sequence[AuditPlacement],
     *,
     samples_per_fsa: int = 200,

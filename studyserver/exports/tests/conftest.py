@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth.models import Permission, User
 
 from .factories import make_district, make_participant, make_stimulus, make_study
 
@@ -31,3 +32,13 @@ def study_with_people(db):
     return study, treated, control, screened
 
 
+@pytest.fixture
+def staff(db):
+    return User.objects.create_user("staff", is_staff=True)
+
+
+@pytest.fixture
+def privileged(db):
+    user = User.objects.create_user("privileged", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="export_personal_data"))
+    return user

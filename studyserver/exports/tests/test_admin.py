@@ -6,7 +6,7 @@ import io
 
 import pandas as pd
 import pytest
-from django.contrib.auth.models import Permission, User
+from django.contrib.auth.models import User
 from django.test import Client
 
 from studyserver.exports.export import PERSONAL_COLUMNS, export_columns
@@ -19,18 +19,6 @@ def logged_in(user: User) -> Client:
     client = Client()
     client.force_login(user)
     return client
-
-
-@pytest.fixture
-def staff(db):
-    return User.objects.create_user("staff", is_staff=True)
-
-
-@pytest.fixture
-def privileged(db):
-    user = User.objects.create_user("privileged", is_staff=True)
-    user.user_permissions.add(Permission.objects.get(codename="export_personal_data"))
-    return user
 
 
 def test_linked_from_the_admin_index(staff):

@@ -6,7 +6,7 @@ import io
 
 import pandas as pd
 import pytest
-from django.contrib.auth.models import Permission, User
+from django.contrib.auth.models import User
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -24,18 +24,6 @@ def client_for(user: User | None) -> APIClient:
         token, _ = Token.objects.get_or_create(user=user)
         client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
     return client
-
-
-@pytest.fixture
-def staff(db):
-    return User.objects.create_user("staff", is_staff=True)
-
-
-@pytest.fixture
-def privileged(db):
-    user = User.objects.create_user("privileged", is_staff=True)
-    user.user_permissions.add(Permission.objects.get(codename="export_personal_data"))
-    return user
 
 
 @pytest.mark.parametrize("url", ["/api/studies/", "/api/studies/flood-test/export.csv",

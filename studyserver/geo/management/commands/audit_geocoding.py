@@ -13,7 +13,8 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from studyserver.geo.audit import AuditDistrict, AuditPlacement, audit_placements
+from studyserver.geo.audit import AuditPlacement, audit_placements
+from studyserver.geo.candidates import DistrictShape
 from studyserver.geo.loaders import DistrictSourceError, read_district_source
 from studyserver.geo.models import District, FsaPlacement
 from studyserver.geo.store import REPRESENTATION_ORDERS
@@ -38,10 +39,10 @@ class Command(BaseCommand):
                 source = read_district_source(options["districts"])
             except DistrictSourceError as exc:
                 raise CommandError(str(exc)) from exc
-            districts = [AuditDistrict(r.fed_code, r.province_code, r.geometry) for r in source.records
+            districts = [DistrictShape(r.fed_code, r.province_code, r.geometry) for r in source.records
                          if r.geometry is not None]
         else:
-            districts = [AuditDistrict(d.fed_code, d.province_code, d.geometry())
+            districts = [DistrictShape(d.fed_code, d.province_code, d.geometry())
                          for d in District.objects.filter(representation_order=order) if d.has_geometry]
         if not districts:
             raise CommandError(f"no district boundaries for the {order} representation order to audit against")
