@@ -156,14 +156,14 @@ def step(request: HttpRequest, token: str, step: str) -> HttpResponse:
     if step not in flow.all_steps(instrument):
         return not_found(request)
     language = participant.language
-    is_current = step == participant.current_step
-    editable = flow.pre_treatment_editable(participant, step, instrument) and step in flow.steps_done(participant)
-    if not is_current and not editable:
-        if request.method == "POST" and step not in flow.steps_done(participant):
-            return _message(request, "bad_request_title", "bad_request_body", 409, language, link=_step_url(participant))
-        if step in flow.steps_done(participant) or request.method == "POST":
-            request.session["notice"] = "locked_notice" if participant.state != Participant.State.PLACED else "already_saved_notice"
-        return _go_on(participant)
+    if step != participant.current_step:
+        done = flow.steps_done(participant)  # one query, and none on the usual request (the current step)
+        if not (flow.pre_treatment_editable(participant, step, instrument) and step in done):
+            if request.method == "POST" and step not in done:
+                return _message(request, "bad_request_title", "bad_request_body", 409, language, link=_step_url(participant))
+            if step in done or request.method == "POST":
+                request.session["notice"] = "locked_notice" if participant.state != Participant.State.PLACED else "already_saved_notice"
+            return _go_on(participant)
     try:
         handler = _HANDLERS.get(step, _questionnaire_page)
         return handler(request, participant, step, language)
