@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from django.db.models import Count
 from django.test import Client
 
 from studyserver.instrument.definition import get_instrument
@@ -45,8 +46,8 @@ def simulate_respondents(study: Study, count: int, seed: int = 0,
         _take_study(study, f"SIM-{number:05d}", rng.choice(fsas) + " 1A1", rng)
         if progress is not None and ((number - first + 1) % max(1, count // 10) == 0 or number == first + count - 1):
             progress(f"{number - first + 1}/{count} simulated respondents")
-    states = Participant.objects.filter(study=study, personal_data__panel_id__startswith="SIM-")
-    return {state: states.filter(state=state).count() for state in Participant.State.values if states.filter(state=state).exists()}
+    simulated = Participant.objects.filter(study=study, personal_data__panel_id__startswith="SIM-")
+    return dict(simulated.values_list("state").annotate(n=Count("pk")).order_by("state"))
 
 
 def _take_study(study: Study, panel_id: str, postal_code: str, rng: random.Random) -> None:
