@@ -17,10 +17,13 @@ The algorithm that turns a seed into a sequence is documented in ``services``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
 from django.db import models
+
+if TYPE_CHECKING:
+    from studyserver.instrument.definition import Instrument
 
 ARMS: tuple[str, ...] = ("control", "distant", "house", "district_landmark", "provincial_landmark")
 SEQUENCE_ALGORITHM = "floodlight-pbr/v1"  # HMAC-SHA256 counter stream + Fisher–Yates (services)
@@ -202,7 +205,7 @@ class AllocationScheme(models.Model):
         elif len(set(multiples)) != len(multiples):
             errors["block_multiples"] = "Each multiple may appear once."
         if self.strata == self.Strata.ITEM:
-            problem = pre_treatment_item_problem(self.strata_item)
+            problem = pre_treatment_item_problem(self.strata_item, self.study.instrument if self.study_id else None)
             if problem:
                 errors["strata_item"] = problem
         elif self.strata_item:
@@ -211,14 +214,15 @@ class AllocationScheme(models.Model):
             raise ValidationError(errors)
 
 
-def pre_treatment_item_problem(code: str) -> str:
-    """Why ``code`` cannot stratify randomization ('' when it can): it must be a pre-treatment item."""
+def pre_treatment_item_problem(code: str, instrument: Instrument | None = None) -> str:
+    """Why ``code`` cannot stratify randomization ('' when it can): it must be a pre-treatment item
+    of ``instrument`` (the study's questionnaire version; default: the default questionnaire)."""
     from studyserver.instrument.definition import get_instrument
 
     if not code:
         return "Name the item code to stratify on."
     try:
-        item = get_instrument().item(code)
+        item = (instrument or get_instrument()).item(code)
     except KeyError:
         return f"No item {code!r} in the instrument."
     if item.phase != "pre":

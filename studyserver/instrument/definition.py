@@ -7,9 +7,12 @@ exports, the codebook and the analysis' variable names all read it; nothing else
 
 from __future__ import annotations
 
+import hashlib
+import re
+import string
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +21,29 @@ import yaml
 LANGUAGES = ("en", "fr")
 ITEM_TYPES = {"integer", "choice", "scale", "yesno", "checkbox", "email", "text"}
 PHASES = {"pre", "post"}
+# Texts the fixed pages and the page furniture read: a version without one of them could not be
+# shown, so it is refused when loaded (a version may add texts of its own).
+REQUIRED_TEXTS: tuple[str, ...] = (
+    "study_title", "continue", "language_switch", "progress", "error_summary_title", "error_required",
+    "error_invalid_choice", "error_integer", "error_email", "error_too_long", "error_signature",
+    "optional", "consent_title", "consent_body", "consent_age", "consent_agree", "consent_decline",
+    "consent_age_required", "declined_title", "declined_body", "postal_title", "postal_label",
+    "postal_hint", "district_title", "district_label", "district_none", "district_province_label",
+    "treatment_title", "treatment_caption", "treatment_wait", "treatment_too_early", "treatment_alt",
+    "letter_intro", "debrief_title", "debrief_body", "debrief_finish", "screenout_title",
+    "screenout_body", "already_done_title", "already_done_body", "locked_notice",
+    "already_saved_notice", "study_closed_title", "study_closed_body", "missing_pid_title",
+    "missing_pid_body", "bad_request_title", "bad_request_body", "forbidden_title", "forbidden_body",
+    "csrf_body", "back_to_study", "image_missing_title", "image_missing_body",
+)
 
 
 class InstrumentError(ValueError):
     """The definition file is malformed; the message lists every problem found."""
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems: list[str] = problems if problems is not None else [message]
 
 
 @dataclass(frozen=True)
@@ -290,6 +312,15 @@ def parse_instrument(document: Mapping[str, Any]) -> Instrument:
     if "post" in phases and "pre" in phases[phases.index("post") :]:
         parser.problems.append("all pre-treatment pages must come before the post-treatment pages")
     texts = {key: parser.text(raw, f"texts.{key}") for key, raw in (document.get("texts") or {}).items()}
+    for key in REQUIRED_TEXTS:
+        if key not in texts:
+            parser.problems.append(f"texts.{key}: missing (the participant pages need it)")
+    for key, text in texts.items():
+        if _placeholders(text.en) != _placeholders(text.fr):
+            parser.problems.append(
+                f"texts.{key}: the English and French texts must use the same {{placeholders}} "
+                f"(en {sorted(_placeholders(text.en))}, fr {sorted(_placeholders(text.fr))})"
+            )
     emails = {
         code: (parser.text(raw.get("subject"), f"information_emails.{code}.subject"),
                parser.text(raw.get("body"), f"information_emails.{code}.body"))
@@ -309,24 +340,149 @@ def parse_instrument(document: Mapping[str, Any]) -> Instrument:
     if not instrument.version:
         parser.problems.append("the instrument needs a 'version'")
     if parser.problems:
-        raise InstrumentError("Instrument definition has problems:\n- " + "\n- ".join(parser.problems))
+        raise InstrumentError(_summary(parser.problems), parser.problems)
     return instrument
 
 
-@lru_cache(maxsize=8)
-def _load_cached(path: str, mtime: float) -> Instrument:
-    with open(path, encoding="utf-8") as handle:
-        return parse_instrument(yaml.safe_load(handle))
+def _summary(problems: list[str]) -> str:
+    return "Instrument definition has problems:\n- " + "\n- ".join(problems)
+
+
+def _placeholders(template: str) -> set[str]:
+    try:
+        return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+    except ValueError:  # an unbalanced brace: reported as its own placeholder set
+        return {"<unbalanced braces>"}
+
+
+# --- source text: line numbers, content hash, in-process cache ------------------------------------
+
+_WHERE = re.compile(r"^(?:item (?P<item>\w+)|page (?P<page>\w+)|(?P<section>texts|information_emails)\.(?P<key>\w+)"
+                    r"|(?P<top>letter|version|option_sets))")
+
+
+def _line_index(root: yaml.Node | None) -> dict[tuple[str, str], int]:
+    """Where items, pages and top-level entries start in the file (1-based lines)."""
+    index: dict[tuple[str, str], int] = {}
+    if not isinstance(root, yaml.MappingNode):
+        return index
+    for key_node, value_node in root.value:
+        top = getattr(key_node, "value", "")
+        index[("top", top)] = key_node.start_mark.line + 1
+        if top in {"texts", "information_emails"} and isinstance(value_node, yaml.MappingNode):
+            for sub_key, _ in value_node.value:
+                index[(top, sub_key.value)] = sub_key.start_mark.line + 1
+        if top == "pages" and isinstance(value_node, yaml.SequenceNode):
+            for page in value_node.value:
+                if not isinstance(page, yaml.MappingNode):
+                    continue
+                for page_key, page_value in page.value:
+                    if page_key.value == "key" and isinstance(page_value, yaml.ScalarNode):
+                        index.setdefault(("page", page_value.value), page.start_mark.line + 1)
+                    if page_key.value == "items" and isinstance(page_value, yaml.SequenceNode):
+                        for item in page_value.value:
+                            for item_key, item_value in getattr(item, "value", ()):
+                                if item_key.value == "code" and isinstance(item_value, yaml.ScalarNode):
+                                    index.setdefault(("item", item_value.value), item.start_mark.line + 1)
+    return index
+
+
+def _with_line(problem: str, index: Mapping[tuple[str, str], int]) -> str:
+    match = _WHERE.match(problem)
+    line = None
+    if match:
+        if match["item"]:
+            line = index.get(("item", match["item"]))
+        elif match["page"]:
+            line = index.get(("page", match["page"]))
+        elif match["section"]:
+            line = index.get((match["section"], match["key"])) or index.get(("top", match["section"]))
+        else:
+            line = index.get(("top", match["top"]))
+    return f"line {line}: {problem}" if line else problem
+
+
+def parse_instrument_text(source: str, name: str = "instrument") -> Instrument:
+    """Parse YAML text into an :class:`Instrument`; every problem names its item and its line."""
+    try:
+        root = yaml.compose(source, Loader=yaml.SafeLoader)
+        document = yaml.safe_load(source)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        problem = f"{where}{name} is not valid YAML ({getattr(error, 'problem', None) or error})"
+        raise InstrumentError(_summary([problem]), [problem]) from None
+    if not isinstance(document, Mapping):
+        problem = f"{name}: the file must contain a mapping (version, pages, texts …) at top level"
+        raise InstrumentError(_summary([problem]), [problem])
+    try:
+        return parse_instrument(document)
+    except InstrumentError as error:
+        index = _line_index(root)
+        problems = [_with_line(problem, index) for problem in error.problems]
+        raise InstrumentError(_summary(problems), problems) from None
+
+
+def content_hash(source: str) -> str:
+    """The identity of a stored version: SHA-256 of its exact text."""
+    return hashlib.sha256(source.encode("utf-8")).hexdigest()
+
+
+_PARSED: dict[str, Instrument] = {}
+_PARSED_LOCK = threading.Lock()
+
+
+def instrument_from_source(source: str, digest: str | None = None) -> Instrument:
+    """The parsed instrument of ``source``, parsed once per process per content hash.
+
+    Versions are immutable, so the hash identifies the parse for good: participant pages never
+    re-parse YAML. The cache holds one entry per version in use (a handful).
+    """
+    digest = digest or content_hash(source)
+    cached = _PARSED.get(digest)
+    if cached is None:
+        cached = parse_instrument_text(source)
+        with _PARSED_LOCK:
+            _PARSED[digest] = cached
+    return cached
+
+
+def cached_instrument(digest: str) -> Instrument | None:
+    """The instrument already parsed in this process for ``digest``, if any."""
+    return _PARSED.get(digest)
+
+
+_FILES: dict[tuple[str, int, int], str] = {}
+
+
+def read_definition(path: str | Path) -> tuple[str, str]:
+    """(text, content hash) of the file at ``path``; re-read only when the file changes."""
+    resolved = Path(path).resolve()
+    stat = resolved.stat()
+    key = (str(resolved), stat.st_mtime_ns, stat.st_size)
+    source = resolved.read_text(encoding="utf-8")
+    digest = _FILES.get(key) or content_hash(source)
+    _FILES[key] = digest
+    return source, digest
 
 
 def load_instrument(path: str | Path) -> Instrument:
     """Load (and cache until the file changes) the instrument at ``path``."""
     resolved = Path(path).resolve()
-    return _load_cached(str(resolved), resolved.stat().st_mtime)
+    stat = resolved.stat()
+    digest = _FILES.get((str(resolved), stat.st_mtime_ns, stat.st_size))
+    if digest is not None and digest in _PARSED:
+        return _PARSED[digest]
+    source, digest = read_definition(resolved)
+    return instrument_from_source(source, digest)
 
 
 def get_instrument() -> Instrument:
-    """The instrument configured by ``settings.FLOODLIGHT_INSTRUMENT``."""
+    """The default instrument, configured by ``settings.FLOODLIGHT_INSTRUMENT``.
+
+    New studies start from it; anything about a participant or a study reads that study's or
+    participant's own version instead (``study.instrument``, ``participant.instrument``).
+    """
     from django.conf import settings
 
     return load_instrument(settings.FLOODLIGHT_INSTRUMENT)

@@ -1,17 +1,157 @@
-from django.contrib import admin
-from django.urls import reverse
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html_join
 
-from .models import Study
+from studyserver.instrument.admin import participant_texts
+from studyserver.instrument.models import InstrumentVersion
+from studyserver.instrument.versions import instrument_problems
+
+from .copying import copy_study
+from .models import Study, StudyVersionChange
+
+MOVE_PERMISSION = "studies.change_study_questionnaire"
+COPY_PERMISSION = "studies.copy_study"
+
+
+class MoveVersionForm(forms.Form):
+    version = forms.ModelChoiceField(queryset=InstrumentVersion.objects.none(), label="Questionnaire version",
+                                     to_field_name="content_hash")
+    confirm = forms.BooleanField(label="New participants get this version; people already in the study keep theirs.")
+
+    def __init__(self, *args: Any, study: Study, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["version"].queryset = InstrumentVersion.objects.exclude(content_hash=study.questionnaire_id)
+
+
+class CopyStudyForm(forms.Form):
+    title = forms.CharField(max_length=200)
+    slug = forms.SlugField(help_text="The new study's address: /s/SLUG/.")
+
+    def clean_slug(self) -> str:
+        slug = self.cleaned_data["slug"]
+        if Study.objects.filter(slug=slug).exists():
+            raise ValidationError(f"A study with the slug {slug!r} already exists.")
+        return slug
+
+
+class StudyVersionChangeInline(admin.TabularInline):
+    model = StudyVersionChange
+    fk_name = "study"
+    extra = 0
+    can_delete = False
+    fields = readonly_fields = ("changed_at", "from_version", "to_version", "changed_by", "participants_before")
+    verbose_name_plural = "questionnaire version changes"
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(Study)
 class StudyAdmin(admin.ModelAdmin):
-    list_display = ("title", "slug", "is_open", "demo", "representation_order", "consent_version",
-                    "declined_count", "researcher_pages")
+    list_display = ("title", "slug", "is_open", "demo", "representation_order", "questionnaire_label",
+                    "consent_version", "declined_count", "researcher_pages")
     list_filter = ("is_open", "demo", "representation_order")
-    readonly_fields = ("declined_count", "created_at", "researcher_pages")
+    readonly_fields = ("declined_count", "created_at", "researcher_pages", "consent_version", "questionnaire_since",
+                       "questionnaire_actions", "participant_texts")
     prepopulated_fields = {"slug": ("title",)}
+    inlines = [StudyVersionChangeInline]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Study | None = None):
+        fields = tuple(super().get_readonly_fields(request, obj))
+        if obj is not None and obj.participants.exists():
+            fields += ("questionnaire",)  # fixed: a move goes through the recorded action
+        return fields
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None):
+        study = self.get_object(request, object_id)
+        if study is not None and request.method == "GET":
+            for problem in instrument_problems(study.questionnaire, demo=study.demo):
+                self.message_user(request, problem, messages.WARNING)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def get_urls(self):
+        own = [
+            path("<int:pk>/move-version/", self.admin_site.admin_view(self.move_version_view),
+                 name="studies_study_move_version"),
+            path("<int:pk>/copy/", self.admin_site.admin_view(self.copy_view), name="studies_study_copy"),
+        ]
+        return own + super().get_urls()
+
+    @admin.display(description="questionnaire", ordering="questionnaire__label")
+    def questionnaire_label(self, study: Study) -> str:
+        return study.questionnaire.label if study.questionnaire_id else ""
+
+    @admin.display(description="questionnaire actions")
+    def questionnaire_actions(self, study: Study) -> str:
+        if study.pk is None:
+            return "(after saving)"
+        return format_html_join(" · ", '<a href="{}">{}</a>', (
+            (reverse("admin:studies_study_move_version", args=[study.pk]), "Move to another questionnaire version"),
+            (reverse("admin:studies_study_copy", args=[study.pk]), "New study from this one"),
+            (reverse("admin:instrument_instrumentversion_change", args=[study.questionnaire.pk]), "See the version"),
+        ))
+
+    @admin.display(description="consent and debrief participants see")
+    def participant_texts(self, study: Study) -> str:
+        if study.pk is None:
+            return "(after saving)"
+        return participant_texts(study.instrument)
+
+    def _study_page(self, request: HttpRequest, study: Study, context: dict[str, Any], status: int) -> HttpResponse:
+        return TemplateResponse(request, "admin/studies/study_form_page.html", {
+            **self.admin_site.each_context(request), "opts": self.model._meta, "study": study, **context,
+        }, status=status)
+
+    def move_version_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        if not request.user.has_perm(MOVE_PERMISSION):
+            raise PermissionDenied
+        study = get_object_or_404(Study, pk=pk)
+        form = MoveVersionForm(request.POST or None, study=study)
+        if request.method == "POST" and form.is_valid():
+            change = study.move_to_version(form.cleaned_data["version"], user=request.user)
+            self.message_user(request, f"{study.slug} moved to {change.to_version} at {change.changed_at:%Y-%m-%d %H:%M} "
+                              f"UTC; its {change.participants_before} earlier participants keep their version.")
+            return HttpResponseRedirect(reverse("admin:studies_study_change", args=[study.pk]))
+        return self._study_page(request, study, {
+            "title": f"Move {study.slug} to another questionnaire version", "form": form, "submit_label": "Move",
+            "explanation": [
+                f"Now: {study.questionnaire} since {study.questionnaire_since:%Y-%m-%d %H:%M} UTC, "
+                f"{study.participants.count()} participants.",
+                "Participants who already started keep the version they started with, on every page and in "
+                "the export (its instrument_version column names it). The move is recorded with the time.",
+            ],
+        }, status=400 if request.method == "POST" else 200)
+
+    def copy_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        if not request.user.has_perm(COPY_PERMISSION):
+            raise PermissionDenied
+        study = get_object_or_404(Study, pk=pk)
+        form = CopyStudyForm(request.POST or None, initial={"title": f"{study.title} (copy)", "slug": f"{study.slug}-2"})
+        if request.method == "POST" and form.is_valid():
+            copy = copy_study(study, slug=form.cleaned_data["slug"], title=form.cleaned_data["title"])
+            self.message_user(request, f"Created {copy.slug} (closed) from {study.slug}: settings, questionnaire "
+                              f"version {copy.questionnaire} and allocation scheme configuration.")
+            return HttpResponseRedirect(reverse("admin:studies_study_change", args=[copy.pk]))
+        return self._study_page(request, study, {
+            "title": f"New study from {study.slug}", "form": form, "submit_label": "Create the study",
+            "explanation": [
+                "Copies the settings, the questionnaire version, the allocation scheme configuration and "
+                "the use of the same treatment material. Never participants, answers or personal data. "
+                "The new study starts closed.",
+            ],
+        }, status=400 if request.method == "POST" else 200)
 
     @admin.display(description="pages")
     def researcher_pages(self, study: Study) -> str:

@@ -17,7 +17,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from studyserver.instrument.definition import Instrument, Page, get_instrument
+from studyserver.instrument.definition import Instrument, Page
 from studyserver.studies.models import Study
 
 from .models import (
@@ -73,7 +73,7 @@ def step_is_visible(participant: Participant, step: str, instrument: Instrument,
 
 
 def next_step(participant: Participant, after: str, instrument: Instrument | None = None) -> str:
-    instrument = instrument or get_instrument()
+    instrument = instrument or participant.instrument
     steps = all_steps(instrument)
     answers = participant.answers()
     for step in steps[steps.index(after) + 1 :]:
@@ -84,7 +84,7 @@ def next_step(participant: Participant, after: str, instrument: Instrument | Non
 
 def progress(participant: Participant, instrument: Instrument | None = None) -> tuple[int, int]:
     """(current step number, total steps) as the participant would count them."""
-    instrument = instrument or get_instrument()
+    instrument = instrument or participant.instrument
     answers = participant.answers()
     visible = [s for s in all_steps(instrument) if s == participant.current_step or step_is_visible(participant, s, instrument, answers)]
     current = visible.index(participant.current_step) + 1 if participant.current_step in visible else 1
@@ -133,9 +133,7 @@ def enter(study: Study, panel_id: str | None, language: str, session_participant
                 study=study,
                 panel_id_hash=digest,
                 language=language,
-                consent_version=study.consent_version,
-                instrument_version=get_instrument().version,
-            )
+            )  # takes the study's questionnaire version, kept from now on (Participant.save)
             PersonalData.objects.create(participant=participant, panel_id=panel_id or "")
     except IntegrityError:
         # The same panel id arrived twice at once (two tabs): the first one wins, the second resumes it.
@@ -200,7 +198,7 @@ def _store_submission(participant: Participant, step: str, answers: Mapping[str,
 
 def consent(participant: Participant, agreed: bool) -> Participant | None:
     """Record the consent decision. Declining deletes everything but an anonymous count."""
-    instrument = get_instrument()
+    instrument = participant.instrument
     with transaction.atomic():
         participant = _lock(participant)
         _check_current(participant, CONSENT, instrument)
@@ -229,7 +227,7 @@ class PostalOutcome:
 def submit_postal_code(participant: Participant, raw: str) -> PostalOutcome:
     from studyserver.geo import services as geo
 
-    instrument = get_instrument()
+    instrument = participant.instrument
     location = geo.locate(raw, participant.study.representation_order)
     with transaction.atomic():
         participant = _lock(participant)
@@ -283,7 +281,7 @@ def district_choices(participant: Participant) -> tuple[str, list[Any]]:
 
 def choose_district(participant: Participant, fed_code: str | None) -> Participant:
     """The participant picks a candidate, or "none of these" (→ the list of their province)."""
-    instrument = get_instrument()
+    instrument = participant.instrument
     with transaction.atomic():
         participant = _lock(participant)
         _check_current(participant, DISTRICT, instrument)
@@ -316,7 +314,7 @@ def _place(participant: Participant, district, method: str, candidates: list[str
 
 def submit_page(participant: Participant, page: Page, answers: Mapping[str, Any], personal: Mapping[str, str]) -> Participant:
     """Store one questionnaire page; the last pre-treatment page settles eligibility and draws the arm."""
-    instrument = get_instrument()
+    instrument = participant.instrument
     with transaction.atomic():
         participant = _lock(participant)
         editing = participant.current_step != page.key and pre_treatment_editable(participant, page.key, instrument) and page.key in steps_done(participant)
@@ -424,7 +422,7 @@ def seconds_left(participant: Participant) -> float:
 
 def submit_treatment(participant: Participant) -> tuple[Participant, bool]:
     """(participant, accepted). Too early (before the minimum display time) is refused and counted."""
-    instrument = get_instrument()
+    instrument = participant.instrument
     with transaction.atomic():
         participant = _lock(participant)
         _check_current(participant, TREATMENT, instrument)

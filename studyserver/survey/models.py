@@ -6,9 +6,13 @@ import hashlib
 import hmac
 import secrets
 import uuid
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models
+
+if TYPE_CHECKING:
+    from studyserver.instrument.definition import Instrument
 
 
 def new_token() -> str:
@@ -58,6 +62,12 @@ class Participant(models.Model):
     current_step = models.CharField(max_length=40, default="consent")
     consent_version = models.CharField(max_length=20, blank=True)
     instrument_version = models.CharField(max_length=40, blank=True)
+    # The questionnaire version this participant started with, kept end to end (pages, validation,
+    # resume, export) whatever the study moves to later. Keyed by content hash: no query to use it.
+    questionnaire = models.ForeignKey(
+        "instrument.InstrumentVersion", to_field="content_hash", on_delete=models.PROTECT, null=True,
+        blank=True, editable=False, related_name="participants",
+    )
     fsa = models.CharField(max_length=3, blank=True)
     province_code = models.CharField(max_length=2, blank=True)
     district = models.ForeignKey("geo.District", null=True, blank=True, on_delete=models.PROTECT)
@@ -85,6 +95,27 @@ class Participant(models.Model):
 
     def __str__(self) -> str:
         return f"participant {str(self.id)[:8]} ({self.state})"
+
+    def save(self, *args, **kwargs) -> None:
+        if self._state.adding and self.questionnaire_id is None and self.study.questionnaire_id:
+            self._take_study_version()
+        super().save(*args, **kwargs)
+
+    def _take_study_version(self) -> None:
+        from studyserver.instrument.models import InstrumentVersion
+
+        version = (InstrumentVersion.objects.only("content_hash", "label", "consent_version")
+                   .get(content_hash=self.study.questionnaire_id))
+        self.questionnaire_id = version.content_hash
+        self.instrument_version = self.instrument_version or version.label
+        self.consent_version = self.consent_version or version.consent_version
+
+    @property
+    def instrument(self) -> Instrument:
+        """The parsed questionnaire version this participant answers (no query once parsed)."""
+        from studyserver.instrument.models import instrument_for_hash
+
+        return instrument_for_hash(self.questionnaire_id) if self.questionnaire_id else self.study.instrument
 
     @property
     def is_finished(self) -> bool:

@@ -17,7 +17,6 @@ from typing import Any
 from django.db.models import Count
 from django.test import Client
 
-from studyserver.instrument.definition import get_instrument
 from studyserver.studies.models import Study
 
 from . import flow
@@ -54,7 +53,7 @@ def _take_study(study: Study, panel_id: str, postal_code: str, rng: random.Rando
     client = Client(HTTP_HOST="localhost")
     language = "fr" if rng.random() < 0.25 else "en"
     response = client.get(f"/s/{study.slug}/", {"pid": panel_id, "lang": language})
-    instrument = get_instrument()
+    instrument = study.instrument
     for _ in range(40):
         location = response.get("Location", "")
         if response.status_code != 302 or not location.startswith("/take/"):

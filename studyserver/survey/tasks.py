@@ -10,8 +10,6 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
-from studyserver.instrument.definition import get_instrument
-
 from .models import InformationRequest, PersonalData
 
 logger = logging.getLogger(__name__)
@@ -39,7 +37,7 @@ def send_information_email(self, request_id: int) -> str:
     if personal is None or not personal.email:
         InformationRequest.objects.filter(pk=request_id).update(status=InformationRequest.Status.FAILED, last_error="no e-mail address")
         return "no address"
-    instrument = get_instrument()
+    instrument = request.participant.instrument  # the e-mail texts of the version they answered
     subject, body = instrument.information_emails[request.topic]
     language = request.participant.language
     try:

@@ -15,7 +15,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
-from studyserver.instrument.definition import get_instrument
+from studyserver.instrument.definition import Instrument, get_instrument
 from studyserver.studies.models import Study
 
 from . import flow
@@ -42,33 +42,37 @@ def _language(request: HttpRequest, participant: Participant | None = None) -> s
     return "fr" if accept.lower().startswith("fr") else "en"
 
 
-def _texts(language: str) -> dict[str, str]:
-    return {key: text.get(language) for key, text in get_instrument().texts.items()}
+def _texts(language: str, instrument: Instrument | None = None) -> dict[str, str]:
+    return {key: text.get(language) for key, text in (instrument or get_instrument()).texts.items()}
 
 
 def _render(request: HttpRequest, template: str, language: str, context: dict[str, Any], status: int = 200,
             participant: Participant | None = None) -> HttpResponse:
     other = "fr" if language == "en" else "en"
+    # A participant's pages speak their own questionnaire version; pages before one exists
+    # (study closed, a bad link) speak the study's when known, else the default.
+    instrument = participant.instrument if participant is not None else context.pop("instrument", None)
     base = {
         "lang": language,
         "other_lang": other,
-        "t": _texts(language),
+        "t": _texts(language, instrument),
         "switch_url": f"{request.path}?lang={other}",
         "participant": participant,
     }
     if participant is not None and participant.current_step not in {flow.FINISHED, flow.SCREENED_OUT, "withdrawn"}:
         current, total = flow.progress(participant)
         base["progress"] = {"current": current, "total": total, "percent": round(100 * current / total)}
-        base["progress_text"] = get_instrument().text("progress", language, current=current, total=total)
+        base["progress_text"] = participant.instrument.text("progress", language, current=current, total=total)
     return render(request, template, {**base, **context}, status=status)
 
 
 def _message(request: HttpRequest, title_key: str, body_key: str, status: int, language: str | None = None,
-             link: str | None = None) -> HttpResponse:
+             link: str | None = None, instrument: Instrument | None = None) -> HttpResponse:
     language = language or _language(request)
-    texts = _texts(language)
+    texts = _texts(language, instrument)
     return _render(request, "survey/message.html", language,
-                   {"title": texts[title_key], "body": texts[body_key], "link": link}, status=status)
+                   {"title": texts[title_key], "body": texts[body_key], "link": link, "instrument": instrument},
+                   status=status)
 
 
 def _bind(request: HttpRequest, participant: Participant) -> None:
@@ -84,7 +88,8 @@ def _participant_for(request: HttpRequest, token: str) -> Participant | HttpResp
     if participant is None:
         return not_found(request)
     if token not in request.session.get(SESSION_TOKENS, []):
-        return _message(request, "forbidden_title", "forbidden_body", 403, language=participant.language)
+        return _message(request, "forbidden_title", "forbidden_body", 403, language=participant.language,
+                        instrument=participant.instrument)
     language = _language(request, participant)
     if language != participant.language:
         participant.language = language
@@ -116,15 +121,16 @@ def enter(request: HttpRequest, slug: str) -> HttpResponse:
     study = get_object_or_404(Study, slug=slug)
     language = _language(request)
     if not study.is_open:
-        return _message(request, "study_closed_title", "study_closed_body", 403, language)
+        return _message(request, "study_closed_title", "study_closed_body", 403, language, instrument=study.instrument)
     panel_id = (request.GET.get("pid") or "").strip()[:200]
     if not panel_id and not settings.FLOODLIGHT_DEMO_MODE:
-        return _message(request, "missing_pid_title", "missing_pid_body", 400, language)
+        return _message(request, "missing_pid_title", "missing_pid_body", 400, language, instrument=study.instrument)
     entry = flow.enter(study, panel_id or None, language, request.session.get(f"study:{slug}"))
     if entry.outcome == "over_quota":
         return HttpResponseRedirect(study.exit_url("overquota", panel_id))
     if entry.outcome == "already_done":
-        return _message(request, "already_done_title", "already_done_body", 409, language)
+        return _message(request, "already_done_title", "already_done_body", 409, language,
+                        instrument=entry.participant.instrument)
     _bind(request, entry.participant)
     return _go_on(entry.participant)
 
@@ -152,7 +158,7 @@ def step(request: HttpRequest, token: str, step: str) -> HttpResponse:
     participant = _participant_for(request, token)
     if isinstance(participant, HttpResponse):
         return participant
-    instrument = get_instrument()
+    instrument = participant.instrument
     if step not in flow.all_steps(instrument):
         return not_found(request)
     language = participant.language
@@ -160,7 +166,8 @@ def step(request: HttpRequest, token: str, step: str) -> HttpResponse:
         done = flow.steps_done(participant)  # one query, and none on the usual request (the current step)
         if not (flow.pre_treatment_editable(participant, step, instrument) and step in done):
             if request.method == "POST" and step not in done:
-                return _message(request, "bad_request_title", "bad_request_body", 409, language, link=_step_url(participant))
+                return _message(request, "bad_request_title", "bad_request_body", 409, language,
+                    link=_step_url(participant), instrument=participant.instrument)
             if step in done or request.method == "POST":
                 request.session["notice"] = "locked_notice" if participant.state != Participant.State.PLACED else "already_saved_notice"
             return _go_on(participant)
@@ -172,34 +179,36 @@ def step(request: HttpRequest, token: str, step: str) -> HttpResponse:
         participant.refresh_from_db()
         return _go_on(participant)
     except flow.StepNotAvailable:
-        return _message(request, "bad_request_title", "bad_request_body", 409, language, link=_step_url(participant))
+        return _message(request, "bad_request_title", "bad_request_body", 409, language,
+                    link=_step_url(participant), instrument=participant.instrument)
 
 
-def _notice(request: HttpRequest, language: str) -> str | None:
+def _notice(request: HttpRequest, language: str, participant: Participant) -> str | None:
     key = request.session.pop("notice", None)
-    return _texts(language).get(key) if key else None
+    return participant.instrument.text(key, language) if key in participant.instrument.texts else None
 
 
 def _consent(request: HttpRequest, participant: Participant, step: str, language: str) -> HttpResponse:
-    instrument = get_instrument()
+    instrument = participant.instrument
     form = ConsentForm(request.POST or None, instrument=instrument, language=language)
     if request.method == "POST" and form.is_valid():
         kept = flow.consent(participant, form.cleaned_data["decision"] == "agree")
         if kept is None:
             request.session.pop(f"study:{participant.study.slug}", None)
-            return _message(request, "declined_title", "declined_body", 200, language)
+            return _message(request, "declined_title", "declined_body", 200, language,
+                            instrument=participant.instrument)
         return _go_on(kept)
     flow.record_page_served(participant, step)
     paragraphs = [p for p in instrument.text("consent_body", language).split("\n") if p.strip()]
     return _render(request, "survey/consent.html", language,
-                   {"form": form, "paragraphs": paragraphs, "notice": _notice(request, language)},
+                   {"form": form, "paragraphs": paragraphs, "notice": _notice(request, language, participant)},
                    status=400 if request.method == "POST" else 200, participant=participant)
 
 
 def _postal(request: HttpRequest, participant: Participant, step: str, language: str) -> HttpResponse:
     from studyserver.geo.services import postal_error_message
 
-    instrument = get_instrument()
+    instrument = participant.instrument
     form = PostalCodeForm(request.POST or None, instrument=instrument, language=language)
     if request.method == "POST" and form.is_valid():
         outcome = flow.submit_postal_code(participant, form.cleaned_data["postal_code"])
@@ -207,14 +216,14 @@ def _postal(request: HttpRequest, participant: Participant, step: str, language:
             return _go_on(outcome.participant)
         form.add_error("postal_code", postal_error_message(outcome.error, language))
     flow.record_page_served(participant, step)
-    return _render(request, "survey/postal.html", language, {"form": form, "notice": _notice(request, language)},
+    return _render(request, "survey/postal.html", language, {"form": form, "notice": _notice(request, language, participant)},
                    status=400 if request.method == "POST" else 200, participant=participant)
 
 
 def _district(request: HttpRequest, participant: Participant, step: str, language: str) -> HttpResponse:
     from studyserver.geo.services import province_name
 
-    instrument = get_instrument()
+    instrument = participant.instrument
     mode, districts = flow.district_choices(participant)
     choices = [(d.fed_code, d.name(language)) for d in districts]
     if mode == "candidates":
@@ -233,7 +242,7 @@ def _district(request: HttpRequest, participant: Participant, step: str, languag
 
 
 def _questionnaire_page(request: HttpRequest, participant: Participant, step: str, language: str) -> HttpResponse:
-    instrument = get_instrument()
+    instrument = participant.instrument
     page = instrument.page(step)
     answers = participant.answers()
     stored = next((s.answers for s in participant.submissions.filter(step=step)), None)
@@ -253,7 +262,7 @@ def _questionnaire_page(request: HttpRequest, participant: Participant, step: st
     flow.record_page_served(participant, step)
     context: dict[str, Any] = {"form": form, "page": page, "title": page.title.get(language),
                                "intro": page.intro.get(language) if page.intro else None,
-                               "notice": _notice(request, language)}
+                               "notice": _notice(request, language, participant)}
     if page.shows_letter:
         district = participant.district.name(language) if participant.district else ""
         context["letter"] = instrument.letter.get(language).format(mp_district=district)
@@ -268,7 +277,8 @@ def _treatment(request: HttpRequest, participant: Participant, step: str, langua
         # Eligibility guarantees an approved image before the arm is drawn; if it was withdrawn
         # since, say so and start no exposure clock (the participant can come back with the link).
         logger.error("participant %s (%s) has no approved stimulus to show", participant.pk, flow.arm_of(participant))
-        return _message(request, "image_missing_title", "image_missing_body", 503, language, link=_step_url(participant))
+        return _message(request, "image_missing_title", "image_missing_body", 503, language,
+                        link=_step_url(participant), instrument=participant.instrument)
     flow.treatment_served(participant, stimulus.public_id)
     too_early = False
     if request.method == "POST":
@@ -280,7 +290,7 @@ def _treatment(request: HttpRequest, participant: Participant, step: str, langua
     wait = flow.seconds_left(participant)
     context = {
         "stimulus": stimulus,
-        "caption": get_instrument().text("treatment_caption", language, place=stimulus.place_name(language)),
+        "caption": participant.instrument.text("treatment_caption", language, place=stimulus.place_name(language)),
         "wait_seconds": round(wait, 1),
         "too_early": too_early,
     }
@@ -292,7 +302,7 @@ def _debrief(request: HttpRequest, participant: Participant, step: str, language
         participant = flow.finish(participant)
         return HttpResponseRedirect(participant.study.exit_url("complete", _panel_id(participant)))
     flow.record_page_served(participant, step)
-    paragraphs = [p for p in get_instrument().text("debrief_body", language).split("\n") if p.strip()]
+    paragraphs = [p for p in participant.instrument.text("debrief_body", language).split("\n") if p.strip()]
     return _render(request, "survey/debrief.html", language, {"paragraphs": paragraphs}, participant=participant)
 
 

@@ -1,0 +1,42 @@
+"""“New study from this one”: a pilot's settings, questionnaire version and allocation scheme
+configuration become a new, closed study. Participants, answers, personal data, the allocation
+sequence and counters are never copied.
+
+Treatment material is shared, not duplicated: approved images belong to districts and arms, not to a
+study, so the new study shows the same material the first one uses (DEMO images only if it is a
+demo study, as for any study).
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ObjectDoesNotExist
+from django.db import transaction
+
+from .models import Study
+
+# Fields that describe the original study's own life, not its design.
+_STUDY_NOT_COPIED = frozenset({"id", "slug", "title", "is_open", "declined_count", "created_at",
+                               "questionnaire_since", "consent_version"})
+_SCHEME_NOT_COPIED = frozenset({"id", "study", "created_at", "is_simulation"})
+
+
+def copy_study(study: Study, *, slug: str, title: str) -> Study:
+    """A new closed study configured like ``study`` (every other setting copied field by field)."""
+    from studyserver.assignment.models import AllocationScheme
+
+    values = {field.attname: getattr(study, field.attname) for field in Study._meta.concrete_fields
+              if field.name not in _STUDY_NOT_COPIED}
+    with transaction.atomic():
+        copy = Study(slug=slug, title=title, is_open=False, **values)
+        copy.full_clean()
+        copy.save()
+        try:
+            scheme = study.allocation_scheme
+        except ObjectDoesNotExist:
+            scheme = None
+        if scheme is not None:
+            AllocationScheme.objects.create(study=copy, **{
+                field.attname: getattr(scheme, field.attname) for field in AllocationScheme._meta.concrete_fields
+                if field.name not in _SCHEME_NOT_COPIED
+            })
+    return copy
