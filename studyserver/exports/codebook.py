@@ -1,7 +1,10 @@
 """The codebook: one row per export column, generated from the instrument definition.
 
 The same definition renders the forms, so the codebook cannot drift from what participants saw.
-Meta variables (funnel state, arm, district, timings, image provenance) are documented here too,
+A study that spans questionnaire versions gets one row per variable and distinct definition: a
+variable worded and coded alike in every version is one row; one whose codes or wording changed
+has a row per definition, its ``versions`` column naming the versions it applies to (match it to
+the export's ``instrument_version``). Meta variables (funnel state, arm, district, timings, image provenance) are documented here too,
 with phase ``meta``; their wording lives in this module because they are not questions.
 """
 
@@ -9,8 +12,9 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
 
 from studyserver.instrument.definition import Instrument, Item, Page, Text, get_instrument
 
@@ -41,6 +45,7 @@ class CodebookRow:
     page: str
     phase: str
     notes: str
+    versions: str = ""
 
 
 CODEBOOK_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(CodebookRow))
@@ -176,16 +181,33 @@ def personal_row(variable: str) -> CodebookRow:
     )
 
 
-def build_codebook(instrument: Instrument | None = None, include_personal: bool = False) -> list[CodebookRow]:
-    """One row per column of ``build_export``'s frame, in the same order."""
-    instrument = instrument or get_instrument()
-    pages = {page.key: page for page in instrument.pages}
+def build_codebook(instrument: Instrument | None = None, include_personal: bool = False, *,
+                   study: Any = None, instruments: Sequence[Instrument] | None = None) -> list[CodebookRow]:
+    """The rows documenting ``build_export``'s columns, in the same order: one per column for one
+    version; for a ``study`` (or ``instruments``) spanning versions, one per distinct definition."""
+    if instruments is None:
+        instruments = export_columns.study_instruments(study) if study is not None else [instrument or get_instrument()]
     rows = [meta_row(name) for name in export_columns.META_COLUMNS]
-    rows += [item_row(item, pages[item.page]) for item in instrument.items if not item.is_personal]
-    rows += [timing_row(step, instrument) for step in export_columns.timed_steps(instrument)]
+    definitions: dict[str, dict[CodebookRow, list[str]]] = {}
+    for version in instruments:
+        pages = {page.key: page for page in version.pages}
+        for item in version.items:
+            if not item.is_personal:
+                definitions.setdefault(item.code, {}).setdefault(item_row(item, pages[item.page]), []).append(version.version)
+    for code in export_columns.answer_codes(instruments):
+        rows += [replace(row, versions="; ".join(labels)) for row, labels in definitions[code].items()]
+    rows += [timing_row(step, _version_with_page(step, instruments)) for step in export_columns.timed_steps_of(instruments)]
     if include_personal:
         rows += [personal_row(name) for name in export_columns.PERSONAL_COLUMNS]
     return rows
+
+
+def _version_with_page(step: str, instruments: Sequence[Instrument]) -> Instrument:
+    """The latest version that has the page ``step`` (its title names the timing column)."""
+    for version in reversed(instruments):
+        if any(page.key == step for page in version.pages):
+            return version
+    return instruments[-1]
 
 
 def codebook_csv(rows: Iterable[CodebookRow]) -> str:
@@ -201,12 +223,14 @@ def _md_cell(value: str) -> str:
     return value.replace("|", "\\|").replace("\n", " ")
 
 
-def codebook_markdown(rows: Iterable[CodebookRow], instrument: Instrument | None = None) -> str:
+def codebook_markdown(rows: Iterable[CodebookRow], instrument: Instrument | None = None, *,
+                      instruments: Sequence[Instrument] | None = None, title: str = "") -> str:
     """A readable document: one section per variable group, a table per section."""
-    instrument = instrument or get_instrument()
+    instruments = instruments or [instrument or get_instrument()]
+    labels = [version.version for version in instruments]
     rows = list(rows)
     out = [
-        f"# Codebook — {instrument.version}",
+        f"# Codebook — {title + ', ' if title else ''}{'versions ' if len(labels) > 1 else ''}{', '.join(labels)}",
         "",
         "Generated from the instrument definition that renders the questionnaire. One row per "
         "participant in the export; numeric codes with their labels in English and French.",
@@ -219,8 +243,13 @@ def codebook_markdown(rows: Iterable[CodebookRow], instrument: Instrument | None
     ]
     sections = [("Meta variables", "meta"), ("Pre-treatment questions", "pre"),
                 ("Post-treatment questions", "post")]
-    header = ("variable", "label_en", "label_fr", "question_en", "question_fr", "value_labels_en",
-              "value_labels_fr", "type", "page", "notes")
+    header: tuple[str, ...] = ("variable", "label_en", "label_fr", "question_en", "question_fr", "value_labels_en",
+                               "value_labels_fr", "type", "page", "notes")
+    if len(labels) > 1:
+        out[-1:-1] = [f"**Questionnaire versions.** The study's participants answered {', '.join(labels)}; a "
+                      "variable whose wording or codes differ has one row per version (column `versions`): "
+                      "read each value with the row of the participant's `instrument_version`.", ""]
+        header += ("versions",)
     for title, phase in sections:
         section = [row for row in rows if row.phase == phase]
         if not section:

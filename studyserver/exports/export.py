@@ -4,6 +4,10 @@
 their district, assignment, exposure and personal data joined; all page submissions; the stimuli
 shown) and assembles the frame column by column, so 100,000 participants take seconds.
 
+A study that moved to a revised questionnaire is still one export: its columns are the union of
+its versions' variables, every value is the code the participant's own version stored, and
+``instrument_version`` names that version (the codebook lists each version's codes).
+
 Every participant appears, screened-out and abandoned ones included (with the state where they
 stopped), so attrition can be analysed. A withdrawn participant keeps only their id, the state
 ``withdrawn`` and the allocation slot they took (arm, stratum, position, time: the sequence is
@@ -80,10 +84,36 @@ def timed_steps(instrument: Instrument) -> list[str]:
     return all_steps(instrument)
 
 
-def export_columns(instrument: Instrument | None = None, include_personal: bool = False) -> list[str]:
-    instrument = instrument or get_instrument()
-    columns = [*META_COLUMNS, *instrument.answer_codes]
-    columns += [f"t_{step}" for step in timed_steps(instrument)]
+def _union(lists: Sequence[Sequence[str]]) -> list[str]:
+    """Names in first-seen order: the first version's order, then what later versions added."""
+    return list(dict.fromkeys(name for names in lists for name in names))
+
+
+def answer_codes(instruments: Sequence[Instrument]) -> list[str]:
+    return _union([instrument.answer_codes for instrument in instruments])
+
+
+def timed_steps_of(instruments: Sequence[Instrument]) -> list[str]:
+    return _union([timed_steps(instrument) for instrument in instruments])
+
+
+def study_instruments(study: Any) -> list[Instrument]:
+    """The parsed versions a study's export covers (see ``Study.questionnaire_versions``)."""
+    return instruments_for([version.content_hash for version in study.questionnaire_versions()])
+
+
+def instruments_for(hashes: Sequence[str]) -> list[Instrument]:
+    from studyserver.instrument.models import instrument_for_hash
+
+    return [instrument_for_hash(digest) for digest in hashes]
+
+
+def export_columns(instrument: Instrument | None = None, include_personal: bool = False, *,
+                   instruments: Sequence[Instrument] | None = None) -> list[str]:
+    """The export's columns: meta, every version's answers (union), timings, personal data."""
+    instruments = instruments or [instrument or get_instrument()]
+    columns = [*META_COLUMNS, *answer_codes(instruments)]
+    columns += [f"t_{step}" for step in timed_steps_of(instruments)]
     if include_personal:
         columns += PERSONAL_COLUMNS
     return columns
@@ -121,11 +151,14 @@ def _text(values: pd.Series) -> pd.Series:
 def build_export(study: Any, include_personal: bool = False, *,
                  instrument: Instrument | None = None,
                  progress: Progress | None = None) -> pd.DataFrame:
-    """One row per participant of ``study``; columns as :func:`export_columns` lists them."""
+    """One row per participant of ``study``; columns as :func:`export_columns` lists them for the
+    study's versions (or for ``instrument`` alone when given). ``frame.attrs["questionnaire_versions"]`` keeps
+    the versions' hashes, for the codebook sheet and Stata labels of the file formats."""
     from studyserver.survey.models import PageSubmission, Participant
     from studyserver.treatments.models import Stimulus
 
-    instrument = instrument or get_instrument()
+    hashes = [] if instrument is not None else [v.content_hash for v in study.questionnaire_versions()]
+    instruments = [instrument] if instrument is not None else instruments_for(hashes)
     say = progress or (lambda message: None)
     lookups = dict(_PARTICIPANT_LOOKUPS)
     if include_personal:
@@ -149,10 +182,10 @@ def build_export(study: Any, include_personal: bool = False, *,
     row_of = {pid.replace("-", ""): position for position, pid in enumerate(frame["participant_id"])}
 
     # Answers: later submissions of a step win (edits before assignment bump the revision).
-    answer_codes = instrument.answer_codes
-    wanted = set(answer_codes)
+    codes = answer_codes(instruments)
+    wanted = set(codes)
     answers: list[dict[str, Any]] = [{} for _ in range(len(frame))]
-    steps = timed_steps(instrument)
+    steps = timed_steps_of(instruments)
     step_index = {step: position for position, step in enumerate(steps)}
     seconds = np.full((len(frame), len(steps)), np.nan)
     submissions = (
@@ -201,11 +234,10 @@ def build_export(study: Any, include_personal: bool = False, *,
     for column in text_columns:
         frame[column] = _text(frame[column])
 
-    item_types = {item.code: item.type for item in instrument.items}
-    answer_frame = pd.DataFrame.from_records(answers, columns=list(answer_codes),
-                                             index=frame.index)
-    for code in answer_codes:
-        convert = _codes if item_types[code] in NUMERIC_ITEM_TYPES else _text_list
+    numeric = _numeric_codes(instruments)
+    answer_frame = pd.DataFrame.from_records(answers, columns=codes, index=frame.index)
+    for code in codes:
+        convert = _codes if code in numeric else _text_list
         answer_frame[code] = convert(answer_frame[code].astype(object).tolist())
     timing_frame = pd.DataFrame(seconds, columns=[f"t_{step}" for step in steps], index=frame.index)
     result = pd.concat(
@@ -218,25 +250,51 @@ def build_export(study: Any, include_personal: bool = False, *,
         for column in result.columns:
             if column not in WITHDRAWN_KEEPS:
                 result.loc[withdrawn, column] = pd.NA
-    say(f"export frame built: {result.shape[0]} rows x {result.shape[1]} columns")
+    if hashes:  # plain strings: Parquet writes attrs into its metadata as JSON
+        result.attrs["questionnaire_versions"] = hashes
+    say(f"export frame built: {result.shape[0]} rows x {result.shape[1]} columns"
+        + (f" ({len(instruments)} questionnaire versions)" if len(instruments) > 1 else ""))
     return result
+
+
+def _numeric_codes(instruments: Sequence[Instrument]) -> set[str]:
+    """Variables numeric in every version that asks them (a variable that was text in one stays text)."""
+    kinds: dict[str, set[bool]] = {}
+    for instrument in instruments:
+        for item in instrument.items:
+            kinds.setdefault(item.code, set()).add(item.type in NUMERIC_ITEM_TYPES)
+    return {code for code, numeric in kinds.items() if numeric == {True}}
 
 
 def _text_list(values: Sequence[Any]) -> pd.Series:
     return _text(pd.Series([None if v is None else str(v) for v in values], dtype="object"))
 
 
-def stata_value_labels(instrument: Instrument | None = None, language: str = "en") -> dict[str, dict[int, str]]:
-    """Value labels of every coded answer (and attention_passed), for Stata."""
-    instrument = instrument or get_instrument()
+def stata_value_labels(instrument: Instrument | None = None, language: str = "en", *,
+                       instruments: Sequence[Instrument] | None = None) -> dict[str, dict[int, str]]:
+    """Value labels of every coded answer (and attention_passed), for Stata.
+
+    Stata holds one label set per variable: across versions, a variable whose codes mean the same
+    in every version gets the merged labels; one whose codes changed meaning gets none (the
+    codebook documents each version's codes, and ``instrument_version`` says which applies).
+    """
+    instruments = instruments or [instrument or get_instrument()]
     labels: dict[str, dict[int, str]] = {"attention_passed": {0: "No", 1: "Yes"} if language == "en"
                                          else {0: "Non", 1: "Oui"}}
-    for item in instrument.items:
-        if item.is_personal or item.type not in NUMERIC_ITEM_TYPES:
-            continue
-        item_labels = item.value_labels(language)
-        if item.type == "checkbox" and not item_labels:
-            item_labels = {1: "Ticked", 0: "Not ticked"}
-        if item_labels:
-            labels[item.code] = item_labels
+    conflicting: set[str] = set()
+    for version in instruments:
+        for item in version.items:
+            if item.is_personal or item.type not in NUMERIC_ITEM_TYPES:
+                continue
+            item_labels = item.value_labels(language)
+            if item.type == "checkbox" and not item_labels:
+                item_labels = {1: "Ticked", 0: "Not ticked"}
+            if not item_labels:
+                continue
+            merged = labels.setdefault(item.code, {})
+            if any(merged.get(code, label) != label for code, label in item_labels.items()):
+                conflicting.add(item.code)
+            merged.update(item_labels)
+    for code in conflicting:
+        labels.pop(code)
     return labels

@@ -8,7 +8,7 @@ import io
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
@@ -17,7 +17,7 @@ import pandas as pd
 from studyserver.instrument.definition import Instrument, get_instrument
 
 from .codebook import CODEBOOK_COLUMNS, build_codebook, variable_labels
-from .export import TIMESTAMP_COLUMNS, stata_value_labels
+from .export import TIMESTAMP_COLUMNS, instruments_for, stata_value_labels
 
 FILE_FORMATS: tuple[str, ...] = ("csv", "xlsx", "dta", "parquet")
 API_FORMATS: tuple[str, ...] = ("csv", "json")
@@ -53,17 +53,28 @@ def _naive_utc(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _codebook_frame(frame: pd.DataFrame, instrument: Instrument) -> pd.DataFrame:
-    rows = [asdict(row) for row in build_codebook(instrument, include_personal=True)
+Versions = Sequence[Instrument]
+
+
+def _versions(frame: pd.DataFrame, instrument: Instrument | None) -> Versions:
+    """The questionnaire versions the frame's rows answered (``build_export`` keeps their hashes)."""
+    if instrument is not None:
+        return [instrument]
+    hashes = frame.attrs.get("questionnaire_versions")
+    return instruments_for(hashes) if hashes else [get_instrument()]
+
+
+def _codebook_frame(frame: pd.DataFrame, instruments: Versions) -> pd.DataFrame:
+    rows = [asdict(row) for row in build_codebook(instruments=instruments, include_personal=True)
             if row.variable in frame.columns]
     return pd.DataFrame(rows, columns=list(CODEBOOK_COLUMNS))
 
 
-def _write_csv(frame: pd.DataFrame, target: io.BufferedWriter, instrument: Instrument) -> None:
+def _write_csv(frame: pd.DataFrame, target: io.BufferedWriter, instruments: Versions) -> None:
     target.write(frame.to_csv(index=False, date_format=ISO_UTC).encode("utf-8"))
 
 
-def _write_json(frame: pd.DataFrame, target: io.BufferedWriter, instrument: Instrument) -> None:
+def _write_json(frame: pd.DataFrame, target: io.BufferedWriter, instruments: Versions) -> None:
     target.write(frame.to_json(orient="records", date_format="iso", date_unit="ms").encode())
 
 
@@ -74,18 +85,18 @@ def _append_frame(sheet, frame: pd.DataFrame) -> None:
         sheet.append(row)
 
 
-def _write_xlsx(frame: pd.DataFrame, target: io.BufferedWriter, instrument: Instrument) -> None:
+def _write_xlsx(frame: pd.DataFrame, target: io.BufferedWriter, instruments: Versions) -> None:
     # openpyxl's write-only mode streams rows: about twice as fast as pandas' to_excel and a
     # fraction of the memory, which matters for 100,000-row studies.
     from openpyxl import Workbook
 
     workbook = Workbook(write_only=True)
     _append_frame(workbook.create_sheet("data"), _naive_utc(frame))
-    _append_frame(workbook.create_sheet("codebook"), _codebook_frame(frame, instrument))
+    _append_frame(workbook.create_sheet("codebook"), _codebook_frame(frame, instruments))
     workbook.save(target)
 
 
-def _write_dta(frame: pd.DataFrame, target: io.BufferedWriter, instrument: Instrument) -> None:
+def _write_dta(frame: pd.DataFrame, target: io.BufferedWriter, instruments: Versions) -> None:
     data = _naive_utc(frame)
     for column in data.columns:
         dtype = data[column].dtype
@@ -93,27 +104,27 @@ def _write_dta(frame: pd.DataFrame, target: io.BufferedWriter, instrument: Instr
             # Stata has no missing string: blank, as Stata itself writes it.
             data[column] = data[column].astype("string").fillna("").astype(object)
     value_labels = {
-        column: labels for column, labels in stata_value_labels(instrument).items()
+        column: labels for column, labels in stata_value_labels(instruments=instruments).items()
         if column in data.columns
     }
     labels = {
         column: label for column, label in variable_labels(
-            build_codebook(instrument, include_personal=True)
+            build_codebook(instruments=instruments, include_personal=True)
         ).items() if column in data.columns
     }
     data.to_stata(
         target, write_index=False, version=118, value_labels=value_labels,
         variable_labels=labels,
         convert_dates={c: "tc" for c in TIMESTAMP_COLUMNS if c in data.columns},
-        data_label=f"Floodlight export, instrument {instrument.version}"[:80],
+        data_label=f"Floodlight export, instrument {', '.join(i.version for i in instruments)}"[:80],
     )
 
 
-def _write_parquet(frame: pd.DataFrame, target: io.BufferedWriter, instrument: Instrument) -> None:
+def _write_parquet(frame: pd.DataFrame, target: io.BufferedWriter, instruments: Versions) -> None:
     frame.to_parquet(target, index=False)
 
 
-_WRITERS: dict[str, Callable[[pd.DataFrame, io.BufferedWriter, Instrument], None]] = {
+_WRITERS: dict[str, Callable[[pd.DataFrame, io.BufferedWriter, Versions], None]] = {
     "csv": _write_csv, "json": _write_json, "xlsx": _write_xlsx, "dta": _write_dta,
     "parquet": _write_parquet,
 }
@@ -122,7 +133,7 @@ _WRITERS: dict[str, Callable[[pd.DataFrame, io.BufferedWriter, Instrument], None
 def export_bytes(frame: pd.DataFrame, fmt: str, instrument: Instrument | None = None) -> bytes:
     """The file's content in memory (for downloads)."""
     buffer = io.BytesIO()
-    _WRITERS[check_format(fmt, tuple(_WRITERS))](frame, buffer, instrument or get_instrument())
+    _WRITERS[check_format(fmt, tuple(_WRITERS))](frame, buffer, _versions(frame, instrument))
     return buffer.getvalue()
 
 
@@ -159,8 +170,8 @@ def write_export_file(frame: pd.DataFrame, fmt: str, path: str | os.PathLike[str
                       instrument: Instrument | None = None) -> Path:
     """Write the export atomically (see :func:`atomic_write`)."""
     writer = _WRITERS[check_format(fmt, tuple(_WRITERS))]
-    instrument = instrument or get_instrument()
-    return atomic_write(path, lambda handle: writer(frame, handle, instrument))
+    instruments = _versions(frame, instrument)
+    return atomic_write(path, lambda handle: writer(frame, handle, instruments))
 
 
 def json_records(frame: pd.DataFrame) -> list[dict]:

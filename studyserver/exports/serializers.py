@@ -12,11 +12,13 @@ from .codebook import CODEBOOK_COLUMNS
 class StudySerializer(serializers.ModelSerializer):
     participants = serializers.IntegerField(source="participant_count", read_only=True,
                                             help_text="Participants who entered.")
+    instrument_version = serializers.CharField(source="questionnaire.label", read_only=True, default="",
+                                               help_text="The questionnaire version new participants get.")
 
     class Meta:
         model = Study
         fields = ("slug", "title", "is_open", "demo", "representation_order", "consent_version",
-                  "min_exposure_seconds", "exclusion_rules", "declined_count", "participants",
+                  "instrument_version", "min_exposure_seconds", "exclusion_rules", "declined_count", "participants",
                   "created_at")
         read_only_fields = fields
 

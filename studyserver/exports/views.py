@@ -53,7 +53,8 @@ class StudyListView(ListAPIView):
     pagination_class = None
 
     def get_queryset(self):
-        return Study.objects.annotate(participant_count=Count("participants")).order_by("slug")
+        return (Study.objects.annotate(participant_count=Count("participants"))
+                .select_related("questionnaire").defer("questionnaire__source").order_by("slug"))
 
 
 class StudyExportView(APIView):
@@ -104,10 +105,11 @@ class StudyFunnelView(APIView):
 
 
 class CodebookView(APIView):
-    """The codebook of the export (the same for every study: it comes from the instrument)."""
+    """The codebook of the study's export: every questionnaire version its participants answered
+    (a variable whose codes or wording changed has one row per version, see ``versions``)."""
 
     @extend_schema(responses={200: CodebookRowSerializer(many=True), 404: ErrorSerializer})
     def get(self, request: Request, slug: str) -> Response:
-        get_object_or_404(Study, slug=slug)
-        rows = build_codebook(include_personal=False)
+        study = get_object_or_404(Study, slug=slug)
+        rows = build_codebook(include_personal=False, study=study)
         return Response([asdict(row) for row in rows], status=status.HTTP_200_OK)

@@ -99,6 +99,16 @@ class Study(models.Model):
 
         return instrument_for_hash(self.questionnaire_id) if self.questionnaire_id else get_instrument()
 
+    def questionnaire_versions(self) -> list[InstrumentVersion]:
+        """Every version this study's participants answered, and the current one, oldest first."""
+        from studyserver.instrument.models import InstrumentVersion
+
+        used = set(self.participants.filter(questionnaire__isnull=False)
+                   .values_list("questionnaire_id", flat=True).distinct())
+        if self.questionnaire_id:
+            used.add(self.questionnaire_id)
+        return list(InstrumentVersion.objects.filter(content_hash__in=used).defer("source").order_by("created_at", "id"))
+
     def move_to_version(self, version: InstrumentVersion, user: Any = None) -> StudyVersionChange:
         """Point the study at ``version`` from now on; participants keep the version they started with."""
         with transaction.atomic():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -19,6 +20,7 @@ DEMO_SLUG = "demo"
 # The bundled reference data has boundaries for the 2013 order only (the 2023 geometry is a
 # 100 MB official download; see README), so the demo places people in 2013 districts.
 DEMO_REPRESENTATION_ORDER = "2013"
+DEMO_INSTRUMENT = Path(__file__).resolve().parents[3] / "instrument" / "definitions" / "floodlight-v1.yaml"
 
 
 class Command(BaseCommand):
@@ -32,6 +34,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         from studyserver.assignment.services import ensure_scheme
         from studyserver.geo.testing import load_reference_districts
+        from studyserver.instrument.versions import store_version
         from studyserver.treatments.demo import seed_demo_stimuli
 
         data_dir = settings.FLOODLIGHT_REFERENCE_DATA
@@ -44,10 +47,13 @@ class Command(BaseCommand):
         self.stdout.write(f"[1/4] districts and FSA candidates ({DEMO_REPRESENTATION_ORDER} representation order)…")
         load_reference_districts(DEMO_REPRESENTATION_ORDER, stdout=self.stdout)
 
-        self.stdout.write("[2/4] demo study and its allocation scheme…")
+        self.stdout.write("[2/4] demo study, its questionnaire version and allocation scheme…")
+        version, stored = store_version(DEMO_INSTRUMENT.read_text(encoding="utf-8"), filename=DEMO_INSTRUMENT.name)
+        self.stdout.write(f"      questionnaire {version} {'stored' if stored else 'already stored'}")
         study, created = Study.objects.get_or_create(
             slug=DEMO_SLUG,
             defaults={
+                "questionnaire": version,
                 "title": "Floodlight demo study",
                 "is_open": True,
                 "demo": True,
