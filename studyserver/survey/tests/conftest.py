@@ -101,7 +101,7 @@ class Respondent:
 
     def answer_page(self, key: str, overrides: Mapping[str, Any] | None = None) -> Any:
         participant = self.participant
-        page = get_instrument().page(key)
+        page = participant.instrument.page(key)  # the participant's own questionnaire version
         data = answers_for(page, participant.province_code, participant.answers(), overrides)
         return self.post(key, data)
 
