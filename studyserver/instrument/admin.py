@@ -44,7 +44,7 @@ def participant_texts(instrument: Instrument) -> str:
 class VersionUploadForm(forms.ModelForm):
     upload = forms.FileField(required=False, label="YAML file")
     text = forms.CharField(
-        required=False, label="or the YAML text",
+        required=False, label="or the YAML text", strip=False,
         widget=forms.Textarea(attrs={"rows": 30, "cols": 110, "spellcheck": "false", "style": "font-family: monospace"}),
         help_text="“Revise” on a stored version fills this in: change the wording or codes and give it a new `version:`.",
     )

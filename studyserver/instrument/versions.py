@@ -25,7 +25,10 @@ from .models import InstrumentVersion
 
 # Contacts reserved for examples (RFC 2606 domains, the fictional 555-01xx telephone range):
 # what the repository's sample questionnaire shows, never what a fielded study may show.
-PLACEHOLDER_CONTACT = re.compile(r"[\w.+-]+@(?:example|exemple)\.(?:org|net|com)|\b555[- ]01\d\d\b", re.IGNORECASE)
+PLACEHOLDER_CONTACT = re.compile(
+    r"[\w.+-]+@(?:example|exemple)\.(?:org|net|com)|(?:\+?1[- .]?)?(?:\(?\d{3}\)?[- .]?)?\b555[- .]01\d\d\b",
+    re.IGNORECASE,
+)
 # Texts that legitimately show an example address (the format hint of the e-mail field).
 _EXAMPLE_TEXTS = frozenset({"error_email"})
 CONSENT_TEXTS: tuple[str, ...] = ("consent_title", "consent_body", "consent_age", "consent_agree")
