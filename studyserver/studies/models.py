@@ -111,10 +111,18 @@ class Study(models.Model):
 
     def move_to_version(self, version: InstrumentVersion, user: Any = None) -> StudyVersionChange:
         """Point the study at ``version`` from now on; participants keep the version they started with."""
+        from studyserver.assignment.models import AllocationScheme, pre_treatment_item_problem
+
         with transaction.atomic():
             study = Study.objects.select_for_update().get(pk=self.pk)
             if study.questionnaire_id == version.content_hash:
                 raise ValidationError(f"The study already uses {version}.")
+            scheme = AllocationScheme.objects.filter(study=study, strata=AllocationScheme.Strata.ITEM).first()
+            problem = pre_treatment_item_problem(scheme.strata_item, version.instrument) if scheme else ""
+            if problem:
+                # Newcomers would all fall in a "missing" stratum: randomization would lose its strata.
+                raise ValidationError(f"The allocation scheme stratifies on {scheme.strata_item!r}, but in "
+                                      f"{version}: {problem}")
             change = StudyVersionChange.objects.create(
                 study=study, from_version_id=study.questionnaire_id, to_version=version,
                 changed_by=user if getattr(user, "is_authenticated", False) else None,

@@ -21,7 +21,8 @@ class PageSubmissionInline(admin.TabularInline):
 @admin.register(Participant)
 class ParticipantAdmin(admin.ModelAdmin):
     list_display = ("short_id", "study", "state", "current_step", "province_code", "district", "district_method", "started_at")
-    list_filter = ("study", "state", "screenout_reason", "province_code", "district_method", "language")
+    list_filter = ("study", "state", "screenout_reason", "province_code", "district_method", "language",
+                   "instrument_version")
     search_fields = ("id", "fsa")
     readonly_fields = [f.name for f in Participant._meta.fields]
     inlines = [PageSubmissionInline]

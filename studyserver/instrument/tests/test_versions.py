@@ -143,3 +143,14 @@ def test_uploading_needs_the_add_permission(client, django_user_model):
     assert client.get("/admin/instrument/instrumentversion/add/").status_code == 403
     user.user_permissions.add(Permission.objects.get(codename="add_instrumentversion"))
     assert client.get("/admin/instrument/instrumentversion/add/").status_code == 200
+
+
+def test_the_database_check_flags_real_studies_with_placeholder_contacts():
+    from studyserver.instrument.checks import real_studies_show_real_contacts
+
+    Study.objects.create(slug="real", title="Real", demo=False)
+    Study.objects.create(slug="demo", title="Demo", demo=True)
+    Study.objects.create(slug="ready", title="Ready", demo=False, questionnaire=store_version(REAL_CONTACTS)[0])
+    warnings = real_studies_show_real_contacts(None)
+    assert warnings and {w.obj.slug for w in warnings} == {"real"}
+    assert {w.id for w in warnings} == {"instrument.W001"} and "ethics@example.org" in warnings[0].msg

@@ -2,18 +2,6 @@
 
 import django.db.models.deletion
 from django.db import migrations, models
-from django.db.models import OuterRef, Subquery
-
-
-def participants_keep_their_study_questionnaire(apps, schema_editor):
-    """Existing participants answered their study's (then only) questionnaire."""
-    participant_model = apps.get_model("survey", "Participant")
-    study_model = apps.get_model("studies", "Study")
-    version_model = apps.get_model("instrument", "InstrumentVersion")
-    of_study = study_model.objects.filter(pk=OuterRef("study_id")).values("questionnaire")[:1]
-    participant_model.objects.filter(questionnaire__isnull=True).update(questionnaire=Subquery(of_study))
-    label = version_model.objects.filter(content_hash=OuterRef("questionnaire_id")).values("label")[:1]
-    participant_model.objects.filter(instrument_version="").update(instrument_version=Subquery(label))
 
 
 class Migration(migrations.Migration):
@@ -21,7 +9,6 @@ class Migration(migrations.Migration):
     dependencies = [
         ('instrument', '0001_initial'),
         ('survey', '0001_initial'),
-        ('studies', '0003_instrument_version'),
     ]
 
     operations = [
@@ -30,5 +17,4 @@ class Migration(migrations.Migration):
             name='questionnaire',
             field=models.ForeignKey(blank=True, editable=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='participants', to='instrument.instrumentversion', to_field='content_hash'),
         ),
-        migrations.RunPython(participants_keep_their_study_questionnaire, migrations.RunPython.noop),
     ]

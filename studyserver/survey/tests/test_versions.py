@@ -190,3 +190,14 @@ def test_the_api_codebook_is_the_studys(yukon, versions, admin_client):
     assert "dwelling" not in {row["variable"] for row in rows}
     assert admin_client.get("/api/studies/").json()[0]["instrument_version"] == "floodlight-v2"
     assert InstrumentVersion.objects.count() == 2
+
+
+def test_a_move_that_would_lose_the_randomization_strata_is_refused(versions):
+    from studyserver.assignment.models import AllocationScheme
+
+    v1, v2 = versions
+    study = make_study(slug="strata", questionnaire=v1)
+    AllocationScheme.objects.create(study=study, strata=AllocationScheme.Strata.ITEM, strata_item="dwelling")
+    with pytest.raises(ValidationError, match="stratifies on 'dwelling'.*No item 'dwelling'"):
+        study.move_to_version(v2)
+    assert not StudyVersionChange.objects.exists()
