@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
@@ -109,49 +110,62 @@ class StudyAdmin(admin.ModelAdmin):
             return "(after saving)"
         return participant_texts(study.instrument)
 
-    def _study_page(self, request: HttpRequest, study: Study, context: dict[str, Any], status: int) -> HttpResponse:
-        return TemplateResponse(request, "admin/studies/study_form_page.html", {
-            **self.admin_site.each_context(request), "opts": self.model._meta, "study": study, **context,
-        }, status=status)
-
-    def move_version_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        if not request.user.has_perm(MOVE_PERMISSION):
+    def _form_page(self, request: HttpRequest, pk: int, permission: str,
+                   form_for: Callable[[Study, Any], forms.Form],
+                   act: Callable[[Study, dict[str, Any]], tuple[Study, str]],
+                   page: Callable[[Study], dict[str, Any]]) -> HttpResponse:
+        """A study page with one form: the permission, the form, then ``act`` (or the form again)."""
+        if not request.user.has_perm(permission):
             raise PermissionDenied
         study = get_object_or_404(Study, pk=pk)
-        form = MoveVersionForm(request.POST or None, study=study)
+        form = form_for(study, request.POST or None)
         if request.method == "POST" and form.is_valid():
-            change = study.move_to_version(form.cleaned_data["version"], user=request.user)
-            self.message_user(request, f"{study.slug} moved to {change.to_version} at {change.changed_at:%Y-%m-%d %H:%M} "
-                              f"UTC; its {change.participants_before} earlier participants keep their version.")
-            return HttpResponseRedirect(reverse("admin:studies_study_change", args=[study.pk]))
-        return self._study_page(request, study, {
-            "title": f"Move {study.slug} to another questionnaire version", "form": form, "submit_label": "Move",
+            try:
+                target, message = act(study, form.cleaned_data)
+            except ValidationError as error:
+                form.add_error(None, error)
+            else:
+                self.message_user(request, message)
+                return HttpResponseRedirect(reverse("admin:studies_study_change", args=[target.pk]))
+        return TemplateResponse(request, "admin/studies/study_form_page.html", {
+            **self.admin_site.each_context(request), "opts": self.model._meta, "study": study, "form": form,
+            **page(study),
+        }, status=400 if request.method == "POST" else 200)
+
+    def move_version_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        def act(study: Study, data: dict[str, Any]) -> tuple[Study, str]:
+            change = study.move_to_version(data["version"], user=request.user)
+            return study, (f"{study.slug} moved to {change.to_version} at {change.changed_at:%Y-%m-%d %H:%M} UTC; "
+                           f"its {change.participants_before} earlier participants keep their version.")
+
+        return self._form_page(request, pk, MOVE_PERMISSION, lambda study, data: MoveVersionForm(data, study=study), act,
+                               lambda study: {
+            "title": f"Move {study.slug} to another questionnaire version", "submit_label": "Move",
             "explanation": [
                 f"Now: {study.questionnaire} since {study.questionnaire_since:%Y-%m-%d %H:%M} UTC, "
                 f"{study.participants.count()} participants.",
                 "Participants who already started keep the version they started with, on every page and in "
                 "the export (its instrument_version column names it). The move is recorded with the time.",
             ],
-        }, status=400 if request.method == "POST" else 200)
+        })
 
     def copy_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        if not request.user.has_perm(COPY_PERMISSION):
-            raise PermissionDenied
-        study = get_object_or_404(Study, pk=pk)
-        form = CopyStudyForm(request.POST or None, initial={"title": f"{study.title} (copy)", "slug": f"{study.slug}-2"})
-        if request.method == "POST" and form.is_valid():
-            copy = copy_study(study, slug=form.cleaned_data["slug"], title=form.cleaned_data["title"])
-            self.message_user(request, f"Created {copy.slug} (closed) from {study.slug}: settings, questionnaire "
-                              f"version {copy.questionnaire} and allocation scheme configuration.")
-            return HttpResponseRedirect(reverse("admin:studies_study_change", args=[copy.pk]))
-        return self._study_page(request, study, {
-            "title": f"New study from {study.slug}", "form": form, "submit_label": "Create the study",
+        def act(study: Study, data: dict[str, Any]) -> tuple[Study, str]:
+            copy = copy_study(study, slug=data["slug"], title=data["title"])
+            return copy, (f"Created {copy.slug} (closed) from {study.slug}: settings, questionnaire version "
+                          f"{copy.questionnaire} and allocation scheme configuration.")
+
+        def form_for(study: Study, data: Any) -> CopyStudyForm:
+            return CopyStudyForm(data, initial={"title": f"{study.title} (copy)", "slug": f"{study.slug}-2"})
+
+        return self._form_page(request, pk, COPY_PERMISSION, form_for, act, lambda study: {
+            "title": f"New study from {study.slug}", "submit_label": "Create the study",
             "explanation": [
                 "Copies the settings, the questionnaire version, the allocation scheme configuration and "
                 "the use of the same treatment material. Never participants, answers or personal data. "
                 "The new study starts closed.",
             ],
-        }, status=400 if request.method == "POST" else 200)
+        })
 
     @admin.display(description="pages")
     def researcher_pages(self, study: Study) -> str:
