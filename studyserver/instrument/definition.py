@@ -3,6 +3,8 @@
 This is the one source of truth for items, their bilingual wording, response options with
 numeric codes, requiredness, page grouping and display conditions. Forms, validation, storage,
 exports, the codebook and the analysis' variable names all read it; nothing else lists items.
+A deployment stores several versions (``models.InstrumentVersion``): each study points to one and
+each participant keeps theirs; a parse is cached in-process by the text's content hash.
 """
 
 from __future__ import annotations

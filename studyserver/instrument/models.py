@@ -42,8 +42,9 @@ class InstrumentVersion(models.Model):
 
     def save(self, *args, **kwargs) -> None:
         if self.pk is not None:
-            stored = InstrumentVersion.objects.filter(pk=self.pk).values_list("content_hash", "source").first()
-            if stored is not None and stored != (self.content_hash, self.source):
+            identity = ("content_hash", "label", "consent_version", "source")
+            stored = InstrumentVersion.objects.filter(pk=self.pk).values_list(*identity).first()
+            if stored is not None and stored != tuple(getattr(self, name) for name in identity):
                 raise ImmutableVersionError(
                     f"Questionnaire version {self.label} cannot be edited: load the revision as a new version."
                 )
