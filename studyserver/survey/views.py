@@ -167,7 +167,7 @@ def step(request: HttpRequest, token: str, step: str) -> HttpResponse:
         if not (flow.pre_treatment_editable(participant, step, instrument) and step in done):
             if request.method == "POST" and step not in done:
                 return _message(request, "bad_request_title", "bad_request_body", 409, language,
-                    link=_step_url(participant), instrument=participant.instrument)
+                                link=_step_url(participant), instrument=participant.instrument)
             if step in done or request.method == "POST":
                 request.session["notice"] = "locked_notice" if participant.state != Participant.State.PLACED else "already_saved_notice"
             return _go_on(participant)
@@ -180,7 +180,7 @@ def step(request: HttpRequest, token: str, step: str) -> HttpResponse:
         return _go_on(participant)
     except flow.StepNotAvailable:
         return _message(request, "bad_request_title", "bad_request_body", 409, language,
-                    link=_step_url(participant), instrument=participant.instrument)
+                        link=_step_url(participant), instrument=participant.instrument)
 
 
 def _notice(request: HttpRequest, language: str, participant: Participant) -> str | None:
