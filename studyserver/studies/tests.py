@@ -114,3 +114,20 @@ def test_copying_needs_its_permission(client, django_user_model):
     client.force_login(user)
     assert client.post(f"/admin/studies/study/{study.pk}/copy/", {"title": "T", "slug": "t"}).status_code == 403
     assert not Study.objects.filter(slug="t").exists()
+
+
+@pytest.mark.django_db
+def test_seed_demo_loads_the_repository_questionnaire(monkeypatch):
+    from django.core.management import call_command
+
+    from studyserver.geo import testing as geo_testing
+    from studyserver.treatments import demo
+
+    # Districts and images have their own tests; this one is about the study's questionnaire.
+    monkeypatch.setattr(geo_testing, "load_reference_districts", lambda *args, **kwargs: None)
+    monkeypatch.setattr(demo, "seed_demo_stimuli", lambda *args, **kwargs: None)
+    call_command("seed_demo", "--no-admin")
+    call_command("seed_demo", "--no-admin")  # idempotent
+    study = Study.objects.get(slug="demo")
+    assert study.questionnaire.label == "floodlight-v1" and study.questionnaire.filename == "floodlight-v1.yaml"
+    assert study.consent_version == study.questionnaire.consent_version

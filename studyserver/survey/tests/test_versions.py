@@ -201,3 +201,25 @@ def test_a_move_that_would_lose_the_randomization_strata_is_refused(versions):
     with pytest.raises(ValidationError, match="stratifies on 'dwelling'.*No item 'dwelling'"):
         study.move_to_version(v2)
     assert not StudyVersionChange.objects.exists()
+
+
+def test_participant_pages_do_not_parse_yaml_again(yukon, versions, monkeypatch):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from studyserver.instrument import definition
+
+    _, v2 = versions
+    respondent = at_ses(make_study(slug="fast", questionnaire=v2), "Q-1")
+    assert respondent.get("ses").status_code == 200
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("YAML parsed on a participant request")
+
+    monkeypatch.setattr(definition, "parse_instrument_text", refuse)
+    monkeypatch.setattr(definition.yaml, "safe_load", refuse)
+    with CaptureQueriesContext(connection) as queries:
+        assert respondent.get("ses").status_code == 200
+    # The version is known by its hash on the participant's row: not even a query for it.
+    assert not [q["sql"] for q in queries.captured_queries if "instrument_instrumentversion" in q["sql"]]
+    assert respondent.post("ses", ses_answers(9, dwelling=False)).status_code == 302
