@@ -131,3 +131,23 @@ def test_seed_demo_loads_the_repository_questionnaire(monkeypatch):
     study = Study.objects.get(slug="demo")
     assert study.questionnaire.label == "floodlight-v1" and study.questionnaire.filename == "floodlight-v1.yaml"
     assert study.consent_version == study.questionnaire.consent_version
+
+
+@pytest.mark.django_db
+def test_a_refused_move_says_why_on_the_form(admin_client):
+    from django.conf import settings
+
+    from studyserver.assignment.models import AllocationScheme
+    from studyserver.instrument.versions import store_version
+
+    study = Study.objects.create(slug="strata", title="Strata")
+    AllocationScheme.objects.create(study=study, strata=AllocationScheme.Strata.ITEM, strata_item="tenure")
+    source = settings.FLOODLIGHT_INSTRUMENT.read_text(encoding="utf-8")
+    without_tenure = store_version(source.replace("- code: tenure", "- code: housing")
+                                   .replace("version: floodlight-v1", "version: no-tenure", 1))[0]
+    response = admin_client.post(f"/admin/studies/study/{study.pk}/move-version/",
+                                 {"version": without_tenure.content_hash, "confirm": "on"})
+    assert response.status_code == 400
+    assert "stratifies on &#x27;tenure&#x27;" in response.content.decode()
+    study.refresh_from_db()
+    assert study.questionnaire != without_tenure and not study.version_changes.exists()
