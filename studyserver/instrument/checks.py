@@ -28,7 +28,7 @@ def real_studies_show_real_contacts(app_configs, databases=None, **kwargs):  # n
     except DatabaseError:  # tables not there yet (before the first migrate)
         return []
     return [
-        Warning(problem, hint=f"Study {study.slug!r}: load a version with the real contacts and move the study to it.",
+        Warning(problem, hint=f"Study {study.slug!r}: revise the version with the real contacts (admin: Questionnaire versions → Revise) and point the study at it.",
                 obj=study, id="instrument.W001")
         for study in studies if study.questionnaire_id
         for problem in instrument_problems(study.questionnaire, demo=False)
