@@ -87,3 +87,12 @@ class AddressedLetter(models.Model):
     @property
     def paragraphs(self) -> list[str]:
         return [p for p in self.body.split("\n\n") if p.strip()]
+
+
+class LetterDelivery(AddressedLetter):
+    """Not a table: the admin's entry for downloading the signed letters (``admin.LetterDeliveryAdmin``)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "signed letters download"
+        verbose_name_plural = "download signed letters"
