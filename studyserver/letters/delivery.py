@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,6 +40,8 @@ MANIFEST_COLUMNS = ["file", "fed_code", "riding", "member", "honorific", "party"
 # most Latin, Greek and Cyrillic names render on any machine without system fonts.
 FONT_FILES = {"": "DejaVuSerif.ttf", "B": "DejaVuSerif-Bold.ttf"}
 DATE_FORMATS = {"en": "F j, Y", "fr": "j F Y"}
+# fpdf2 subsets fonts with fontTools, which logs every glyph at INFO: noise in commands and logs.
+logging.getLogger("fontTools").setLevel(logging.WARNING)
 
 
 class DeliveryError(RuntimeError):
@@ -100,7 +103,7 @@ def signed_submissions(study: Any, instrument: Instrument | None = None) -> Quer
     return (PageSubmission.objects
             .filter(participant__study=study, step=letter_page_key(instrument), **{f"answers__{SIGNED_ITEM}": 1})
             .exclude(participant__state=Participant.State.WITHDRAWN)
-            .exclude(participant__personal_data__signature_name="")
+            .exclude(participant__personal_data__signature_name__regex=r"^\s*$")
             .filter(participant__personal_data__isnull=False)
             .select_related("participant__district", "participant__personal_data",
                             "participant__addressed_letter__representative__district",
@@ -183,17 +186,17 @@ def bundle_pdf(bundle: Bundle, instrument: Instrument | None = None) -> bytes:
     for letter in bundle.letters:
         pdf.add_page()
         pdf.set_font("Letter", "", 11.5)
-        pdf.multi_cell(0, 6.5, letter.opening, new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(0, 6.5, letter.opening, align="L", new_x="LMARGIN", new_y="NEXT")
         for paragraph in letter.paragraphs:
             pdf.ln(4)
-            pdf.multi_cell(0, 6.5, paragraph, new_x="LMARGIN", new_y="NEXT")
+            pdf.multi_cell(0, 6.5, paragraph, align="L", new_x="LMARGIN", new_y="NEXT")
         pdf.ln(10)
         pdf.set_font("Letter", "B", 11.5)
-        pdf.multi_cell(0, 6.5, letter.signer, new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(0, 6.5, letter.signer, align="L", new_x="LMARGIN", new_y="NEXT")
         pdf.set_font("Letter", "", 10)
         pdf.multi_cell(0, 6, instrument.text("letter_signed_line", letter.language,
                                              date=_signed_date(letter.signed_at, letter.language),
-                                             mp_district=letter.riding), new_x="LMARGIN", new_y="NEXT")
+                                             mp_district=letter.riding), align="L", new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())
 
 

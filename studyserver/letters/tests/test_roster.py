@@ -11,7 +11,13 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 
 from studyserver.letters.models import AddressedLetter, Representative
-from studyserver.letters.roster import district_key, load_roster, parse_roster, read_roster
+from studyserver.letters.roster import (
+    RosterError,
+    district_key,
+    load_roster,
+    parse_roster,
+    read_roster,
+)
 
 from .helpers import HOC_HEADER, MEMBERS, ORDER, make_districts, write_roster
 
@@ -158,9 +164,8 @@ def test_unreadable_sources_say_why(tmp_path):
         load(tmp_path / "empty.csv")
     bad_date = parse_roster(",".join(HOC_HEADER) + "\n,A,B,Yukon,Yukon,X,someday,\n")
     assert not bad_date.rows and bad_date.problems == ["line 2: unrecognized date 'someday'; row skipped"]
-    with pytest.raises(CommandError, match="no districts of the 2013"):
-        call_command("load_representatives", str(write_roster(tmp_path / "m.csv", MEMBERS)),
-                     "--representation-order", "2013")
+    with pytest.raises(RosterError, match="no districts of the 1976 representation order are loaded"):
+        load_roster(read_roster(str(write_roster(tmp_path / "m.csv", MEMBERS))), "1976", source="m.csv")
 
 
 def test_two_rows_for_one_seat_are_a_conflict_not_a_guess(tmp_path):
