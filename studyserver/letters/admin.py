@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
 from studyserver.exports.access import may_export_personal_data
+from studyserver.exports.admin import ReadOnlyAdmin
 from studyserver.exports.models import ExportLog
 from studyserver.studies.models import Study
 
@@ -17,7 +18,7 @@ from .models import LetterDelivery, Representative
 
 
 @admin.register(Representative)
-class RepresentativeAdmin(admin.ModelAdmin):
+class RepresentativeAdmin(ReadOnlyAdmin):
     """Read-only: members come from ``manage.py load_representatives`` and their history is evidence."""
 
     list_display = ("full_name", "district", "party", "email", "is_current", "start_date", "current_since",
@@ -25,15 +26,6 @@ class RepresentativeAdmin(admin.ModelAdmin):
     list_filter = ("is_current", "district__representation_order", "district__province_code", "party")
     search_fields = ("first_name", "last_name", "district__name_en", "district__name_fr", "district__fed_code")
     list_select_related = ("district",)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 class LetterDeliveryForm(forms.Form):
@@ -44,7 +36,7 @@ class LetterDeliveryForm(forms.Form):
 
 
 @admin.register(LetterDelivery)
-class LetterDeliveryAdmin(admin.ModelAdmin):
+class LetterDeliveryAdmin(ReadOnlyAdmin):
     """Download one zip per study: a PDF per member and manifest.csv. Personal data: same permission
     as the personal-data export (``survey.export_personal_data``), logged."""
 
@@ -56,15 +48,6 @@ class LetterDeliveryAdmin(admin.ModelAdmin):
 
     def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
         return self._permitted(request)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
     def changelist_view(self, request: HttpRequest, extra_context=None) -> HttpResponse:
         if not self._permitted(request):

@@ -11,11 +11,10 @@ import getpass
 import time
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from studyserver.exports.management.commands.export_responses import resolve_study
+from studyserver.exports.management.commands.export_responses import resolve_study, resolve_user
 from studyserver.exports.models import ExportLog
 from studyserver.letters.delivery import (
     DeliveryError,
@@ -37,12 +36,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         study = resolve_study(options["study"])
-        user = None
-        if options.get("user"):
-            try:
-                user = get_user_model().objects.get(username=options["user"])
-            except get_user_model().DoesNotExist:
-                raise CommandError(f"No user {options['user']!r}.") from None
+        user = resolve_user(options.get("user"))
         try:
             folder = check_output_folder(options["out"])
         except DeliveryError as error:
