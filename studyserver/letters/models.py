@@ -56,9 +56,9 @@ class Representative(models.Model):
         """The name with its honorific, as on an envelope ("Hon. Jane Doe")."""
         return f"{self.honorific} {self.full_name}".strip()
 
-    def same_person(self, first_name: str, last_name: str, start_date) -> bool:
-        return (self.first_name.casefold(), self.last_name.casefold(), self.start_date) == (
-            first_name.casefold(), last_name.casefold(), start_date)
+    def same_person(self, first_name: str, last_name: str) -> bool:
+        """By name: a re-elected member gets a new start date in the House's list but stays the same person."""
+        return (self.first_name.casefold(), self.last_name.casefold()) == (first_name.casefold(), last_name.casefold())
 
 
 class AddressedLetter(models.Model):

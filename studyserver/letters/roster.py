@@ -228,6 +228,7 @@ class Matching:
     by_district: dict[int, tuple[District, RosterRow]] = field(default_factory=dict)
     unmatched: list[RosterRow] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)  # two members for one seat, or one name for two
+    disputed: set[int] = field(default_factory=set)  # seats listed more than once: left as they were
 
 
 def match_districts(rows: Iterable[RosterRow], districts: Iterable[District]) -> Matching:
@@ -261,6 +262,7 @@ def match_districts(rows: Iterable[RosterRow], districts: Iterable[District]) ->
             who = "; ".join(row.describe() for row in claimants)
             matching.conflicts.append(f"{district.name_en} ({district.fed_code}) is listed {len(claimants)} times "
                                       f"({who}); seat left as it was")
+            matching.disputed.add(pk)
             continue
         matching.by_district[pk] = (district, claimants[0])
     return matching
@@ -288,7 +290,7 @@ class LoadReport:
     partial: bool = False
 
 
-UPDATABLE = ("honorific", "salutation", "party", "province", "email", "constituency_in_file")
+UPDATABLE = ("honorific", "salutation", "party", "province", "email", "start_date", "constituency_in_file")
 
 
 def load_roster(roster: Roster, representation_order: str, *, source: str, allow_partial: bool = False,
@@ -324,6 +326,10 @@ def load_roster(roster: Roster, representation_order: str, *, source: str, allow
         for district in sorted(districts, key=lambda d: d.fed_code):
             label = f"{district.name_en} ({district.fed_code})"
             held = current.get(district.pk)
+            if district.pk in matching.disputed:
+                if held is None:
+                    report.vacant.append(label)
+                continue
             if district.pk not in matching.by_district:
                 if held is not None and not allow_partial:
                     report.vacated.append(f"{label}: {held.full_name} no longer listed")
@@ -337,8 +343,9 @@ def load_roster(roster: Roster, representation_order: str, *, source: str, allow
                 continue
             _district, row = matching.by_district[district.pk]
             values = {"honorific": row.honorific, "salutation": row.salutation, "party": row.party,
-                      "province": row.province, "email": row.email, "constituency_in_file": row.constituency}
-            if held is not None and held.same_person(row.first_name, row.last_name, row.start_date):
+                      "province": row.province, "email": row.email, "start_date": row.start_date,
+                      "constituency_in_file": row.constituency}
+            if held is not None and held.same_person(row.first_name, row.last_name):
                 changed = [name for name in UPDATABLE if getattr(held, name) != values[name]]
                 if changed:
                     report.updated.append(f"{label}: {held.full_name} ({', '.join(changed)})")
@@ -360,20 +367,19 @@ def load_roster(roster: Roster, representation_order: str, *, source: str, allow
                 held.is_current = False
                 held.replaced_at = now
                 held.save(update_fields=["is_current", "replaced_at", "updated_at"])
-            # The same person back in the same seat with the same term (a file reloaded after a
-            # wrong one) gets their row back rather than a duplicate.
+            # The same person back in the same seat (a file reloaded after a wrong one, a member
+            # re-elected after a vacancy) gets their row back rather than a duplicate.
             previous = next((rep for rep in Representative.objects.filter(district=district, is_current=False)
                              .order_by("-current_since")
-                             if rep.same_person(row.first_name, row.last_name, row.start_date)), None)
+                             if rep.same_person(row.first_name, row.last_name)), None)
             if previous is not None:
                 for name, value in values.items():
                     setattr(previous, name, value)
                 previous.is_current, previous.replaced_at, previous.source = True, None, source
                 previous.save()
             else:
-                Representative.objects.create(
-                    district=district, first_name=row.first_name, last_name=row.last_name,
-                    start_date=row.start_date, is_current=True, current_since=now, source=source, **values)
+                Representative.objects.create(district=district, first_name=row.first_name, last_name=row.last_name,
+                                              is_current=True, current_since=now, source=source, **values)
         if dry_run:
             transaction.set_rollback(True)
     say(f"{len(report.new)} new, {len(report.replaced)} replaced, {len(report.updated)} updated, "

@@ -174,3 +174,17 @@ def test_two_rows_for_one_seat_are_a_conflict_not_a_guess(tmp_path):
     report = load_roster(read_roster(str(write_roster(tmp_path / "m.csv", rows))), ORDER, source="m.csv")
     assert current("60001") is None and "Yukon (60001)" in report.vacant
     assert any("listed 2 times" in conflict and "Claimant" in conflict for conflict in report.conflicts)
+    # With a member already in the seat, a disputed seat is left as it was (not vacated).
+    load(write_roster(tmp_path / "members.csv", MEMBERS))
+    report = load_roster(read_roster(str(tmp_path / "m.csv")), ORDER, source="m.csv")
+    assert current("60001").last_name == "Hanley" and "Yukon (60001)" not in report.vacant
+
+
+def test_a_re_elected_member_is_the_same_person_with_a_new_start_date(tmp_path):
+    make_districts()
+    load(write_roster(tmp_path / "members.csv", MEMBERS))
+    hanley = current("60001")
+    re_elected = [row if row[3] != "Yukon" else [*row[:6], "2029-10-22", ""] for row in MEMBERS]
+    output = load(write_roster(tmp_path / "next.csv", re_elected))
+    assert "Yukon (60001): Brendan Hanley (start_date)" in output and "0 replaced, 1 updated" in output
+    assert current("60001").pk == hanley.pk and current("60001").start_date == date(2029, 10, 22)
