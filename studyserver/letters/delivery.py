@@ -81,6 +81,10 @@ class Bundle:
         unnamed = sum(1 for letter in self.letters if letter.recorded_member is None)
         if self.member is not None and unnamed:
             notes.append(f"{unnamed} letter(s) signed while the seat was vacant or unloaded (addressed to the riding)")
+        blank = sum(1 for letter in self.letters if missing_glyphs(letter.signer))
+        if blank:
+            notes.append(f"{blank} signer name(s) use characters the PDF font lacks (left blank): "
+                         "check the PDF before sending")
         return "; ".join(notes)
 
 
@@ -163,6 +167,19 @@ def font_paths() -> dict[str, Path]:
 
     folder = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
     return {style: folder / name for style, name in FONT_FILES.items()}
+
+
+@lru_cache(maxsize=1)
+def _printable() -> frozenset[int]:
+    from fontTools.ttLib import TTFont
+
+    maps = [TTFont(str(path)).getBestCmap() for path in font_paths().values()]
+    return frozenset.intersection(*(frozenset(cmap) for cmap in maps))
+
+
+def missing_glyphs(text: str) -> set[str]:
+    """Characters of ``text`` the PDF font cannot draw (e.g. Chinese: DejaVu has no CJK)."""
+    return {char for char in text if not char.isspace() and ord(char) not in _printable()}
 
 
 def _signed_date(moment: datetime, language: str) -> str:

@@ -136,6 +136,16 @@ def test_manifest_cells_never_start_a_formula(letters, tmp_path):
         "'-2", "'@x", "'\tx", "'\rx", "ok", ""]
 
 
+def test_names_the_font_cannot_draw_are_flagged_in_the_manifest(letters, tmp_path):
+    study, _ = letters
+    signer(study, Representative.objects.get(last_name="White").district, "王小明")
+    folder, _ = export(tmp_path)
+    row = next(r for r in read_manifest((folder / "manifest.csv").read_bytes()) if r["file"] == "60001-kate-white.pdf")
+    assert row["letters"] == "2" and "1 signer name(s) use characters the PDF font lacks" in row["note"]
+    laurier = next(r for r in read_manifest((folder / "manifest.csv").read_bytes()) if r["fed_code"] == "24001")
+    assert "font lacks" not in laurier["note"]  # French accents and Œ are drawn
+
+
 def test_letters_signed_before_they_were_recorded_are_rebuilt_to_the_riding(letters, tmp_path):
     study, _ = letters
     district = District.objects.create(representation_order="2023", fed_code="35999", name_en="Ottawa South",
