@@ -120,6 +120,7 @@ def collect(study: Any, progress: Progress | None = None) -> Delivery:
     instrument = get_instrument()
     bundles: dict[tuple[int, int | None], Bundle] = {}
     current_cache: dict[int, Representative | None] = {}
+    unplaced: list[str] = []
     for submission in signed_submissions(study, instrument):
         participant = submission.participant
         recorded = getattr(participant, "addressed_letter", None)
@@ -128,7 +129,9 @@ def collect(study: Any, progress: Progress | None = None) -> Delivery:
             recorded = compose(participant, participant.language, None, instrument)
         district = recorded.district or participant.district
         if district is None:
-            continue  # a letter page is only reached once placed; nothing sensible to address
+            # Not reachable through the flow (the letter comes after placement): said, not hidden.
+            unplaced.append(str(participant.pk))
+            continue
         member = recorded.representative
         if member is None:
             if district.pk not in current_cache:
@@ -155,6 +158,9 @@ def collect(study: Any, progress: Progress | None = None) -> Delivery:
         bundle.filename = name
     if progress is not None:
         progress(f"{sum(len(b.letters) for b in ordered)} signed letters to {len(ordered)} members or ridings")
+        if unplaced:
+            progress(f"WARNING: {len(unplaced)} signed letter(s) left out, their participants have no district: "
+                     + ", ".join(unplaced))
     return Delivery(study=study, bundles=ordered)
 
 
