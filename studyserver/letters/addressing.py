@@ -69,12 +69,12 @@ def compose(participant, language: str, representative: Representative | None,
     )
 
 
-def address_letter(participant, language: str) -> AddressedLetter:
+def address_letter(participant, language: str, instrument: Instrument | None = None) -> AddressedLetter:
     """The letter to show now, recorded as shown (called each time the letter page is served).
 
     The letter page is locked once submitted, so the last record is the one the participant signed.
     """
-    letter = compose(participant, language, current_representative(participant.district))
+    letter = compose(participant, language, current_representative(participant.district), instrument)
     AddressedLetter.objects.update_or_create(
         participant=participant,
         defaults={field: getattr(letter, field) for field in

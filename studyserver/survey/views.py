@@ -257,7 +257,7 @@ def _questionnaire_page(request: HttpRequest, participant: Participant, step: st
     if page.shows_letter:
         from studyserver.letters.addressing import address_letter, letter_intro
 
-        context["letter"] = address_letter(participant, language)
+        context["letter"] = address_letter(participant, language, instrument)
         context["letter_intro"] = letter_intro(context["letter"], instrument)
     return _render(request, "survey/page.html", language, context,
                    status=400 if request.method == "POST" else 200, participant=participant)
