@@ -39,6 +39,11 @@ def paragraphs(text: str) -> list[str]:
             if block.strip()]
 
 
+def riding_name(district, language: str) -> str:
+    """The district's name as written to its member: the data files' ASCII "--" is an em dash."""
+    return district.name(language).replace("--", "—") if district is not None else ""
+
+
 def current_representative(district) -> Representative | None:
     if district is None:
         return None
@@ -48,7 +53,7 @@ def current_representative(district) -> Representative | None:
 def opening_line(representative: Representative | None, district, language: str,
                  instrument: Instrument | None = None) -> str:
     instrument = instrument or get_instrument()
-    riding = district.name(language) if district is not None else ""
+    riding = riding_name(district, language)
     if representative is None:
         return instrument.text("letter_opening_riding", language, mp_district=riding)
     return instrument.text(OPENING_KEYS.get(representative.salutation, "letter_opening_member"), language,
@@ -85,7 +90,7 @@ def address_letter(participant, language: str, instrument: Instrument | None = N
 
 def letter_intro(letter: AddressedLetter, instrument: Instrument | None = None) -> str:
     instrument = instrument or get_instrument()
-    riding = letter.district.name(letter.language) if letter.district is not None else ""
+    riding = riding_name(letter.district, letter.language)
     if letter.representative is None:
         return instrument.text("letter_intro", letter.language, mp_district=riding)
     return instrument.text("letter_intro_member", letter.language, member=letter.representative.full_name,

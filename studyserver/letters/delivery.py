@@ -28,7 +28,7 @@ from studyserver.exports.access import check_personal_data_permission, log_expor
 from studyserver.instrument.definition import Instrument, get_instrument
 from studyserver.survey.models import PageSubmission, Participant
 
-from .addressing import compose, current_representative
+from .addressing import compose, current_representative, riding_name
 from .models import Representative
 
 Progress = Callable[[str], None]
@@ -142,7 +142,7 @@ def collect(study: Any, progress: Progress | None = None) -> Delivery:
         bundle.letters.append(SignedLetter(
             participant_id=str(participant.pk), signer=participant.personal_data.signature_name.strip(),
             language=recorded.language, opening=recorded.opening, paragraphs=recorded.paragraphs,
-            riding=district.name(recorded.language), signed_at=submission.submitted_at,
+            riding=riding_name(district, recorded.language), signed_at=submission.submitted_at,
             recorded_member=recorded.representative,
         ))
     ordered = sorted(bundles.values(), key=lambda b: (b.district.fed_code, b.member is None or not b.member.is_current,
@@ -203,7 +203,7 @@ def bundle_pdf(bundle: Bundle, instrument: Instrument | None = None) -> bytes:
     pdf.set_auto_page_break(True, margin=25)
     for style, path in font_paths().items():
         pdf.add_font("Letter", style, str(path))
-    to = bundle.member.formal_name if bundle.member else bundle.district.name_en
+    to = bundle.member.formal_name if bundle.member else riding_name(bundle.district, "en")
     pdf.set_title(f"Letters to {to}")
     pdf.set_creator("Floodlight")
     for letter in bundle.letters:
@@ -234,7 +234,7 @@ def manifest_rows(delivery: Delivery) -> list[dict[str, str]]:
     for bundle in delivery.bundles:
         member = bundle.member
         rows.append({
-            "file": bundle.filename, "fed_code": bundle.district.fed_code, "riding": bundle.district.name_en,
+            "file": bundle.filename, "fed_code": bundle.district.fed_code, "riding": riding_name(bundle.district, "en"),
             "member": member.full_name if member else "", "honorific": member.honorific if member else "",
             "party": member.party if member else "", "email": member.email if member else "",
             "letters": str(len(bundle.letters)), "note": bundle.note(),

@@ -99,7 +99,7 @@ def test_command_writes_one_pdf_per_member_and_a_manifest_matching_the_database(
     assert sum(int(row["letters"]) for row in manifest) == signed_submissions(study).count() == 6
     laurier = by_file["24001-eloise-cote-tremblay.pdf"]
     assert (laurier["member"], laurier["riding"], laurier["email"], laurier["letters"]) == (
-        "Éloïse Côté-Tremblay", "Laurier--Sainte-Marie", "eloise.cote@parl.gc.ca", "3")
+        "Éloïse Côté-Tremblay", "Laurier—Sainte-Marie", "eloise.cote@parl.gc.ca", "3")
     assert by_file["60001-kate-white.pdf"]["letters"] == "1"
     assert by_file["60001-brendan-hanley.pdf"]["letters"] == "1"
     assert "no longer the member" in by_file["60001-brendan-hanley.pdf"]["note"]
@@ -112,9 +112,9 @@ def test_command_writes_one_pdf_per_member_and_a_manifest_matching_the_database(
     text = "\n".join(pages)
     for name in ("Ann Example", "Zoé Bélanger-Œuvray", "=HYPERLINK(\"http://x\")"):
         assert name in text
-    assert "Dear Ms. Éloïse Côté-Tremblay, Member of Parliament for Laurier--Sainte-Marie," in pages[0]
-    assert "Madame Éloïse Côté-Tremblay, députée de Laurier--Sainte-Marie," in pages[1]
-    assert "Signed online on March 2, 2026, Laurier--Sainte-Marie" in pages[0]
+    assert "Dear Ms. Éloïse Côté-Tremblay, Member of Parliament for Laurier—Sainte-Marie," in pages[0]
+    assert "Madame Éloïse Côté-Tremblay, députée de Laurier—Sainte-Marie," in pages[1]
+    assert "Signed online on March 2, 2026, Laurier—Sainte-Marie" in pages[0]
     assert "Signée en ligne le 2 mars 2026" in pages[1]
     for excluded in ("Not Signed", "Gone Away", "Other Study"):
         assert all(excluded not in "".join(pdf_pages(p.read_bytes())) for p in folder.glob("*.pdf"))
