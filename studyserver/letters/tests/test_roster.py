@@ -58,6 +58,22 @@ def test_every_2023_district_name_in_either_language_and_hoc_spelling_is_unambig
             assert keys[district_key(name.replace("--", "—"))] == {row["fed_code"]}, name
 
 
+def test_a_full_house_in_the_house_of_commons_spelling_fills_every_2023_seat(tmp_path):
+    from studyserver.geo.models import District
+
+    with open(Path(settings.FLOODLIGHT_REFERENCE_DATA) / "fed_2023.csv", encoding="utf-8-sig") as handle:
+        districts = list(csv.DictReader(handle))
+    District.objects.bulk_create(District(representation_order="2023", fed_code=row["fed_code"], name_en=row["name_en"],
+                                          name_fr=row["name_fr"], province_code=row["province_code"])
+                                 for row in districts)
+    # Half the rows use the French name, all with em dashes and curly apostrophes.
+    rows = [["", f"First{i}", f"Last{i}", row["name_fr" if i % 2 else "name_en"].replace("--", "—").replace("'", "’"),
+             "", "", "2025-04-28", ""] for i, row in enumerate(districts)]
+    output = load(write_roster(tmp_path / "house.csv", rows))
+    assert f"{len(districts)} new" in output and "0 of 343 seats vacant, 0 rows unmatched" in output
+    assert Representative.objects.filter(is_current=True).count() == len(districts) == 343
+
+
 def test_load_matches_either_language_and_lists_unmatched_and_vacant(tmp_path):
     make_districts()
     output = load(write_roster(tmp_path / "members.csv", MEMBERS))
