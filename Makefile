@@ -23,6 +23,8 @@ demo-analysis: setup
 	.venv/bin/python manage.py simulate_respondents --study demo --count 300
 	.venv/bin/python manage.py export_responses --study demo --format csv --out var/demo-export.csv
 	.venv/bin/python manage.py export_codebook --format md --out var/demo-codebook.md
+	rm -rf var/demo-letters
+	.venv/bin/python manage.py export_letters --study demo --out var/demo-letters
 	.venv/bin/python -m analysis report --input var/demo-export.csv --out var/demo-report
 	@echo "== open var/demo-report/index.html"
 

@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "studyserver.assignment",
     "studyserver.treatments",
     "studyserver.exports",
+    "studyserver.letters",
 ]
 
 MIDDLEWARE = [

@@ -102,6 +102,10 @@ def take_the_study(browser: Any, live_server: Any, study: Any, language: str, vi
             page.get_by_role("button", name=texts["debrief_finish"]).click()
             break
         else:
+            if step == "letter_sign":
+                # Paragraphs, not the source's hard line breaks, at every width.
+                paragraphs = page.locator("blockquote.letter p").all_inner_texts()
+                assert len(paragraphs) >= 3 and not any("\n" in text for text in paragraphs), paragraphs
             fill_page(page, participant, yes)
             page.get_by_role("button", name=texts["continue"]).click()
             page.wait_for_load_state()

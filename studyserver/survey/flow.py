@@ -467,8 +467,15 @@ def withdraw(participant: Participant) -> None:
         participant.information_requests.all().delete()
         Exposure.objects.filter(participant=participant).delete()
         PersonalData.objects.filter(participant=participant).delete()
+        _delete_letter(participant)
         participant.state = Participant.State.WITHDRAWN
         participant.fsa = ""
         participant.attention_passed = None
         participant.current_step = "withdrawn"
         participant.save()
+
+
+def _delete_letter(participant: Participant) -> None:
+    from studyserver.letters.models import AddressedLetter
+
+    AddressedLetter.objects.filter(participant=participant).delete()

@@ -264,9 +264,10 @@ def _questionnaire_page(request: HttpRequest, participant: Participant, step: st
                                "intro": page.intro.get(language) if page.intro else None,
                                "notice": _notice(request, language, participant)}
     if page.shows_letter:
-        district = participant.district.name(language) if participant.district else ""
-        context["letter"] = instrument.letter.get(language).format(mp_district=district)
-        context["letter_intro"] = instrument.text("letter_intro", language, mp_district=district)
+        from studyserver.letters.addressing import address_letter, letter_intro
+
+        context["letter"] = address_letter(participant, language, instrument)
+        context["letter_intro"] = letter_intro(context["letter"], instrument)
     return _render(request, "survey/page.html", language, context,
                    status=400 if request.method == "POST" else 200, participant=participant)
 

@@ -41,6 +41,16 @@ def resolve_study(slug: str | None) -> Study:
     )
 
 
+def resolve_user(username: str | None) -> Any:
+    """The user named by ``--user``, or None when none is named."""
+    if not username:
+        return None
+    try:
+        return get_user_model().objects.get(username=username)
+    except get_user_model().DoesNotExist:
+        raise CommandError(f"No user {username!r}.") from None
+
+
 class Command(BaseCommand):
     help = (
         "Export one row per participant (answers as numeric codes, funnel state, arm, district, "
@@ -67,12 +77,7 @@ class Command(BaseCommand):
         except OSError as error:
             raise CommandError(f"Cannot write {options['out']}: {error}") from None
         study = resolve_study(options.get("study"))
-        user = None
-        if options.get("user"):
-            try:
-                user = get_user_model().objects.get(username=options["user"])
-            except get_user_model().DoesNotExist:
-                raise CommandError(f"No user {options['user']!r}.") from None
+        user = resolve_user(options.get("user"))
         include_personal = bool(options.get("include_personal"))
         if include_personal and user is None:
             raise CommandError("--include-personal needs --user USERNAME (a user with the "

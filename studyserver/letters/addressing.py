@@ -1,0 +1,97 @@
+"""The letter a participant is shown: addressed to their district's current member, or to the riding.
+
+The wording comes from the instrument (``letter`` and ``texts.letter_opening_*``), in the
+participant's language; what was shown is recorded (:class:`AddressedLetter`) so the delivered
+letter is the one signed, even after a by-election or a change of wording.
+"""
+
+from __future__ import annotations
+
+import re
+
+from django.utils import timezone
+
+from studyserver.instrument.definition import Instrument, get_instrument
+
+from .models import AddressedLetter, Representative
+
+OPENING_KEYS = {
+    Representative.Salutation.MS: "letter_opening_ms",
+    Representative.Salutation.MR: "letter_opening_mr",
+    Representative.Salutation.UNKNOWN: "letter_opening_member",
+}
+# Every text the letters need, with the placeholders the code fills in (checked at start-up).
+REQUIRED_TEXTS = {
+    "letter_intro": {"mp_district"},
+    "letter_intro_member": {"member", "mp_district"},
+    "letter_opening_ms": {"first_name", "last_name", "mp_district"},
+    "letter_opening_mr": {"first_name", "last_name", "mp_district"},
+    "letter_opening_member": {"first_name", "last_name", "mp_district"},
+    "letter_opening_riding": {"mp_district"},
+    "letter_signed_line": {"date", "mp_district"},
+}
+
+
+def paragraphs(text: str) -> list[str]:
+    """Paragraphs of a text: blank lines separate them, single line breaks are source wrapping."""
+    blocks = re.split(r"\n\s*\n", text.strip())
+    return [" ".join(line.strip() for line in block.splitlines() if line.strip()) for block in blocks
+            if block.strip()]
+
+
+def riding_name(district, language: str) -> str:
+    """The district's name as written to its member: the data files' ASCII "--" is an em dash."""
+    return district.name(language).replace("--", "—") if district is not None else ""
+
+
+def current_representative(district) -> Representative | None:
+    if district is None:
+        return None
+    return Representative.objects.filter(district=district, is_current=True).first()
+
+
+def opening_line(representative: Representative | None, district, language: str,
+                 instrument: Instrument | None = None) -> str:
+    instrument = instrument or get_instrument()
+    riding = riding_name(district, language)
+    if representative is None:
+        return instrument.text("letter_opening_riding", language, mp_district=riding)
+    return instrument.text(OPENING_KEYS.get(representative.salutation, "letter_opening_member"), language,
+                           first_name=representative.first_name, last_name=representative.last_name,
+                           mp_district=riding)
+
+
+def compose(participant, language: str, representative: Representative | None,
+            instrument: Instrument | None = None) -> AddressedLetter:
+    """An unsaved letter for ``participant`` in ``language`` to ``representative`` (or the riding)."""
+    instrument = instrument or get_instrument()
+    district = participant.district
+    return AddressedLetter(
+        participant=participant, district=district, representative=representative, language=language,
+        opening=opening_line(representative, district, language, instrument),
+        body="\n\n".join(paragraphs(instrument.letter.get(language))),
+        addressed_at=timezone.now(),
+    )
+
+
+def address_letter(participant, language: str, instrument: Instrument | None = None) -> AddressedLetter:
+    """The letter to show now, recorded as shown (called each time the letter page is served).
+
+    The letter page is locked once submitted, so the last record is the one the participant signed.
+    """
+    letter = compose(participant, language, current_representative(participant.district), instrument)
+    AddressedLetter.objects.update_or_create(
+        participant=participant,
+        defaults={field: getattr(letter, field) for field in
+                  ("district", "representative", "language", "opening", "body", "addressed_at")},
+    )
+    return letter
+
+
+def letter_intro(letter: AddressedLetter, instrument: Instrument | None = None) -> str:
+    instrument = instrument or get_instrument()
+    riding = riding_name(letter.district, letter.language)
+    if letter.representative is None:
+        return instrument.text("letter_intro", letter.language, mp_district=riding)
+    return instrument.text("letter_intro_member", letter.language, member=letter.representative.full_name,
+                           mp_district=riding)

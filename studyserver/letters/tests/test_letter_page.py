@@ -1,0 +1,91 @@
+"""The letter page, through the real views: named member, fallback wording, paragraphs, the record."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from studyserver.letters.addressing import paragraphs
+from studyserver.letters.models import AddressedLetter
+from studyserver.survey import flow
+from studyserver.survey.tests.conftest import Respondent, make_study
+
+from .helpers import make_member
+
+pytestmark = pytest.mark.django_db
+LETTER_PAGE = "letter_sign"
+
+
+def at_letter_page(language: str = "en", panel_id: str = "P-1") -> Respondent:
+    respondent = Respondent(make_study(first_arm="control"), panel_id=panel_id, language=language)
+    respondent.enter()
+    respondent.consent()
+    respondent.post(flow.POSTAL, {"postal_code": "Y1A 6E5"})
+    assert respondent.answer_until(lambda step: step == LETTER_PAGE, overrides={"letter_want": 1}) == LETTER_PAGE
+    return respondent
+
+
+def letter_html(response) -> str:
+    return re.search(r'<blockquote class="letter"[^>]*>(.*?)</blockquote>', response.content.decode(), re.S).group(1)
+
+
+def test_the_letter_names_the_member_and_records_it(yukon):
+    member = make_member(yukon, "Jane", "O'Doe", salutation="ms", honorific="Hon.")
+    respondent = at_letter_page()
+    page = respondent.get(LETTER_PAGE)
+    html = page.content.decode()
+    assert "Dear Ms. Jane O&#x27;Doe, Member of Parliament for Yukon," in html  # escaped like any text
+    assert "addressed to Jane O&#x27;Doe, Member of Parliament for Yukon" in html
+    letter = AddressedLetter.objects.get(participant=respondent.participant)
+    assert letter.representative == member and letter.language == "en" and letter.district == yukon
+    assert letter.opening == "Dear Ms. Jane O'Doe, Member of Parliament for Yukon,"
+    # Signing keeps the record of whom it was addressed to.
+    assert respondent.post(LETTER_PAGE, {"letter_signed": "on", "signature_name": "Ann Example"}).status_code == 302
+    assert AddressedLetter.objects.get(participant=respondent.participant).representative == member
+
+
+def test_paragraphs_are_paragraphs_without_the_sources_line_breaks(yukon):
+    page = at_letter_page().get(LETTER_PAGE)
+    letter = letter_html(page)
+    assert "<br" not in letter
+    texts = re.findall(r"<p>(.*?)</p>", letter, re.S)
+    assert len(texts) == 3 and all("\n" not in text for text in texts)
+    assert texts[1].startswith("Floods are becoming") and texts[1].endswith("prepare for floods.")
+    assert texts[2] == "Sincerely,"
+
+
+def test_french_letter_with_a_member_without_known_gender(yukon):
+    make_member(yukon, "Brendan", "Hanley")
+    page = at_letter_page("fr").get(LETTER_PAGE)
+    letter = letter_html(page)
+    assert "À Brendan Hanley, député(e) de Yukon," in letter and "Les inondations" in letter
+    assert AddressedLetter.objects.get().language == "fr"
+
+
+def test_french_salutations_follow_the_roster(yukon):
+    member = make_member(yukon, "Éloïse", "Côté", salutation="ms")
+    respondent = at_letter_page("fr")
+    assert "Madame Éloïse Côté, députée de Yukon," in letter_html(respondent.get(LETTER_PAGE))
+    member.salutation = "mr"
+    member.save()
+    assert "Monsieur Éloïse Côté, député de Yukon," in letter_html(respondent.get(LETTER_PAGE))
+
+
+def test_a_vacant_or_unloaded_seat_keeps_the_riding_wording(yukon):
+    make_member(yukon, "Former", "Member", is_current=False)
+    page = at_letter_page().get(LETTER_PAGE)
+    assert "To the Member of Parliament for Yukon," in letter_html(page)
+    assert "addressed to the Member of Parliament for Yukon" in page.content.decode()
+    assert AddressedLetter.objects.get().representative is None
+
+
+def test_withdrawal_deletes_the_letter_record(yukon):
+    respondent = at_letter_page()
+    respondent.get(LETTER_PAGE)
+    flow.withdraw(respondent.participant)
+    assert not AddressedLetter.objects.exists()
+
+
+def test_paragraphs_join_source_wrapping_and_split_on_blank_lines():
+    assert paragraphs("One line\n  wrapped here.\n\n\nTwo.\n \nThree,\n") == ["One line wrapped here.", "Two.", "Three,"]
