@@ -37,6 +37,9 @@ REQUIRED_TEXTS: tuple[str, ...] = (
     "already_saved_notice", "study_closed_title", "study_closed_body", "missing_pid_title",
     "missing_pid_body", "bad_request_title", "bad_request_body", "forbidden_title", "forbidden_body",
     "csrf_body", "back_to_study", "image_missing_title", "image_missing_body",
+    # the letter to the MP (studyserver.letters fills these in)
+    "letter_intro_member", "letter_opening_ms", "letter_opening_mr", "letter_opening_member",
+    "letter_opening_riding", "letter_signed_line",
 )
 
 

@@ -58,6 +58,7 @@ class SignedLetter:
     riding: str  # in the letter's language
     signed_at: datetime
     recorded_member: Representative | None
+    signed_line: str  # "Signed on …, a constituent of …", in the signer's questionnaire version
 
 
 @dataclass
@@ -117,7 +118,7 @@ def signed_submissions(study: Any, instrument: Instrument | None = None) -> Quer
 
 def collect(study: Any, progress: Progress | None = None) -> Delivery:
     """The study's signed letters grouped by the member they go to, in a stable order."""
-    instrument = get_instrument()
+    instrument = study.instrument
     bundles: dict[tuple[int, int | None], Bundle] = {}
     current_cache: dict[int, Representative | None] = {}
     unplaced: list[str] = []
@@ -126,7 +127,7 @@ def collect(study: Any, progress: Progress | None = None) -> Delivery:
         recorded = getattr(participant, "addressed_letter", None)
         if recorded is None:
             # Signed before letters were recorded: they saw the riding's wording, in their language.
-            recorded = compose(participant, participant.language, None, instrument)
+            recorded = compose(participant, participant.language, None, participant.instrument)
         district = recorded.district or participant.district
         if district is None:
             # Not reachable through the flow (the letter comes after placement): said, not hidden.
@@ -144,6 +145,10 @@ def collect(study: Any, progress: Progress | None = None) -> Delivery:
             language=recorded.language, opening=recorded.opening, paragraphs=recorded.paragraphs,
             riding=riding_name(district, recorded.language), signed_at=submission.submitted_at,
             recorded_member=recorded.representative,
+            signed_line=participant.instrument.text(
+                "letter_signed_line", recorded.language,
+                date=_signed_date(submission.submitted_at, recorded.language),
+                mp_district=riding_name(district, recorded.language)),
         ))
     ordered = sorted(bundles.values(), key=lambda b: (b.district.fed_code, b.member is None or not b.member.is_current,
                                                       b.member.full_name if b.member else ""))
@@ -193,11 +198,10 @@ def _signed_date(moment: datetime, language: str) -> str:
         return formats.date_format(timezone.localtime(moment), DATE_FORMATS.get(language, DATE_FORMATS["en"]))
 
 
-def bundle_pdf(bundle: Bundle, instrument: Instrument | None = None) -> bytes:
+def bundle_pdf(bundle: Bundle) -> bytes:
     """One PDF, each letter on its own page: opening, paragraphs, the typed name, riding and date."""
     from fpdf import FPDF
 
-    instrument = instrument or get_instrument()
     pdf = FPDF(format="letter", unit="mm")
     pdf.set_margins(25, 25, 25)
     pdf.set_auto_page_break(True, margin=25)
@@ -217,9 +221,7 @@ def bundle_pdf(bundle: Bundle, instrument: Instrument | None = None) -> bytes:
         pdf.set_font("Letter", "B", 11.5)
         pdf.multi_cell(0, 6.5, letter.signer, align="L", new_x="LMARGIN", new_y="NEXT")
         pdf.set_font("Letter", "", 10)
-        pdf.multi_cell(0, 6, instrument.text("letter_signed_line", letter.language,
-                                             date=_signed_date(letter.signed_at, letter.language),
-                                             mp_district=letter.riding), align="L", new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(0, 6, letter.signed_line, align="L", new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())
 
 
@@ -253,10 +255,9 @@ def manifest_csv(delivery: Delivery) -> bytes:
 
 
 def delivery_files(delivery: Delivery, progress: Progress | None = None) -> dict[str, bytes]:
-    instrument = get_instrument()
     files: dict[str, bytes] = {}
     for number, bundle in enumerate(delivery.bundles, start=1):
-        files[bundle.filename] = bundle_pdf(bundle, instrument)
+        files[bundle.filename] = bundle_pdf(bundle)
         if progress is not None and (number % 25 == 0 or number == len(delivery.bundles)):
             progress(f"{number}/{len(delivery.bundles)} PDFs")
     files[MANIFEST] = manifest_csv(delivery)
