@@ -21,6 +21,7 @@ from studyserver.instrument.definition import Instrument, Page, get_instrument
 from studyserver.studies.models import Study
 
 from .models import (
+    DeclinedEntry,
     Exposure,
     InformationRequest,
     PageSubmission,
@@ -82,11 +83,28 @@ def next_step(participant: Participant, after: str, instrument: Instrument | Non
     return DEBRIEF
 
 
+def _may_be_visible(participant: Participant, step: str, instrument: Instrument, answers: Mapping[str, Any]) -> bool:
+    """Visible now, or not decided yet (the arm is not drawn, a condition's item is unanswered)."""
+    if step == TREATMENT:
+        return arm_of(participant) != "control"
+    if step in {CONSENT, POSTAL, DISTRICT, DEBRIEF}:
+        return step_is_visible(participant, step, instrument, answers)
+    page = instrument.page(step)
+    if page.when is not None and not page.when.referenced_items() <= answers.keys():
+        return True
+    return page.visible(answers, participant.province_code)
+
+
 def progress(participant: Participant, instrument: Instrument | None = None) -> tuple[int, int]:
-    """(current step number, total steps) as the participant would count them."""
+    """(current step number, total steps) as the participant would count them.
+
+    Steps not decided yet count as coming, so the total never grows on the way (it only shrinks
+    when an answer rules out a later page, e.g. no information e-mail wanted).
+    """
     instrument = instrument or get_instrument()
     answers = participant.answers()
-    visible = [s for s in all_steps(instrument) if s == participant.current_step or step_is_visible(participant, s, instrument, answers)]
+    visible = [s for s in all_steps(instrument)
+               if s == participant.current_step or _may_be_visible(participant, s, instrument, answers)]
     current = visible.index(participant.current_step) + 1 if participant.current_step in visible else 1
     return current, len(visible)
 
@@ -108,16 +126,23 @@ def steps_done(participant: Participant) -> set[str]:
 @dataclass(frozen=True)
 class Entry:
     participant: Participant | None
-    outcome: str  # "new", "resume", "already_done", "over_quota" (no participant is created)
+    # "new", "resume", "already_done"; with no participant: "over_quota", "declined" (declined before)
+    outcome: str
 
 
-def enter(study: Study, panel_id: str | None, language: str, session_participant_id: str | None = None) -> Entry:
-    """A panel respondent arrives: start a new participant, resume theirs, or refuse a second attempt."""
+def enter(study: Study, panel_id: str | None, language: str, session_participant_id: str | None = None,
+          panel_parameters: Mapping[str, str] | None = None) -> Entry:
+    """A panel respondent arrives: start a new participant, resume theirs, or refuse a second attempt.
+
+    ``panel_parameters`` are the study's kept entry-link parameters (stored as personal data).
+    """
     if panel_id:
         digest = panel_id_digest(study.slug, panel_id)
         existing = Participant.objects.filter(study=study, panel_id_hash=digest).first()
         if existing is not None:
             return Entry(existing, "already_done" if _finished_for_good(existing) else "resume")
+        if DeclinedEntry.objects.filter(study=study, panel_id_hash=digest).exists():
+            return Entry(None, "declined")
     elif session_participant_id:
         existing = Participant.objects.filter(pk=session_participant_id, study=study).first()
         if existing is not None and not _finished_for_good(existing):
@@ -133,10 +158,10 @@ def enter(study: Study, panel_id: str | None, language: str, session_participant
                 study=study,
                 panel_id_hash=digest,
                 language=language,
-                consent_version=study.consent_version,
                 instrument_version=get_instrument().version,
             )
-            PersonalData.objects.create(participant=participant, panel_id=panel_id or "")
+            PersonalData.objects.create(participant=participant, panel_id=panel_id or "",
+                                        panel_parameters=dict(panel_parameters or {}))
     except IntegrityError:
         # The same panel id arrived twice at once (two tabs): the first one wins, the second resumes it.
         existing = Participant.objects.get(study=study, panel_id_hash=digest)
@@ -198,17 +223,32 @@ def _store_submission(participant: Participant, step: str, answers: Mapping[str,
     return submission
 
 
-def consent(participant: Participant, agreed: bool) -> Participant | None:
-    """Record the consent decision. Declining deletes everything but an anonymous count."""
+@dataclass(frozen=True)
+class Declined:
+    """What is left of a participant who declined: where to send them back (nothing is stored)."""
+
+    exit_url: str
+
+
+def consent(participant: Participant, agreed: bool) -> Participant | Declined:
+    """Record the consent decision. Declining deletes everything but an anonymous count (and the
+    keyed hash of the panel id, so that the same link goes straight back to the panel)."""
     instrument = get_instrument()
     with transaction.atomic():
         participant = _lock(participant)
         _check_current(participant, CONSENT, instrument)
         if not agreed:
             study = participant.study
+            personal = PersonalData.objects.filter(participant=participant).first()
+            exit_url = study.exit_url("declined", personal.panel_id if personal else "",
+                                      personal.panel_parameters if personal else {})
+            if participant.panel_id_hash:
+                DeclinedEntry.objects.get_or_create(study=study, panel_id_hash=participant.panel_id_hash)
             participant.delete()
             study.record_decline()
-            return None
+            return Declined(exit_url)
+        # Recorded when agreed to, not at entry: a row that never consented carries no version.
+        participant.consent_version = participant.study.consent_version
         _store_submission(participant, CONSENT, {"consent": 1, "consent_version": participant.consent_version})
         participant.state = Participant.State.CONSENTED
         participant.consented_at = timezone.now()
@@ -254,10 +294,29 @@ def submit_postal_code(participant: Participant, raw: str) -> PostalOutcome:
             participant.current_step = DISTRICT
             participant.save()
         else:
+            province = _province_districts(participant)
+            if len(province) == 1:
+                # A one-district territory: the postal code decides, there is nothing to ask.
+                _place(participant, province[0], Participant.DistrictMethod.CERTAIN, candidates=[province[0].fed_code])
+                return PostalOutcome(participant)
             participant.district_candidates = {"mode": "province", "fed_codes": []}
             participant.current_step = DISTRICT
             participant.save()
     return PostalOutcome(participant)
+
+
+def _province_districts(participant: Participant) -> list[Any]:
+    from studyserver.geo import services as geo
+
+    return list(geo.districts_in_province(participant.province_code, participant.study.representation_order)[:2])
+
+
+def reading_order(name: str) -> tuple[str, str]:
+    """Sort key for names as people read them: accents and case do not move a name (É with E)."""
+    import unicodedata
+
+    plain = "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
+    return plain.casefold(), name
 
 
 def _district(participant: Participant, fed_code: str):
@@ -303,12 +362,28 @@ def choose_district(participant: Participant, fed_code: str | None) -> Participa
 
 
 def _place(participant: Participant, district, method: str, candidates: list[str]) -> None:
+    """Place the participant and settle eligibility at once, before any further question."""
+    from studyserver.assignment import services as assignment
+
     participant.district = district
     participant.district_method = method
     participant.placed_at = timezone.now()
     participant.state = Participant.State.PLACED
     participant.current_step = next_step(participant, DISTRICT)
     participant.save()
+    eligibility = assignment.check_eligibility(participant)
+    if not eligibility.eligible:
+        _screen_out_ineligible(participant, eligibility)
+
+
+def _screen_out_ineligible(participant: Participant, eligibility: Any) -> None:
+    reason = {"out_of_scope": Participant.ScreenOut.OUT_OF_SCOPE,
+              "material_missing": Participant.ScreenOut.MATERIAL_MISSING}.get(eligibility.reason,
+                                                                             Participant.ScreenOut.INELIGIBLE)
+    detail = ", ".join(eligibility.missing_arms) if eligibility.missing_arms else (
+        participant.district.fed_code if participant.district_id else eligibility.reason)
+    logger.warning("participant %s ineligible: %s (%s)", participant.pk, eligibility.reason, detail)
+    _screen_out(participant, reason, detail)
 
 
 # --- questionnaire pages, assignment ---------------------------------------------------------------------
@@ -348,10 +423,10 @@ def _finish_pre_treatment(participant: Participant, instrument: Instrument) -> P
     if checks:
         participant.attention_passed = all(answers.get(item.code) == item.attention_correct for item in checks)
     participant.save()
+    # Settled at placement already; checked again because an image may have been withdrawn since.
     eligibility = assignment.check_eligibility(participant)
     if not eligibility.eligible:
-        logger.warning("participant %s ineligible: %s", participant.pk, eligibility.reason)
-        _screen_out(participant, Participant.ScreenOut.INELIGIBLE)
+        _screen_out_ineligible(participant, eligibility)
         return participant
     if participant.study.assignment_quota is not None:
         # The study row is locked so that the last places of the quota go to exactly that many people.
@@ -366,9 +441,10 @@ def _finish_pre_treatment(participant: Participant, instrument: Instrument) -> P
     return participant
 
 
-def _screen_out(participant: Participant, reason: str) -> None:
+def _screen_out(participant: Participant, reason: str, detail: str = "") -> None:
     participant.state = Participant.State.SCREENED_OUT
     participant.screenout_reason = reason
+    participant.screenout_detail = detail[:200]
     participant.screened_out_at = timezone.now()
     participant.current_step = SCREENED_OUT
     participant.save()
@@ -444,6 +520,37 @@ def submit_treatment(participant: Participant) -> tuple[Participant, bool]:
         participant.current_step = next_step(participant, TREATMENT, instrument)
         participant.save()
     return participant, True
+
+
+def debrief_key(arm: str | None, stimulus: Any = None) -> str:
+    """The instrument text telling a participant of ``arm`` what they saw.
+
+    The distant arm's photo is shown as is (a real photograph); should a stimulus of that arm have
+    been generated (the demo's simulated street), it is described as generated: the text follows
+    what was actually shown.
+    """
+    from studyserver.treatments.models import PHOTO_BACKEND
+
+    if arm in {None, "control"}:
+        return "debrief_arm_control"
+    if arm == "distant" and (stimulus is None or stimulus.backend == PHOTO_BACKEND):
+        return "debrief_arm_distant"
+    return "debrief_arm_generated"
+
+
+def debrief_paragraphs(participant: Participant, language: str, instrument: Instrument | None = None) -> list[str]:
+    """The debrief for this participant's arm, then the common part (purpose, resources)."""
+    from studyserver.treatments.models import Stimulus
+
+    instrument = instrument or get_instrument()
+    arm = arm_of(participant)
+    exposure = Exposure.objects.filter(participant=participant).first()
+    stimulus = (Stimulus.objects.select_related("source").filter(public_id=exposure.stimulus_id).first()
+                if exposure is not None and exposure.stimulus_id else None)
+    place = stimulus.place_name(language) if stimulus is not None else ""
+    first = instrument.text(debrief_key(arm, stimulus), language, place=place)
+    common = instrument.text("debrief_body", language)
+    return [p for p in [first, *common.split("\n")] if p.strip()]
 
 
 def finish(participant: Participant) -> Participant:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 from datetime import timedelta
 
 import pytest
@@ -9,6 +11,7 @@ from django.core import mail
 from django.test import Client
 
 from studyserver.assignment.models import Assignment
+from studyserver.geo.models import District
 from studyserver.studies.models import Study
 from studyserver.survey import flow
 from studyserver.survey.models import (
@@ -27,6 +30,7 @@ from .conftest import (
     YUKON,
     Respondent,
     _errors,
+    approve_images_for,
     make_study,
 )
 
@@ -50,7 +54,7 @@ def test_entry_creates_one_participant_and_sends_them_to_consent(yukon):
     response = respondent.enter()
     assert response.status_code == 302 and response["Location"].endswith("/consent/")
     participant = respondent.participant
-    assert participant.consent_version == study.consent_version
+    assert participant.consent_version == ""  # not consented yet: no version (recorded at consent)
     assert participant.panel_id_hash and "PANEL-42" not in participant.panel_id_hash
     assert PersonalData.objects.get(participant=participant).panel_id == "PANEL-42"
     page = respondent.client.get(response["Location"])
@@ -63,9 +67,29 @@ def test_declining_keeps_only_an_anonymous_count(yukon):
     respondent.enter()
     response = respondent.post("consent", {"decision": "decline"})
     assert response.status_code == 200 and "Nothing you entered has been kept" in response.content.decode()
+    # The panel gets a status: the page's button is the declined exit with the respondent id.
+    assert 'href="/done/declined/?pid=P-1"' in response.content.decode()
+    assert "Return to the panel" in response.content.decode()
     assert not Participant.objects.exists() and not PersonalData.objects.exists()
     study.refresh_from_db()
     assert study.declined_count == 1
+    # The same link again: straight back to the panel, no new "started" participant.
+    again = Respondent(study).enter()
+    assert again.status_code == 302 and again["Location"] == "/done/declined/?pid=P-1"
+    assert not Participant.objects.exists() and study.declined_count == 1
+
+
+def test_declined_exit_uses_the_study_template_and_kept_parameters(yukon):
+    study = make_study(panel_id_parameter="PROLIFIC_PID", panel_parameters="STUDY_ID, SESSION_ID",
+                       declined_url_template="https://app.prolific.com/submissions/complete?cc=NOCONSENT&p={pid}")
+    client = Client()
+    response = client.get(f"/s/{study.slug}/", {"PROLIFIC_PID": "abc 1", "STUDY_ID": "s1", "SESSION_ID": "x"})
+    assert response.status_code == 302
+    personal = PersonalData.objects.get()
+    assert personal.panel_id == "abc 1" and personal.panel_parameters == {"STUDY_ID": "s1", "SESSION_ID": "x"}
+    token = client.session["floodlight_participants"][-1]
+    page = client.post(f"/take/{token}/consent/", {"decision": "decline"}).content.decode()
+    assert 'href="https://app.prolific.com/submissions/complete?cc=NOCONSENT&amp;p=abc%201"' in page
 
 
 def test_agreeing_without_confirming_age_is_refused_with_a_message(yukon):
@@ -167,6 +191,7 @@ def test_picking_a_candidate_records_the_method(yukon):
     respondent.consent()
     respondent.post("postal", {"postal_code": MONTREAL})
     first = respondent.participant.district_candidates["fed_codes"][0]
+    approve_images_for(District.objects.get(representation_order="2013", fed_code=first))
     respondent.post("district", {"district": first})
     participant = respondent.participant
     assert participant.district_method == Participant.DistrictMethod.PICKED
@@ -240,7 +265,9 @@ def test_bloc_quebecois_is_offered_in_quebec_only(yukon):
     quebecer.enter()
     quebecer.consent()
     quebecer.post("postal", {"postal_code": MONTREAL})
-    quebecer.post("district", {"district": quebecer.participant.district_candidates["fed_codes"][0]})
+    first = quebecer.participant.district_candidates["fed_codes"][0]
+    approve_images_for(District.objects.get(representation_order="2013", fed_code=first))
+    quebecer.post("district", {"district": first})
     quebecer.answer_until(lambda step: step == "party")
     assert "Bloc Québécois" in quebecer.get("party").content.decode()
 
@@ -324,12 +351,60 @@ def test_a_district_without_approved_images_is_screened_out_before_assignment(ge
     respondent = Respondent(make_study())  # no image approved for Yukon
     respondent.enter()
     respondent.consent()
-    respondent.post("postal", {"postal_code": YUKON})
-    respondent.answer_until(lambda step: step not in PRE_PAGES)
+    response = respondent.post("postal", {"postal_code": YUKON})
+    # Settled as soon as the district is known: no question is asked before the screen-out.
+    assert response["Location"].endswith("/screened-out/") or "screened" in response["Location"]
     participant = respondent.participant
     assert participant.state == Participant.State.SCREENED_OUT
-    assert participant.screenout_reason == Participant.ScreenOut.INELIGIBLE
+    assert participant.screenout_reason == Participant.ScreenOut.MATERIAL_MISSING
+    assert participant.screenout_detail == "distant, house, district_landmark, provincial_landmark"
+    assert not PageSubmission.objects.filter(participant=participant).exclude(step__in=["consent", "postal"]).exists()
     assert not Assignment.objects.filter(participant=participant).exists()
+
+
+def test_a_district_outside_the_scope_is_screened_out_at_once(yukon):
+    study = make_study(scope=Study.Scope.PROVINCES, scope_provinces="QC, ON")
+    respondent = Respondent(study)
+    respondent.enter()
+    respondent.consent()
+    respondent.post("postal", {"postal_code": YUKON})
+    participant = respondent.participant
+    assert participant.state == Participant.State.SCREENED_OUT
+    assert (participant.screenout_reason, participant.screenout_detail) == ("out_of_scope", "60001")
+    inside = Respondent(make_study(slug="yt", scope=Study.Scope.DISTRICTS, scope_districts="60001"))
+    inside.enter()
+    inside.consent()
+    inside.post("postal", {"postal_code": YUKON})
+    assert inside.participant.state == Participant.State.PLACED
+
+
+def test_the_province_list_reads_in_order(yukon):
+    respondent = Respondent(make_study(), language="fr")
+    respondent.enter()
+    respondent.consent()
+    respondent.post("postal", {"postal_code": MONTREAL})
+    respondent.post("district", {"district": "none"})
+    page = respondent.get("district").content.decode()
+    names = [html.unescape(n) for n in re.findall(r'<label for="id_district_\d+">([^<]+)</label>', page)]
+    assert len(names) > 70 and names == sorted(names, key=flow.reading_order)
+    assert "(Québec)" in page and "en Québec" not in page
+    assert flow.reading_order("École") < flow.reading_order("Edmonton") < flow.reading_order("Fundy")
+
+
+def test_a_one_district_territory_is_not_asked(yukon, monkeypatch):
+    from studyserver.geo import services as geo
+
+    def no_candidates(raw, order):  # an FSA of the territory with no district shape behind it
+        return geo.Location(raw, "Y1A 6E5", True, None, "Y1A", "YT", None, None, placeable=True)
+
+    monkeypatch.setattr(geo, "locate", no_candidates)
+    respondent = Respondent(make_study())
+    respondent.enter()
+    respondent.consent()
+    respondent.post("postal", {"postal_code": YUKON})
+    participant = respondent.participant
+    assert participant.state == Participant.State.PLACED and participant.district.fed_code == "60001"
+    assert participant.district_method == Participant.DistrictMethod.CERTAIN
 
 
 def test_an_image_withdrawn_after_assignment_gets_a_clear_message_not_a_new_arm(yukon):
