@@ -151,7 +151,10 @@ def funnel_table(frame: pd.DataFrame, variables: StudyVariables) -> pd.DataFrame
     state = frame[variables.state].astype("string").fillna("unknown")
     arm_values = frame[variables.arm].astype("string")
     is_assigned = arm_values.isin(variables.arms).fillna(False)
-    rows = [{"stage": "in export (entered and consented)", "arm": "all", "n": len(frame)}]
+    rows = [{"stage": "in export (entered)", "arm": "all", "n": len(frame)}]
+    # Without the timestamp column, everyone past the consent page consented.
+    consented = frame["consented_at"].notna() if "consented_at" in frame else state != "started"
+    rows.append({"stage": "consented", "arm": "all", "n": int(consented.sum())})
     for value, count in state[~is_assigned].value_counts().sort_index().items():
         rows.append({"stage": f"not assigned: {value}", "arm": "all", "n": int(count)})
     reason_column = next((c for c in ("screenout_reason", "screened_out_reason")
