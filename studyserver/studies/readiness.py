@@ -45,7 +45,8 @@ def scheme_for(study: Study) -> Any:
         scheme = AllocationScheme.objects.filter(study_id=study.pk).first()
         if scheme is not None:
             return scheme
-    return AllocationScheme(study=study) if study.pk else AllocationScheme()
+    # Not bound to the study: that would cache the unsaved scheme as study.allocation_scheme.
+    return AllocationScheme()
 
 
 def readiness(study: Study) -> list[Reason]:
