@@ -36,7 +36,7 @@ def default_representation_order() -> str:
     latest = Study.objects.order_by("-created_at", "-pk").first()
     if latest is not None:
         return latest.representation_order
-    loaded = sorted(District.objects.values_list("representation_order", flat=True).distinct())
+    loaded = sorted(District.objects.order_by().values_list("representation_order", flat=True).distinct())
     if len(loaded) == 1:
         return loaded[0]
     if not loaded:
