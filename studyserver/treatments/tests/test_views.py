@@ -101,9 +101,24 @@ def test_coverage_board_headline(staff_client, districts, make_stimulus):
     make_stimulus("provincial_landmark", None, "ON", seed=4)
     make_stimulus("distant", seed=5, status=GENERATED)
     page = staff_client.get(url).content.decode()
-    assert "3 of 3 districts" in page and "cannot open yet" in page
+    assert "3 of 3 districts in scope" in page and "cannot open yet" in page
     Stimulus.objects.filter(source__kind="distant").update(status="approved")
-    assert "The study can open" in staff_client.get(url).content.decode()
+    assert "Images are complete for the scope" in staff_client.get(url).content.decode()
+
+
+def test_coverage_board_follows_the_study_scope(staff_client, districts, make_stimulus):
+    """A pilot in one province needs material for that province's districts only."""
+    quebec, montreal, ajax = districts
+    Study.objects.create(slug="pilot", title="Pilot", representation_order="2099", scope="provinces",
+                         scope_provinces="ON")
+    url = reverse("admin:treatments_coverage") + "?study=pilot"
+    page = staff_client.get(url).content.decode()
+    assert "1 of 1 districts in scope (provinces ON" in page and "Abitibi" not in page
+    make_stimulus("house", ajax, seed=1)
+    make_stimulus("district_landmark", ajax, seed=2)
+    make_stimulus("provincial_landmark", None, "ON", seed=3)
+    make_stimulus("distant", seed=4)
+    assert "Images are complete for the scope" in staff_client.get(url).content.decode()
 
 
 def make_zip(rows: list[str], files: dict[str, bytes]) -> io.BytesIO:
