@@ -164,3 +164,11 @@ def test_opening_needs_the_open_study_permission(geo2013, client):
     assert "You may not open a study (permission studies.open_study)" in response.content.decode()
     study.refresh_from_db()
     assert not study.is_open
+
+
+def test_the_admin_home_page_links_the_researcher_pages(admin_client):
+    page = admin_client.get("/admin/").content.decode()
+    for url in ("/admin/treatments/stimulus/review/", "/admin/treatments/stimulus/coverage/",
+                "/admin/assignment/allocationscheme/", "/admin/exports/datadownload/", "/admin/studies/study/"):
+        assert f'href="{url}"' in page, url
+    assert page.count('id="content-main"') == 1 and "Preparing and fielding a study" in page
