@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 
 import pytest
@@ -197,20 +198,50 @@ def test_admin_pages_render_and_flag_demo_material(staff_client, districts, make
     assert "DEMO material" in page
 
 
-def test_admin_upload_of_a_single_source(staff_client, districts, media):
+def test_admin_upload_of_a_single_source(staff_client, districts, media, monkeypatch, django_capture_on_commit_callbacks):
+    queued: list = []
+    monkeypatch.setattr("studyserver.treatments.tasks.generate_stimulus.delay", lambda pk: queued.append(pk))
+    page = staff_client.get(reverse("admin:treatments_sourcephoto_add")).content.decode()
+    assert "The caption reads “A flood in” followed by this name" in page and "Riding code" in page
     image = io.BytesIO(png_bytes(9))
     image.name = "house.png"
-    response = staff_client.post(reverse("admin:treatments_sourcephoto_add"), {
-        "kind": "house", "district": districts[2].pk, "province_code": "", "place_name_en": "Ajax",
-        "place_name_fr": "Ajax", "image": image, "credit": "me",
-    })
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_client.post(reverse("admin:treatments_sourcephoto_add"), {
+            "kind": "house", "representation_order": "2099", "fed_code": "35001", "province_code": "",
+            "place_name_en": "Ajax", "place_name_fr": "Ajax", "image": image, "credit": "me", "generate": "on",
+        })
     assert response.status_code == 302, response.content.decode()[:2000]
     source = SourcePhoto.objects.get()
     assert source.origin == "upload" and source.uploaded_by.username == "curator" and source.province_code == "ON"
+    assert source.district == districts[2]
+    stimulus = Stimulus.objects.get(source=source)
+    assert stimulus.status == "queued" and queued == [stimulus.pk]  # generation queued, as the box said
     bad = io.BytesIO(png_bytes(9))
     bad.name = "landmark.png"
     response = staff_client.post(reverse("admin:treatments_sourcephoto_add"), {
-        "kind": "provincial_landmark", "district": districts[2].pk, "province_code": "ON",
+        "kind": "provincial_landmark", "representation_order": "2099", "fed_code": "35001", "province_code": "ON",
         "place_name_en": "CN Tower", "image": bad,
     })
-    assert response.status_code == 200 and "belongs to a province" in response.content.decode()
+    assert response.status_code == 200 and "Only house and district landmark photos" in response.content.decode()
+
+
+def test_a_validation_error_keeps_the_chosen_photo(staff_client, districts, media):
+    image = io.BytesIO(png_bytes(3))
+    image.name = "church.png"
+    url = reverse("admin:treatments_sourcephoto_add")
+    response = staff_client.post(url, {"kind": "district_landmark", "representation_order": "2099",
+                                       "fed_code": "9", "place_name_en": "St. Mary's", "image": image})
+    page = response.content.decode()
+    assert response.status_code == 200 and "No district 9 in the 2099 representation order" in page
+    assert "church.png is kept from this try" in page
+    pending = re.search(r'name="pending_image" value="([^"]+)"', page).group(1)
+    response = staff_client.post(url, {"kind": "district_landmark", "representation_order": "2099",
+                                       "fed_code": "24001", "place_name_en": "St. Mary's",
+                                       "pending_image": pending})
+    assert response.status_code == 302, response.content.decode()[:3000]
+    source = SourcePhoto.objects.get()
+    assert source.image.read() == png_bytes(3) and source.district == districts[0]
+    # A forged or stale pending name is ignored: the form asks for the file again.
+    response = staff_client.post(url, {"kind": "distant", "representation_order": "2099",
+                                       "place_name_en": "Sylhet", "pending_image": "../../etc/passwd"})
+    assert response.status_code == 200 and "Choose the photo file." in response.content.decode()
