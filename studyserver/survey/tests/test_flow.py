@@ -549,3 +549,78 @@ def test_a_full_quota_sends_later_participants_to_the_over_quota_url(yukon):
     assert Participant.objects.filter(study=study).count() == 2
     # Someone already in the study still resumes.
     assert Respondent(study, panel_id="Q-1").enter()["Location"].endswith(f"/{first.current_step()}/")
+
+
+# --- fielding: the debrief per arm, the step counter, panel parameters ---------------------------------------
+
+
+def _to_debrief(respondent: Respondent) -> str:
+    step = respondent.answer_until(lambda step: step in {flow.TREATMENT, flow.DEBRIEF})
+    if step == flow.TREATMENT:
+        respondent.get(flow.TREATMENT)
+        assert respondent.post(flow.TREATMENT, {}).status_code == 302
+        respondent.answer_until(lambda step: step == flow.DEBRIEF)
+    return html.unescape(respondent.get(flow.DEBRIEF).content.decode())
+
+
+@pytest.mark.parametrize(("arm", "language", "says", "never"), [
+    ("control", "en", "shown no image", "you saw was created"),
+    ("distant", "en", "real, unaltered photograph of a real flood: Sylhet, Bangladesh, June 2022", "created by a computer"),
+    ("house", "en", "(house place) was created by a computer", "real, unaltered"),
+    ("distant", "fr", "véritable photo, non retouchée, d'une inondation réelle : Sylhet (Bangladesh), juin 2022", "créée par ordinateur"),
+    ("provincial_landmark", "fr", "(lieu provincial_landmark) a été créée par ordinateur", "véritable photo"),
+])
+def test_the_debrief_says_what_the_arm_saw(yukon, arm, language, says, never):
+    from studyserver.treatments.models import PHOTO_BACKEND, SourcePhoto, Stimulus
+
+    SourcePhoto.objects.filter(kind="distant").update(place_name_en="Sylhet, Bangladesh, June 2022",
+                                                      place_name_fr="Sylhet (Bangladesh), juin 2022")
+    Stimulus.objects.filter(source__kind="distant").update(backend=PHOTO_BACKEND)
+    respondent = placed_in_yukon(make_study(first_arm=arm, min_exposure_seconds=0), language=language)
+    debrief = _to_debrief(respondent)
+    assert says in debrief and never not in debrief
+
+
+def test_the_step_counter_never_grows_on_the_way(yukon):
+    respondent = placed_in_yukon(make_study(first_arm="house", min_exposure_seconds=0))
+    seen = []
+    yes = {"info_emissions": 1, "letter_want": 1, "letter_signed": "on", "signature_name": "A", "email": "a@example.org"}
+    for _ in range(30):
+        participant = respondent.participant
+        seen.append(flow.progress(participant))
+        step = participant.current_step
+        if step == flow.DEBRIEF:
+            break
+        if step == flow.TREATMENT:
+            respondent.get(step)
+            respondent.post(step, {})
+        else:
+            assert respondent.answer_page(step, yes).status_code == 302
+    currents = [current for current, _ in seen]
+    totals = [total for _, total in seen]
+    assert currents == list(range(currents[0], currents[0] + len(currents)))
+    assert all(later <= earlier for earlier, later in zip(totals, totals[1:], strict=False)), totals
+    assert seen[-1][0] == seen[-1][1]  # the debrief is the last step
+
+
+def test_a_prolific_style_entry_link_and_completion_url(yukon, settings):
+    settings.FLOODLIGHT_DEMO_MODE = False
+    study = make_study(first_arm="control", panel_id_parameter="PROLIFIC_PID", panel_parameters="STUDY_ID, SESSION_ID",
+                       complete_url_template="https://app.prolific.com/submissions/complete?cc=C123&PROLIFIC_PID={pid}")
+    # The generic name is not the study's: refused as an incomplete link, nothing created.
+    assert Client().get(f"/s/{study.slug}/", {"pid": "X"}).status_code == 400
+    assert not Participant.objects.exists()
+    client = Client()
+    query = {"PROLIFIC_PID": "5f0c", "STUDY_ID": "st-9", "SESSION_ID": "se-1", "lang": "en"}
+    assert client.get(f"/s/{study.slug}/", query).status_code == 302
+    respondent = Respondent(study, panel_id=None, client=client)
+    respondent.consent()
+    respondent.post("postal", {"postal_code": YUKON})
+    _to_debrief(respondent)
+    done = respondent.post(flow.DEBRIEF, {})
+    assert done["Location"] == "https://app.prolific.com/submissions/complete?cc=C123&PROLIFIC_PID=5f0c"
+    personal = PersonalData.objects.get()
+    assert personal.panel_parameters == {"STUDY_ID": "st-9", "SESSION_ID": "se-1"}
+    # The same Prolific link again: already taken part, no second participant.
+    assert Client().get(f"/s/{study.slug}/", query).status_code == 409
+    assert Participant.objects.count() == 1
