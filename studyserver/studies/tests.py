@@ -172,3 +172,28 @@ def test_the_admin_home_page_links_the_researcher_pages(admin_client):
                 "/admin/assignment/allocationscheme/", "/admin/exports/datadownload/", "/admin/studies/study/"):
         assert f'href="{url}"' in page, url
     assert page.count('id="content-main"') == 1 and "Preparing and fielding a study" in page
+
+
+def test_study_readiness_command_reports_and_opens(geo2013, media):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    study = _study(scope=Study.Scope.DISTRICTS, scope_districts="60001")
+    study.save()
+    out = StringIO()
+    with pytest.raises(CommandError, match="block opening"):
+        call_command("study_readiness", "pilot", stdout=out)
+    assert "BLOCKS: Approved images are missing for 1 of the 1 districts" in out.getvalue()
+    approve_images_for(District.objects.get(representation_order="2013", fed_code="60001"))
+    out = StringIO()
+    call_command("study_readiness", "pilot", "--open", stdout=out)
+    assert "ready to open" in out.getvalue() and Study.objects.get(slug="pilot").is_open
+
+
+def test_panel_exit_settings_are_checked(settings):
+    from studyserver.studies.checks import panel_exit_settings
+
+    assert panel_exit_settings() == []
+    settings.PANEL_DECLINED_URL = "javascript:alert({pid})"
+    assert [e.msg.split(":")[0] for e in panel_exit_settings()] == ["PANEL_DECLINED_URL"]
