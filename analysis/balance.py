@@ -161,6 +161,9 @@ def funnel_table(frame: pd.DataFrame, variables: StudyVariables) -> pd.DataFrame
                           if c in frame), None)
     if reason_column is not None:
         reasons = frame.loc[state == "screened_out", reason_column].astype("string").fillna("?")
+        if "screenout_detail" in frame:  # what was missing, e.g. "material_missing (house)"
+            detail = frame.loc[state == "screened_out", "screenout_detail"].astype("string")
+            reasons = reasons.where(detail.isna() | (detail == ""), reasons + " (" + detail + ")")
         for value, count in reasons.value_counts().sort_index().items():
             rows.append({"stage": f"screened out because: {value}", "arm": "all",
                          "n": int(count)})

@@ -74,6 +74,17 @@ def test_funnel_counts_add_up(export, variables):
     assert consented == expected
 
 
+def test_the_funnel_names_what_a_screen_out_was_missing(export, variables):
+    rows = export.iloc[:2].copy()
+    rows["state"] = "screened_out"
+    rows["arm"] = pd.NA
+    rows["screenout_reason"] = ["material_missing", "not_canadian"]
+    rows["screenout_detail"] = ["house, distant", pd.NA]
+    stages = set(funnel_table(rows, variables)["stage"])
+    assert "screened out because: material_missing (house, distant)" in stages
+    assert "screened out because: not_canadian" in stages
+
+
 def test_the_funnel_does_not_count_unconsented_rows_as_consented(export, variables):
     started = export.iloc[:1].copy()
     started["state"] = "started"
