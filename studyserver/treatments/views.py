@@ -104,8 +104,11 @@ def review_queue(request: HttpRequest, admin_site: Any) -> HttpResponse:
         return redirect(reverse("admin:treatments_review_queue"))
     queue = list(services.review_queue()[:50])
     context = _admin_context(request, admin_site, "Review queue")
+    from studyserver.studies.readiness import TEST_WEIGHT_BACKENDS, generator_uses_test_weights
+
     context.update({"queue": queue, "total": services.review_queue().count(),
-                    "queued": Stimulus.objects.filter(status=Stimulus.Status.QUEUED).count()})
+                    "queued": Stimulus.objects.filter(status=Stimulus.Status.QUEUED).count(),
+                    "test_weights": generator_uses_test_weights(), "test_weight_backends": TEST_WEIGHT_BACKENDS})
     return TemplateResponse(request, "treatments/admin/review_queue.html", context)
 
 

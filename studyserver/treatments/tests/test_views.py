@@ -66,6 +66,16 @@ def test_staff_pages_need_staff(client, django_user_model):
         assert response.status_code == 302 and "/login/" in response["Location"]
 
 
+def test_review_queue_warns_about_test_weights(staff_client, districts, make_stimulus, settings):
+    made = make_stimulus("house", districts[0], status=GENERATED, seed=1)
+    Stimulus.objects.filter(pk=made.pk).update(backend="reference-sim-tiny")
+    settings.GENERATOR_MASKER_CHECKPOINT = settings.GENERATOR_PAINTER_CHECKPOINT = ""
+    page = staff_client.get(reverse("admin:treatments_review_queue")).content.decode()
+    assert "No trained weights are configured" in page and "(test weights)" in page
+    settings.GENERATOR_MASKER_CHECKPOINT, settings.GENERATOR_PAINTER_CHECKPOINT = "m.pt", "p.pt"
+    assert "No trained weights are configured" not in staff_client.get(reverse("admin:treatments_review_queue")).content.decode()
+
+
 def test_review_queue_approve_reject_regenerate(staff_client, districts, make_stimulus):
     first = make_stimulus("house", districts[0], status=GENERATED, seed=1)
     second = make_stimulus("district_landmark", districts[0], status=GENERATED, seed=2)
