@@ -114,7 +114,7 @@ class StudyAdmin(admin.ModelAdmin):
                        "test_url": study.exit_url(kind, "TEST", test_values)} for kind in EXIT_KINDS],
             "consent_version": study.consent_version,
             "instrument_version": instrument.version,
-            "debriefs": [(arm, instrument.text(debrief_key(arm), "en"))
+            "debriefs": [(arm, instrument.text(debrief_key(arm), "en", place="[the place name of the image shown]"))
                          for arm in (scheme.arms or (CONTROL_ARM,))],
             "reasons": reasons,
             "blocked": any(r.level == BLOCKER for r in reasons),
