@@ -83,30 +83,42 @@ def next_step(participant: Participant, after: str, instrument: Instrument | Non
     return DEBRIEF
 
 
-def _may_be_visible(participant: Participant, step: str, instrument: Instrument, answers: Mapping[str, Any]) -> bool:
-    """Visible now, or not decided yet (the arm is not drawn, a condition's item is unanswered)."""
-    if step == TREATMENT:
-        return arm_of(participant) != "control"
-    if step in {CONSENT, POSTAL, DISTRICT, DEBRIEF}:
-        return step_is_visible(participant, step, instrument, answers)
-    page = instrument.page(step)
-    if page.when is not None and not page.when.referenced_items() <= answers.keys():
-        return True
-    return page.visible(answers, participant.province_code)
+def _numbered_steps(participant: Participant, instrument: Instrument) -> list[str]:
+    """The steps that get a number of their own, the same from the first page to the last.
+
+    The district question shares the postal code's number (both are "where you live"), and a
+    follow-up page shown only after some answers of the page before (the e-mail address after
+    asking for information, the signature after the letter) shares that page's number: whether
+    they appear is not known in advance, so counting them would make the total jump. Only the
+    treatment page leaves the count, for the control arm, once it is drawn.
+    """
+    steps = all_steps(instrument)
+    numbered = []
+    for position, step in enumerate(steps):
+        if step == DISTRICT or (step == TREATMENT and arm_of(participant) == "control"):
+            continue
+        if step not in {CONSENT, POSTAL, TREATMENT, DEBRIEF}:
+            page = instrument.page(step)
+            previous = steps[position - 1]
+            before = {item.code for item in instrument.page(previous).items} if previous not in {
+                CONSENT, POSTAL, DISTRICT, TREATMENT, DEBRIEF} else set()
+            if page.when is not None and page.when.referenced_items() and page.when.referenced_items() <= before:
+                continue
+        numbered.append(step)
+    return numbered
 
 
 def progress(participant: Participant, instrument: Instrument | None = None) -> tuple[int, int]:
-    """(current step number, total steps) as the participant would count them.
-
-    Steps not decided yet count as coming, so the total never grows on the way (it only shrinks
-    when an answer rules out a later page, e.g. no information e-mail wanted).
-    """
+    """(current step number, total steps) as the participant would count them (see _numbered_steps)."""
     instrument = instrument or get_instrument()
-    answers = participant.answers()
-    visible = [s for s in all_steps(instrument)
-               if s == participant.current_step or _may_be_visible(participant, s, instrument, answers)]
-    current = visible.index(participant.current_step) + 1 if participant.current_step in visible else 1
-    return current, len(visible)
+    steps = all_steps(instrument)
+    numbered = _numbered_steps(participant, instrument)
+    current = participant.current_step
+    if current not in steps:
+        return 1, len(numbered)
+    # A step without a number of its own shows the number of the step it belongs to.
+    reached = [step for step in steps[: steps.index(current) + 1] if step in numbered]
+    return max(len(reached), 1), len(numbered)
 
 
 def pre_treatment_editable(participant: Participant, step: str, instrument: Instrument) -> bool:
