@@ -151,13 +151,19 @@ def funnel_table(frame: pd.DataFrame, variables: StudyVariables) -> pd.DataFrame
     state = frame[variables.state].astype("string").fillna("unknown")
     arm_values = frame[variables.arm].astype("string")
     is_assigned = arm_values.isin(variables.arms).fillna(False)
-    rows = [{"stage": "in export (entered and consented)", "arm": "all", "n": len(frame)}]
+    rows = [{"stage": "in export (entered)", "arm": "all", "n": len(frame)}]
+    # Without the timestamp column, everyone past the consent page consented.
+    consented = frame["consented_at"].notna() if "consented_at" in frame else state != "started"
+    rows.append({"stage": "consented", "arm": "all", "n": int(consented.sum())})
     for value, count in state[~is_assigned].value_counts().sort_index().items():
         rows.append({"stage": f"not assigned: {value}", "arm": "all", "n": int(count)})
     reason_column = next((c for c in ("screenout_reason", "screened_out_reason")
                           if c in frame), None)
     if reason_column is not None:
         reasons = frame.loc[state == "screened_out", reason_column].astype("string").fillna("?")
+        if "screenout_detail" in frame:  # what was missing, e.g. "material_missing (house)"
+            detail = frame.loc[state == "screened_out", "screenout_detail"].astype("string")
+            reasons = reasons.where(detail.isna() | (detail == ""), reasons + " (" + detail + ")")
         for value, count in reasons.value_counts().sort_index().items():
             rows.append({"stage": f"screened out because: {value}", "arm": "all",
                          "n": int(count)})

@@ -180,6 +180,9 @@ def write_report(input_path: str | Path, out_dir: str | Path,
     frame = raw
     summary = [f"input: {input_path}", f"rows: {len(raw)}",
                f"standard errors: {options.se_type} (t distribution, residual df)"]
+    if raw.empty:
+        summary.insert(0, "NO DATA: the export has no participants, so every table below is empty "
+                          "and no effect is estimated.")
     if options.exclude_inattentive and variables.attention in raw:
         frame = raw[raw[variables.attention] != 0]
         summary.append(f"excluded {len(raw) - len(frame)} respondents who failed the "

@@ -216,10 +216,13 @@ FLOODLIGHT_DEMO_MODE = env_bool("FLOODLIGHT_DEMO_MODE", default=DEBUG)
 # A participant not seen for this long, and not finished, counts as "abandoned" in the funnel.
 FLOODLIGHT_ABANDONED_AFTER_HOURS = int(os.environ.get("FLOODLIGHT_ABANDONED_AFTER_HOURS", "24"))
 
-# Panel exit redirects; {pid} is replaced by the URL-encoded panel respondent id.
+# Panel exit redirects; {pid} is replaced by the URL-encoded panel respondent id (and {NAME} by a
+# study's kept entry parameter). The /done/ defaults are the demo's stand-in pages: a study that is
+# not a demo cannot open on them (studies.readiness).
 PANEL_COMPLETE_URL = os.environ.get("PANEL_COMPLETE_URL", "/done/complete/?pid={pid}")
 PANEL_SCREENOUT_URL = os.environ.get("PANEL_SCREENOUT_URL", "/done/screenout/?pid={pid}")
 PANEL_OVERQUOTA_URL = os.environ.get("PANEL_OVERQUOTA_URL", "/done/overquota/?pid={pid}")
+PANEL_DECLINED_URL = os.environ.get("PANEL_DECLINED_URL", "/done/declined/?pid={pid}")
 # The instrument (questionnaire) definition file; one source of truth for forms and exports.
 FLOODLIGHT_INSTRUMENT = Path(
     os.environ.get("FLOODLIGHT_INSTRUMENT", BASE_DIR / "studyserver" / "instrument" / "definitions" / "floodlight-v1.yaml")

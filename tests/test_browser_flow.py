@@ -143,3 +143,84 @@ def test_pages_fit_a_phone_screen_without_sideways_scrolling(browser, live_serve
     widths = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
     context.close()
     assert widths[0] <= widths[1]
+
+
+def save(page: Any) -> None:
+    """Save the admin form and wait for the page that comes back."""
+    with page.expect_navigation():
+        page.get_by_role("button", name="Save and continue editing").click()
+    page.wait_for_load_state()
+
+
+def test_a_researcher_prepares_and_opens_a_pilot_from_the_admin(browser, live_server, geo2013, transactional_db,
+                                                                settings, tmp_path):
+    """Create a study, read why it cannot open, get its images, open it (confirming the test weights),
+    and a participant's Prolific link: decline goes back to the panel with its status."""
+    from django.contrib.auth.models import User
+
+    from studyserver.studies.models import Study
+    from studyserver.treatments.models import Stimulus
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    User.objects.create_superuser("lead", "lead@example.org", "pw-lead-1")
+    context = browser.new_context(viewport=LAPTOP)
+    page = context.new_page()
+    page.goto(f"{live_server.url}/admin/login/")
+    page.fill("#id_username", "lead")
+    page.fill("#id_password", "pw-lead-1")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Log in").click()
+    assert page.get_by_role("link", name="Review queue").is_visible()
+    assert page.get_by_role("link", name="Coverage board").is_visible()
+
+    page.goto(f"{live_server.url}/admin/studies/study/add/")
+    page.fill("#id_title", "Yukon pilot")  # the slug follows the title (yukon-pilot)
+    page.select_option("#id_representation_order", "2013")
+    page.select_option("#id_scope", "districts")
+    page.fill("#id_scope_districts", "60001")
+    page.fill("#id_panel_id_parameter", "PROLIFIC_PID")
+    page.fill("#id_panel_parameters", "STUDY_ID, SESSION_ID")
+    page.fill("#id_complete_url_template", "https://app.prolific.com/submissions/complete?cc=DONE1&p={respondent}")
+    for kind in ("screenout", "overquota", "declined"):
+        page.fill(f"#id_{kind}_url_template",
+                  f"https://app.prolific.com/submissions/complete?cc={kind.upper()}&p={{pid}}&s={{SESSION_ID}}")
+    page.check("#id_is_open")
+    save(page)
+    # A placeholder typo and the missing images: refused, with the reasons, nothing lost.
+    assert "Unknown placeholder {respondent}" in page.content()
+    page.fill("#id_complete_url_template", "https://app.prolific.com/submissions/complete?cc=DONE1&p={pid}")
+    save(page)
+    assert "Not ready for its scope: Approved images are missing for 1 of the 1 districts" in page.content()
+    page.uncheck("#id_is_open")
+    save(page)
+    study = Study.objects.get(title="Yukon pilot")
+    assert study.slug == "yukon-pilot", study.slug
+    assert not study.is_open and study.allocation_scheme.arms  # the scheme is there before opening
+    overview = page.locator(".field-before_opening").inner_text()
+    for expected in ("Blocks opening", "provincial_landmark", "Province", "cc=DECLINED&p=TEST&s=TEST-SESSION_ID",
+                     "real, unaltered photograph"):
+        assert expected in overview, expected
+
+    # Generation and review happen on the gpu worker and the review queue; here their outcome.
+    approve_images_for(District.objects.get(representation_order="2013", fed_code="60001"))
+    Stimulus.objects.update(backend="reference-sim-tiny")
+    page.reload()
+    assert "Needs confirmation" in page.locator(".field-before_opening").inner_text()
+    page.check("#id_is_open")
+    save(page)
+    assert "Tick the box to open anyway" in page.content()
+    page.check("#id_confirm_test_weights")
+    save(page)
+    assert "was changed successfully" in page.content()
+    study.refresh_from_db()
+    assert study.is_open
+
+    participant = context.new_page()
+    participant.goto(f"{live_server.url}/s/yukon-pilot/?PROLIFIC_PID=pp-7&STUDY_ID=st&SESSION_ID=se-3")
+    with participant.expect_navigation():
+        participant.get_by_role("button", name=get_instrument().text("consent_decline", "en")).click()
+    back = participant.get_by_role("link", name="Return to the panel")
+    assert back.get_attribute("href") == "https://app.prolific.com/submissions/complete?cc=DECLINED&p=pp-7&s=se-3"
+    context.close()
+    study.refresh_from_db()
+    assert study.declined_count == 1 and not Participant.objects.filter(study=study).exists()

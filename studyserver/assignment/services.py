@@ -125,7 +125,8 @@ def check_eligibility(
 ) -> Eligibility:
     """May this participant be randomized? Reasons: ``eligible``, ``already_assigned`` (eligible:
     an assigned participant is never screened out afterwards), ``not_placed`` (state is not
-    'placed'), ``no_district`` (no confirmed district), ``material_missing`` (some arm's approved
+    'placed'), ``no_district`` (no confirmed district), ``out_of_scope`` (the district is outside the
+    study's scope), ``material_missing`` (some arm's approved
     treatment image is missing for the district/province; ``missing_arms`` lists them).
 
     ``missing_material(study, district) -> list[str]`` defaults to
@@ -139,6 +140,8 @@ def check_eligibility(
         return Eligibility(False, "not_placed")
     if participant.district_id is None:
         return Eligibility(False, "no_district")
+    if not participant.study.in_scope(participant.district):
+        return Eligibility(False, "out_of_scope")
     if missing_material is None:
         from studyserver.treatments.services import arms_missing_material as missing_material
     scheme = ensure_scheme(participant.study)

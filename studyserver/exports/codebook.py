@@ -54,7 +54,8 @@ CODEBOOK_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(CodebookRow))
 _META: dict[str, tuple[str, str, str, str]] = {
     "participant_id": ("Participant id (random, not the panel id)", "Identifiant du participant (aléatoire, pas l'identifiant du panel)", "text", "Random UUID; cannot be linked to the panel without the personal data."),
     "state": ("Funnel state where the participant stopped", "Étape du parcours où le participant s'est arrêté", "text", "started/consented/placed/assigned/exposed: stopped there (abandoned or still in progress); withdrawn rows keep only the arm slot."),
-    "screenout_reason": ("Screen-out reason", "Motif d'exclusion", "text", "Empty unless state is screened_out."),
+    "screenout_reason": ("Screen-out reason", "Motif d'exclusion", "text", "Empty unless state is screened_out. out_of_scope: district outside the study's scope; material_missing: an arm's image missing (screenout_detail names the arms)."),
+    "screenout_detail": ("What the screen-out was about", "Objet de l'exclusion", "text", "The arms without an approved image, or the district outside the scope."),
     "language": ("Language of the survey", "Langue du questionnaire", "text", "en or fr."),
     "arm": ("Experimental arm", "Groupe expérimental", "text", "control, distant, house, district_landmark, provincial_landmark; empty if never assigned."),
     "stratum": ("Randomization stratum", "Strate de randomisation", "text", "Province by default."),
@@ -84,6 +85,8 @@ _PERSONAL: dict[str, tuple[str, str]] = {
     "postal_code": ("Full postal code", "Code postal complet"),
     "email": ("E-mail address for requested information", "Adresse courriel pour l'information demandée"),
     "signature_name": ("Name typed to sign the letter to the MP", "Nom tapé pour signer la lettre au député"),
+    "panel_parameters": ("Other entry-link parameters kept from the panel (JSON)",
+                         "Autres paramètres du lien d'entrée conservés du panel (JSON)"),
 }
 _YES_NO = {"en": {0: "No", 1: "Yes"}, "fr": {0: "Non", 1: "Oui"}}
 _STEP_NAMES = {

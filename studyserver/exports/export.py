@@ -29,13 +29,13 @@ from django.db.models.functions import Cast
 from studyserver.instrument.definition import Instrument, get_instrument
 
 META_COLUMNS: tuple[str, ...] = (
-    "participant_id", "state", "screenout_reason", "language", "arm", "stratum",
+    "participant_id", "state", "screenout_reason", "screenout_detail", "language", "arm", "stratum",
     "sequence_position", "province_code", "fsa", "fed_code", "district_name_en",
     "district_method", "rep_order", "consent_version", "instrument_version", "started_at",
     "consented_at", "assigned_at", "exposed_at", "completed_at", "exposure_ms",
     "image_visible_ms", "stimulus_id", "generator_backend", "model_version", "attention_passed",
 )
-PERSONAL_COLUMNS: tuple[str, ...] = ("panel_id", "postal_code", "email", "signature_name")
+PERSONAL_COLUMNS: tuple[str, ...] = ("panel_id", "postal_code", "email", "signature_name", "panel_parameters")
 TIMESTAMP_COLUMNS: tuple[str, ...] = (
     "started_at", "consented_at", "assigned_at", "exposed_at", "completed_at",
 )
@@ -49,6 +49,7 @@ _PARTICIPANT_LOOKUPS: dict[str, str] = {
     "participant_id": "id",
     "state": "state",
     "screenout_reason": "screenout_reason",
+    "screenout_detail": "screenout_detail",
     "language": "language",
     "arm": "assignment__arm",
     "stratum": "assignment__stratum",
@@ -226,6 +227,9 @@ def build_export(study: Any, include_personal: bool = False, *,
         lambda passed: None if passed is None or pd.isna(passed) else int(bool(passed))
     ).astype("Int64")
     frame["sequence_position"] = frame["sequence_position"].astype("Int64")
+    if include_personal:
+        frame["panel_parameters"] = frame["panel_parameters"].map(
+            lambda kept: json.dumps(kept, sort_keys=True, ensure_ascii=False) if kept else None)
     for column in TIMESTAMP_COLUMNS:
         frame[column] = pd.to_datetime(frame[column], utc=True)
     text_columns = [c for c in lookups if c not in TIMESTAMP_COLUMNS and not c.startswith("_")

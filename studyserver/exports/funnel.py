@@ -24,7 +24,8 @@ def funnel(study: Any) -> dict[str, Any]:
     """Counts from entry to completion.
 
     ``started``: every participant who entered; ``consented``; ``declined`` (the anonymous count
-    kept on the study); ``placed`` (a district was settled); ``screened_out`` by reason. Per arm:
+    kept on the study); ``placed`` (a district was settled); ``screened_out`` by reason, and
+    ``screened_out_details`` by reason and what was missing (e.g. ``material_missing: house``). Per arm:
     ``assigned``; ``exposed`` (treatment page submitted; control has no such page, so 0);
     ``completed``; ``attrited`` = assigned but not completed (withdrawals included);
     ``withdrawn`` (withdrew their data afterwards; also counted in ``attrited``).
@@ -50,6 +51,13 @@ def funnel(study: Any) -> dict[str, Any]:
         row["screenout_reason"] or "unspecified": row["n"]
         for row in people.filter(state=Participant.State.SCREENED_OUT)
         .values("screenout_reason").annotate(n=Count("pk")).order_by("screenout_reason")
+    }
+    # What each screen-out was about: the arms whose image was missing, the district out of scope.
+    details = {
+        f"{row['screenout_reason']}: {row['screenout_detail']}": row["n"]
+        for row in people.filter(state=Participant.State.SCREENED_OUT).exclude(screenout_detail="")
+        .values("screenout_reason", "screenout_detail").annotate(n=Count("pk"))
+        .order_by("screenout_reason", "screenout_detail")
     }
     arms = study_arms(study)
     per_arm = {stage: dict.fromkeys(arms, 0) for stage in ARM_STAGES}
@@ -78,6 +86,7 @@ def funnel(study: Any) -> dict[str, Any]:
         "abandoned_after_hours": settings.FLOODLIGHT_ABANDONED_AFTER_HOURS,
         "screened_out": reasons,
         "screened_out_total": sum(reasons.values()),
+        "screened_out_details": details,
         **per_arm,
         "assigned_total": sum(per_arm["assigned"].values()),
         "completed_total": sum(per_arm["completed"].values()),

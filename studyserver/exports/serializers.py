@@ -39,6 +39,7 @@ class FunnelSerializer(serializers.Serializer):
     abandoned_after_hours = serializers.IntegerField()
     screened_out = _PerArm(help_text="Screened out, by reason.")
     screened_out_total = serializers.IntegerField()
+    screened_out_details = _PerArm(help_text='Screened out, by "reason: what was missing" (e.g. "material_missing: house").')
     assigned = _PerArm(help_text="Assigned, per arm.")
     exposed = _PerArm(help_text="Treatment page submitted, per arm (control: 0, no such page).")
     completed = _PerArm(help_text="Completed, per arm.")

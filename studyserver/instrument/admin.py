@@ -22,7 +22,9 @@ from .versions import check_source, instrument_problems, store_version
 
 PREVIEW_TEXTS: tuple[tuple[str, str], ...] = (
     ("Consent", "consent_title"), ("", "consent_body"), ("", "consent_age"), ("", "consent_agree"),
-    ("", "consent_decline"), ("Debrief", "debrief_title"), ("", "debrief_body"), ("", "debrief_finish"),
+    ("", "consent_decline"), ("Debrief", "debrief_title"), ("Control arm", "debrief_arm_control"),
+    ("Distant arm (a real photograph)", "debrief_arm_distant"), ("Generated images", "debrief_arm_generated"),
+    ("All arms", "debrief_body"), ("", "debrief_finish"),
 )
 
 

@@ -40,6 +40,8 @@ REQUIRED_TEXTS: tuple[str, ...] = (
     # the letter to the MP (studyserver.letters fills these in)
     "letter_intro_member", "letter_opening_ms", "letter_opening_mr", "letter_opening_member",
     "letter_opening_riding", "letter_signed_line",
+    # fielding: the declined exit and the debrief for each arm
+    "return_to_panel", "debrief_arm_control", "debrief_arm_distant", "debrief_arm_generated",
 )
 
 

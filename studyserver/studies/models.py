@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -14,6 +17,45 @@ from django.utils import timezone
 if TYPE_CHECKING:
     from studyserver.instrument.definition import Instrument
     from studyserver.instrument.models import InstrumentVersion
+
+#: The panel exits, in the order the admin shows them.
+EXIT_KINDS: tuple[str, ...] = ("complete", "screenout", "overquota", "declined")
+PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+PARAMETER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,39}$")
+_CODES = re.compile(r"[\s,;]+")
+parameter_name_validator = RegexValidator(
+    PARAMETER_NAME, "A URL parameter name: letters, digits, _ . - (e.g. pid, PROLIFIC_PID, rid)."
+)
+
+
+def split_codes(value: str) -> list[str]:
+    """Codes typed as a list (commas, semicolons, spaces or new lines), in order, without repeats."""
+    return list(dict.fromkeys(code for code in _CODES.split(value or "") if code))
+
+
+def exit_url_problems(template: str, allowed: set[str], *, allow_local: bool = False) -> list[str]:
+    """What is wrong with a panel exit URL template (empty: nothing).
+
+    Only absolute http(s) URLs (a ``javascript:`` or ``data:`` URL would run in the participant's
+    browser); every ``{placeholder}`` must be one the study fills in, and at least one must be
+    there, or the panel cannot tell who came back. ``allow_local`` accepts a path on this site
+    (the demo's stand-in panel pages).
+    """
+    problems = []
+    parts = urlsplit(template.strip())
+    local = allow_local and template.startswith("/") and not template.startswith("//")
+    if not local and (parts.scheme not in {"http", "https"} or not parts.netloc):
+        problems.append("Must be a full http:// or https:// address, e.g. https://panel.example/complete?id={pid}.")
+    names = PLACEHOLDER.findall(template)
+    unknown = sorted(set(names) - allowed)
+    if unknown:
+        problems.append(
+            f"Unknown placeholder {', '.join('{' + n + '}' for n in unknown)}: use "
+            f"{', '.join('{' + n + '}' for n in sorted(allowed))}."
+        )
+    if not names:
+        problems.append("Has no placeholder: add {pid} (the respondent id) so the panel knows who came back.")
+    return problems
 
 
 class Study(models.Model):
@@ -48,11 +90,41 @@ class Study(models.Model):
         default="Attention is measured before treatment only; nobody is excluded on a post-treatment answer.",
         help_text="Fixed before fielding; recorded with the study's version.",
     )
-    complete_url_template = models.CharField(max_length=500, blank=True, help_text="Empty: PANEL_COMPLETE_URL.")
+    class Scope(models.TextChoices):
+        ALL = "all", "Every district of the representation order"
+        PROVINCES = "provinces", "Some provinces or territories"
+        DISTRICTS = "districts", "A list of districts"
+
+    scope = models.CharField(
+        max_length=10, choices=Scope.choices, default=Scope.ALL,
+        help_text="Where participants may live. Coverage, readiness and eligibility follow it: someone "
+        "outside the scope is screened out as soon as their district is known.",
+    )
+    scope_provinces = models.CharField(
+        max_length=100, blank=True,
+        help_text="Scope = provinces: two-letter codes separated by commas, e.g. QC, ON, NB.",
+    )
+    scope_districts = models.TextField(
+        blank=True, help_text="Scope = districts: riding codes (fed_code) separated by commas or new lines, "
+        "e.g. 24053, 35075.",
+    )
+    panel_id_parameter = models.CharField(
+        max_length=40, default="pid", validators=[parameter_name_validator],
+        help_text="Name of the entry link's respondent-id parameter: pid, PROLIFIC_PID, rid, psid…",
+    )
+    panel_parameters = models.CharField(
+        max_length=300, blank=True,
+        help_text="Other entry-link parameters to keep with the participant (as personal data) and to "
+        "pass back as {NAME} in the exit URLs, separated by commas, e.g. STUDY_ID, SESSION_ID.",
+    )
+    complete_url_template = models.CharField(
+        max_length=500, blank=True, help_text="Empty: PANEL_COMPLETE_URL. {pid} is the respondent id.")
     screenout_url_template = models.CharField(max_length=500, blank=True, help_text="Empty: PANEL_SCREENOUT_URL.")
     overquota_url_template = models.CharField(max_length=500, blank=True, help_text="Empty: PANEL_OVERQUOTA_URL.")
+    declined_url_template = models.CharField(
+        max_length=500, blank=True, help_text="Declined consent. Empty: PANEL_DECLINED_URL.")
     assignment_quota = models.PositiveIntegerField(
-        null=True, blank=True,
+        null=True, blank=True, validators=[MinValueValidator(1, "A quota is at least 1; leave it empty for none.")],
         help_text="Stop after this many participants are randomized: later ones go to the over-quota URL. "
         "Empty: no quota.",
     )
@@ -66,6 +138,7 @@ class Study(models.Model):
         permissions = [
             ("change_study_questionnaire", "Can move a study to another questionnaire version"),
             ("copy_study", "Can create a new study from an existing one"),
+            ("open_study", "Can open a study to participants (after its readiness check)"),
         ]
 
     def __str__(self) -> str:
@@ -135,14 +208,105 @@ class Study(models.Model):
         self.refresh_from_db()
         return change
 
-    def exit_url(self, kind: str, panel_id: str | None) -> str:
-        """The panel redirect for ``kind`` in {complete, screenout, overquota}, with the id filled in."""
-        template = {
-            "complete": self.complete_url_template or settings.PANEL_COMPLETE_URL,
-            "screenout": self.screenout_url_template or settings.PANEL_SCREENOUT_URL,
-            "overquota": self.overquota_url_template or settings.PANEL_OVERQUOTA_URL,
-        }[kind]
-        return template.replace("{pid}", quote(panel_id or "", safe=""))
+    # --- the panel ------------------------------------------------------------------------------
+
+    def kept_parameters(self) -> list[str]:
+        """Names of the extra entry-link parameters this study keeps (the respondent id apart)."""
+        return [name for name in split_codes(self.panel_parameters) if name != self.panel_id_parameter]
+
+    def exit_template(self, kind: str) -> str:
+        """The exit URL template for ``kind`` (one of :data:`EXIT_KINDS`): the study's or the setting."""
+        own = getattr(self, f"{kind}_url_template")
+        return own or getattr(settings, f"PANEL_{kind.upper()}_URL")
+
+    def exit_url(self, kind: str, panel_id: str | None, parameters: Mapping[str, str] | None = None) -> str:
+        """The panel redirect for ``kind``, with ``{pid}`` and the kept parameters filled in (URL-encoded)."""
+        values = {name: (parameters or {}).get(name, "") for name in self.kept_parameters()}
+        values["pid"] = panel_id or ""
+        return PLACEHOLDER.sub(
+            lambda m: quote(values[m.group(1)], safe="") if m.group(1) in values else m.group(0),
+            self.exit_template(kind),
+        )
+
+    def entry_url(self, panel_id: str = "TEST") -> str:
+        """This study's entry link (path only) as a panel would open it, with test values."""
+        from urllib.parse import urlencode
+
+        from django.urls import reverse
+
+        query = {self.panel_id_parameter: panel_id, **{name: f"TEST-{name}" for name in self.kept_parameters()}}
+        return f"{reverse('survey:enter', args=[self.slug])}?{urlencode(query)}"
+
+    # --- the scope -------------------------------------------------------------------------------
+
+    def scope_province_codes(self) -> list[str]:
+        return [code.upper() for code in split_codes(self.scope_provinces)]
+
+    def scope_fed_codes(self) -> list[str]:
+        return split_codes(self.scope_districts)
+
+    def districts_in_scope(self) -> Any:
+        """The districts participants may come from (a queryset of ``geo.District``)."""
+        from studyserver.geo.models import District
+
+        districts = District.objects.filter(representation_order=self.representation_order)
+        if self.scope == self.Scope.PROVINCES:
+            return districts.filter(province_code__in=self.scope_province_codes())
+        if self.scope == self.Scope.DISTRICTS:
+            return districts.filter(fed_code__in=self.scope_fed_codes())
+        return districts
+
+    def in_scope(self, district: Any) -> bool:
+        if district is None or district.representation_order != self.representation_order:
+            return False
+        if self.scope == self.Scope.PROVINCES:
+            return district.province_code in self.scope_province_codes()
+        if self.scope == self.Scope.DISTRICTS:
+            return district.fed_code in self.scope_fed_codes()
+        return True
+
+    def scope_summary(self) -> str:
+        if self.scope == self.Scope.PROVINCES:
+            return f"provinces {', '.join(self.scope_province_codes()) or '(none listed)'}"
+        if self.scope == self.Scope.DISTRICTS:
+            return f"{len(self.scope_fed_codes())} listed district(s)"
+        return "all districts"
+
+    def clean(self) -> None:
+        from studyserver.geo.models import District
+        from studyserver.geo.postal import PROVINCE_NAMES
+
+        errors: dict[str, list[str]] = {}
+        if self.scope == self.Scope.PROVINCES:
+            codes = self.scope_province_codes()
+            unknown = [code for code in codes if code not in PROVINCE_NAMES]
+            if not codes:
+                errors.setdefault("scope_provinces", []).append("List at least one province (e.g. QC, ON).")
+            if unknown:
+                errors.setdefault("scope_provinces", []).append(
+                    f"Not a province or territory code: {', '.join(unknown)} (use {', '.join(PROVINCE_NAMES)}).")
+        if self.scope == self.Scope.DISTRICTS:
+            codes = self.scope_fed_codes()
+            known = set(District.objects.filter(representation_order=self.representation_order, fed_code__in=codes)
+                        .values_list("fed_code", flat=True))
+            unknown = [code for code in codes if code not in known]
+            if not codes:
+                errors.setdefault("scope_districts", []).append("List at least one riding code (e.g. 24053).")
+            if unknown:
+                errors.setdefault("scope_districts", []).append(
+                    f"No district {', '.join(unknown)} in the {self.representation_order} representation order "
+                    "(are its districts loaded?).")
+        bad_names = [name for name in split_codes(self.panel_parameters) if not PARAMETER_NAME.match(name)]
+        if bad_names:
+            errors["panel_parameters"] = [f"Not a URL parameter name: {', '.join(bad_names)}."]
+        allowed = {"pid", *self.kept_parameters()}
+        for kind in EXIT_KINDS:
+            template = getattr(self, f"{kind}_url_template")
+            problems = exit_url_problems(template, allowed) if template else []
+            if problems:
+                errors[f"{kind}_url_template"] = problems
+        if errors:
+            raise ValidationError(errors)
 
     def quota_reached(self) -> bool:
         """True when the study has randomized as many participants as its quota allows."""

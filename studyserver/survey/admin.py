@@ -20,7 +20,8 @@ class PageSubmissionInline(admin.TabularInline):
 
 @admin.register(Participant)
 class ParticipantAdmin(admin.ModelAdmin):
-    list_display = ("short_id", "study", "state", "current_step", "province_code", "district", "district_method", "started_at")
+    list_display = ("short_id", "study", "state", "screenout_reason", "current_step", "province_code", "district",
+                    "district_method", "started_at")
     list_filter = ("study", "state", "screenout_reason", "province_code", "district_method", "language",
                    "instrument_version")
     search_fields = ("id", "fsa")
@@ -48,7 +49,8 @@ class ParticipantAdmin(admin.ModelAdmin):
 @admin.register(PersonalData)
 class PersonalDataAdmin(admin.ModelAdmin):
     list_display = ("participant", "updated_at")
-    readonly_fields = ("participant", "panel_id", "postal_code", "email", "signature_name", "updated_at")
+    readonly_fields = ("participant", "panel_id", "panel_parameters", "postal_code", "email", "signature_name",
+                       "updated_at")
 
     def has_module_permission(self, request):
         return request.user.has_perm("survey.export_personal_data")

@@ -21,6 +21,7 @@ from studyserver.instrument.definition import Instrument, Page
 from studyserver.studies.models import Study
 
 from .models import (
+    DeclinedEntry,
     Exposure,
     InformationRequest,
     PageSubmission,
@@ -82,13 +83,42 @@ def next_step(participant: Participant, after: str, instrument: Instrument | Non
     return DEBRIEF
 
 
+def _numbered_steps(participant: Participant, instrument: Instrument) -> list[str]:
+    """The steps that get a number of their own, the same from the first page to the last.
+
+    The district question shares the postal code's number (both are "where you live"), and a
+    follow-up page shown only after some answers of the page before (the e-mail address after
+    asking for information, the signature after the letter) shares that page's number: whether
+    they appear is not known in advance, so counting them would make the total jump. Only the
+    treatment page leaves the count, for the control arm, once it is drawn.
+    """
+    steps = all_steps(instrument)
+    numbered = []
+    for position, step in enumerate(steps):
+        if step == DISTRICT or (step == TREATMENT and arm_of(participant) == "control"):
+            continue
+        if step not in {CONSENT, POSTAL, TREATMENT, DEBRIEF}:
+            page = instrument.page(step)
+            previous = steps[position - 1]
+            before = {item.code for item in instrument.page(previous).items} if previous not in {
+                CONSENT, POSTAL, DISTRICT, TREATMENT, DEBRIEF} else set()
+            if page.when is not None and page.when.referenced_items() and page.when.referenced_items() <= before:
+                continue
+        numbered.append(step)
+    return numbered
+
+
 def progress(participant: Participant, instrument: Instrument | None = None) -> tuple[int, int]:
-    """(current step number, total steps) as the participant would count them."""
+    """(current step number, total steps) as the participant would count them (see _numbered_steps)."""
     instrument = instrument or participant.instrument
-    answers = participant.answers()
-    visible = [s for s in all_steps(instrument) if s == participant.current_step or step_is_visible(participant, s, instrument, answers)]
-    current = visible.index(participant.current_step) + 1 if participant.current_step in visible else 1
-    return current, len(visible)
+    steps = all_steps(instrument)
+    numbered = _numbered_steps(participant, instrument)
+    current = participant.current_step
+    if current not in steps:
+        return 1, len(numbered)
+    # A step without a number of its own shows the number of the step it belongs to.
+    reached = [step for step in steps[: steps.index(current) + 1] if step in numbered]
+    return max(len(reached), 1), len(numbered)
 
 
 def pre_treatment_editable(participant: Participant, step: str, instrument: Instrument) -> bool:
@@ -108,16 +138,23 @@ def steps_done(participant: Participant) -> set[str]:
 @dataclass(frozen=True)
 class Entry:
     participant: Participant | None
-    outcome: str  # "new", "resume", "already_done", "over_quota" (no participant is created)
+    # "new", "resume", "already_done"; with no participant: "over_quota", "declined" (declined before)
+    outcome: str
 
 
-def enter(study: Study, panel_id: str | None, language: str, session_participant_id: str | None = None) -> Entry:
-    """A panel respondent arrives: start a new participant, resume theirs, or refuse a second attempt."""
+def enter(study: Study, panel_id: str | None, language: str, session_participant_id: str | None = None,
+          panel_parameters: Mapping[str, str] | None = None) -> Entry:
+    """A panel respondent arrives: start a new participant, resume theirs, or refuse a second attempt.
+
+    ``panel_parameters`` are the study's kept entry-link parameters (stored as personal data).
+    """
     if panel_id:
         digest = panel_id_digest(study.slug, panel_id)
         existing = Participant.objects.filter(study=study, panel_id_hash=digest).first()
         if existing is not None:
             return Entry(existing, "already_done" if _finished_for_good(existing) else "resume")
+        if DeclinedEntry.objects.filter(study=study, panel_id_hash=digest).exists():
+            return Entry(None, "declined")
     elif session_participant_id:
         existing = Participant.objects.filter(pk=session_participant_id, study=study).first()
         if existing is not None and not _finished_for_good(existing):
@@ -134,7 +171,8 @@ def enter(study: Study, panel_id: str | None, language: str, session_participant
                 panel_id_hash=digest,
                 language=language,
             )  # takes the study's questionnaire version, kept from now on (Participant.save)
-            PersonalData.objects.create(participant=participant, panel_id=panel_id or "")
+            PersonalData.objects.create(participant=participant, panel_id=panel_id or "",
+                                        panel_parameters=dict(panel_parameters or {}))
     except IntegrityError:
         # The same panel id arrived twice at once (two tabs): the first one wins, the second resumes it.
         existing = Participant.objects.get(study=study, panel_id_hash=digest)
@@ -196,17 +234,33 @@ def _store_submission(participant: Participant, step: str, answers: Mapping[str,
     return submission
 
 
-def consent(participant: Participant, agreed: bool) -> Participant | None:
-    """Record the consent decision. Declining deletes everything but an anonymous count."""
+@dataclass(frozen=True)
+class Declined:
+    """What is left of a participant who declined: where to send them back (nothing is stored)."""
+
+    exit_url: str
+
+
+def consent(participant: Participant, agreed: bool) -> Participant | Declined:
+    """Record the consent decision. Declining deletes everything but an anonymous count (and the
+    keyed hash of the panel id, so that the same link goes straight back to the panel)."""
     instrument = participant.instrument
     with transaction.atomic():
         participant = _lock(participant)
         _check_current(participant, CONSENT, instrument)
         if not agreed:
             study = participant.study
+            personal = PersonalData.objects.filter(participant=participant).first()
+            exit_url = study.exit_url("declined", personal.panel_id if personal else "",
+                                      personal.panel_parameters if personal else {})
+            if participant.panel_id_hash:
+                DeclinedEntry.objects.get_or_create(study=study, panel_id_hash=participant.panel_id_hash)
             participant.delete()
             study.record_decline()
-            return None
+            return Declined(exit_url)
+        # Recorded when agreed to, not at entry: a row that never consented carries no version.
+        participant.consent_version = participant.questionnaire.consent_version if participant.questionnaire_id \
+            else participant.study.consent_version
         _store_submission(participant, CONSENT, {"consent": 1, "consent_version": participant.consent_version})
         participant.state = Participant.State.CONSENTED
         participant.consented_at = timezone.now()
@@ -252,10 +306,29 @@ def submit_postal_code(participant: Participant, raw: str) -> PostalOutcome:
             participant.current_step = DISTRICT
             participant.save()
         else:
+            province = _province_districts(participant)
+            if len(province) == 1:
+                # A one-district territory: the postal code decides, there is nothing to ask.
+                _place(participant, province[0], Participant.DistrictMethod.CERTAIN, candidates=[province[0].fed_code])
+                return PostalOutcome(participant)
             participant.district_candidates = {"mode": "province", "fed_codes": []}
             participant.current_step = DISTRICT
             participant.save()
     return PostalOutcome(participant)
+
+
+def _province_districts(participant: Participant) -> list[Any]:
+    from studyserver.geo import services as geo
+
+    return list(geo.districts_in_province(participant.province_code, participant.study.representation_order)[:2])
+
+
+def reading_order(name: str) -> tuple[str, str]:
+    """Sort key for names as people read them: accents and case do not move a name (É with E)."""
+    import unicodedata
+
+    plain = "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
+    return plain.casefold(), name
 
 
 def _district(participant: Participant, fed_code: str):
@@ -301,12 +374,28 @@ def choose_district(participant: Participant, fed_code: str | None) -> Participa
 
 
 def _place(participant: Participant, district, method: str, candidates: list[str]) -> None:
+    """Place the participant and settle eligibility at once, before any further question."""
+    from studyserver.assignment import services as assignment
+
     participant.district = district
     participant.district_method = method
     participant.placed_at = timezone.now()
     participant.state = Participant.State.PLACED
     participant.current_step = next_step(participant, DISTRICT)
     participant.save()
+    eligibility = assignment.check_eligibility(participant)
+    if not eligibility.eligible:
+        _screen_out_ineligible(participant, eligibility)
+
+
+def _screen_out_ineligible(participant: Participant, eligibility: Any) -> None:
+    reason = {"out_of_scope": Participant.ScreenOut.OUT_OF_SCOPE,
+              "material_missing": Participant.ScreenOut.MATERIAL_MISSING}.get(eligibility.reason,
+                                                                             Participant.ScreenOut.INELIGIBLE)
+    detail = ", ".join(eligibility.missing_arms) if eligibility.missing_arms else (
+        participant.district.fed_code if participant.district_id else eligibility.reason)
+    logger.warning("participant %s ineligible: %s (%s)", participant.pk, eligibility.reason, detail)
+    _screen_out(participant, reason, detail)
 
 
 # --- questionnaire pages, assignment ---------------------------------------------------------------------
@@ -346,10 +435,10 @@ def _finish_pre_treatment(participant: Participant, instrument: Instrument) -> P
     if checks:
         participant.attention_passed = all(answers.get(item.code) == item.attention_correct for item in checks)
     participant.save()
+    # Settled at placement already; checked again because an image may have been withdrawn since.
     eligibility = assignment.check_eligibility(participant)
     if not eligibility.eligible:
-        logger.warning("participant %s ineligible: %s", participant.pk, eligibility.reason)
-        _screen_out(participant, Participant.ScreenOut.INELIGIBLE)
+        _screen_out_ineligible(participant, eligibility)
         return participant
     if participant.study.assignment_quota is not None:
         # The study row is locked so that the last places of the quota go to exactly that many people.
@@ -364,9 +453,10 @@ def _finish_pre_treatment(participant: Participant, instrument: Instrument) -> P
     return participant
 
 
-def _screen_out(participant: Participant, reason: str) -> None:
+def _screen_out(participant: Participant, reason: str, detail: str = "") -> None:
     participant.state = Participant.State.SCREENED_OUT
     participant.screenout_reason = reason
+    participant.screenout_detail = detail[:200]
     participant.screened_out_at = timezone.now()
     participant.current_step = SCREENED_OUT
     participant.save()
@@ -442,6 +532,37 @@ def submit_treatment(participant: Participant) -> tuple[Participant, bool]:
         participant.current_step = next_step(participant, TREATMENT, instrument)
         participant.save()
     return participant, True
+
+
+def debrief_key(arm: str | None, stimulus: Any = None) -> str:
+    """The instrument text telling a participant of ``arm`` what they saw.
+
+    The distant arm's photo is shown as is (a real photograph); should a stimulus of that arm have
+    been generated (the demo's simulated street), it is described as generated: the text follows
+    what was actually shown.
+    """
+    from studyserver.treatments.models import PHOTO_BACKEND
+
+    if arm in {None, "control"}:
+        return "debrief_arm_control"
+    if arm == "distant" and (stimulus is None or stimulus.backend == PHOTO_BACKEND):
+        return "debrief_arm_distant"
+    return "debrief_arm_generated"
+
+
+def debrief_paragraphs(participant: Participant, language: str, instrument: Instrument | None = None) -> list[str]:
+    """The debrief for this participant's arm, then the common part (purpose, resources)."""
+    from studyserver.treatments.models import Stimulus
+
+    instrument = instrument or participant.instrument
+    arm = arm_of(participant)
+    exposure = Exposure.objects.filter(participant=participant).first()
+    stimulus = (Stimulus.objects.select_related("source").filter(public_id=exposure.stimulus_id).first()
+                if exposure is not None and exposure.stimulus_id else None)
+    place = stimulus.place_name(language) if stimulus is not None else ""
+    first = instrument.text(debrief_key(arm, stimulus), language, place=place)
+    common = instrument.text("debrief_body", language)
+    return [p for p in [first, *common.split("\n")] if p.strip()]
 
 
 def finish(participant: Participant) -> Participant:

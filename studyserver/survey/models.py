@@ -41,7 +41,9 @@ class Participant(models.Model):
     class ScreenOut(models.TextChoices):
         NOT_CANADIAN = "not_canadian", "Postal code not Canadian / unplaceable"
         NO_DISTRICT = "no_district", "No district could be confirmed"
-        INELIGIBLE = "ineligible", "Treatment material missing for the district"
+        INELIGIBLE = "ineligible", "Not eligible (recorded before reasons were itemized)"
+        OUT_OF_SCOPE = "out_of_scope", "District outside the study's scope"
+        MATERIAL_MISSING = "material_missing", "Treatment image missing for the district (arms in the detail)"
         STUDY_CLOSED = "study_closed", "Study closed"
         OVER_QUOTA = "over_quota", "Over quota"
 
@@ -59,6 +61,8 @@ class Participant(models.Model):
     language = models.CharField(max_length=2, default="en")
     state = models.CharField(max_length=20, choices=State.choices, default=State.STARTED, db_index=True)
     screenout_reason = models.CharField(max_length=20, choices=ScreenOut.choices, blank=True)
+    screenout_detail = models.CharField(
+        max_length=200, blank=True, help_text="What was missing: the arms without an approved image, or the district.")
     current_step = models.CharField(max_length=40, default="consent")
     consent_version = models.CharField(max_length=20, blank=True)
     instrument_version = models.CharField(max_length=40, blank=True)
@@ -104,11 +108,10 @@ class Participant(models.Model):
     def _take_study_version(self) -> None:
         from studyserver.instrument.models import InstrumentVersion
 
-        version = (InstrumentVersion.objects.only("content_hash", "label", "consent_version")
+        version = (InstrumentVersion.objects.only("content_hash", "label")
                    .get(content_hash=self.study.questionnaire_id))
         self.questionnaire_id = version.content_hash
         self.instrument_version = self.instrument_version or version.label
-        self.consent_version = self.consent_version or version.consent_version
 
     @property
     def instrument(self) -> Instrument:
@@ -195,6 +198,8 @@ class PersonalData(models.Model):
 
     participant = models.OneToOneField(Participant, on_delete=models.CASCADE, related_name="personal_data")
     panel_id = models.CharField(max_length=200, blank=True)
+    panel_parameters = models.JSONField(
+        default=dict, blank=True, help_text="The study's kept entry-link parameters (e.g. STUDY_ID, SESSION_ID).")
     postal_code = models.CharField(max_length=7, blank=True)
     email = models.EmailField(blank=True)
     signature_name = models.CharField(max_length=120, blank=True)
@@ -206,6 +211,21 @@ class PersonalData(models.Model):
 
     def __str__(self) -> str:
         return f"personal data of {self.participant_id}"
+
+
+class DeclinedEntry(models.Model):
+    """A panel id that declined consent, as the same keyed hash participants carry (no answers, no
+    time): the same entry link then goes straight back to the panel's declined exit instead of
+    starting a new participant."""
+
+    study = models.ForeignKey("studies.Study", on_delete=models.CASCADE, related_name="+")
+    panel_id_hash = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["study", "panel_id_hash"], name="one_decline_per_panel_id")]
+
+    def __str__(self) -> str:
+        return f"declined entry {self.panel_id_hash[:8]}"
 
 
 class InformationRequest(models.Model):

@@ -16,11 +16,11 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from studyserver.instrument.definition import Instrument, get_instrument
-from studyserver.studies.models import Study
+from studyserver.studies.models import EXIT_KINDS, Study
 
 from . import flow
 from .forms import ConsentForm, DistrictChoiceForm, InstrumentPageForm, PostalCodeForm
-from .models import Participant
+from .models import Participant, PersonalData
 
 SESSION_TOKENS = "floodlight_participants"
 logger = logging.getLogger(__name__)
@@ -122,12 +122,17 @@ def enter(request: HttpRequest, slug: str) -> HttpResponse:
     language = _language(request)
     if not study.is_open:
         return _message(request, "study_closed_title", "study_closed_body", 403, language, instrument=study.instrument)
-    panel_id = (request.GET.get("pid") or "").strip()[:200]
+    # The respondent id comes under the study's parameter name (pid, PROLIFIC_PID, rid…); the other
+    # parameters the study keeps (STUDY_ID, SESSION_ID…) travel with it, apart from the answers.
+    panel_id = (request.GET.get(study.panel_id_parameter) or "").strip()[:200]
     if not panel_id and not settings.FLOODLIGHT_DEMO_MODE:
         return _message(request, "missing_pid_title", "missing_pid_body", 400, language, instrument=study.instrument)
-    entry = flow.enter(study, panel_id or None, language, request.session.get(f"study:{slug}"))
+    kept = {name: request.GET[name].strip()[:200] for name in study.kept_parameters() if request.GET.get(name)}
+    entry = flow.enter(study, panel_id or None, language, request.session.get(f"study:{slug}"), kept)
     if entry.outcome == "over_quota":
-        return HttpResponseRedirect(study.exit_url("overquota", panel_id))
+        return HttpResponseRedirect(study.exit_url("overquota", panel_id, kept))
+    if entry.outcome == "declined":
+        return HttpResponseRedirect(study.exit_url("declined", panel_id, kept))
     if entry.outcome == "already_done":
         return _message(request, "already_done_title", "already_done_body", 409, language,
                         instrument=entry.participant.instrument)
@@ -141,13 +146,16 @@ def resume(request: HttpRequest, token: str) -> HttpResponse:
     if isinstance(participant, HttpResponse):
         return participant
     if participant.current_step == flow.FINISHED:
-        return HttpResponseRedirect(participant.study.exit_url("complete", _panel_id(participant)))
+        return HttpResponseRedirect(_exit_url(participant, "complete"))
     return _go_on(participant)
 
 
-def _panel_id(participant: Participant) -> str:
-    personal = getattr(participant, "personal_data", None)
-    return personal.panel_id if personal is not None else ""
+def _exit_url(participant: Participant, kind: str) -> str:
+    """The panel exit of ``kind`` for this participant, with their panel id and kept parameters."""
+    personal = PersonalData.objects.filter(participant=participant).first()
+    if personal is None:
+        return participant.study.exit_url(kind, "")
+    return participant.study.exit_url(kind, personal.panel_id, personal.panel_parameters)
 
 
 # --- the steps ------------------------------------------------------------------------------------------
@@ -193,10 +201,12 @@ def _consent(request: HttpRequest, participant: Participant, step: str, language
     form = ConsentForm(request.POST or None, instrument=instrument, language=language)
     if request.method == "POST" and form.is_valid():
         kept = flow.consent(participant, form.cleaned_data["decision"] == "agree")
-        if kept is None:
+        if isinstance(kept, flow.Declined):
             request.session.pop(f"study:{participant.study.slug}", None)
-            return _message(request, "declined_title", "declined_body", 200, language,
-                            instrument=participant.instrument)
+            texts = _texts(language, participant.instrument)
+            return _render(request, "survey/screened_out.html", language,
+                           {"title": texts["declined_title"], "body": texts["declined_body"],
+                            "exit_url": kept.exit_url, "button": texts["return_to_panel"]})
         return _go_on(kept)
     flow.record_page_served(participant, step)
     paragraphs = [p for p in instrument.text("consent_body", language).split("\n") if p.strip()]
@@ -226,6 +236,8 @@ def _district(request: HttpRequest, participant: Participant, step: str, languag
     instrument = participant.instrument
     mode, districts = flow.district_choices(participant)
     choices = [(d.fed_code, d.name(language)) for d in districts]
+    if mode == "province":
+        choices.sort(key=lambda choice: flow.reading_order(choice[1]))
     if mode == "candidates":
         choices.append((DistrictChoiceForm.NONE_OF_THESE, instrument.text("district_none", language)))
         label = instrument.text("district_label", language)
@@ -301,9 +313,9 @@ def _treatment(request: HttpRequest, participant: Participant, step: str, langua
 def _debrief(request: HttpRequest, participant: Participant, step: str, language: str) -> HttpResponse:
     if request.method == "POST":
         participant = flow.finish(participant)
-        return HttpResponseRedirect(participant.study.exit_url("complete", _panel_id(participant)))
+        return HttpResponseRedirect(_exit_url(participant, "complete"))
     flow.record_page_served(participant, step)
-    paragraphs = [p for p in participant.instrument.text("debrief_body", language).split("\n") if p.strip()]
+    paragraphs = flow.debrief_paragraphs(participant, language, participant.instrument)
     return _render(request, "survey/debrief.html", language, {"paragraphs": paragraphs}, participant=participant)
 
 
@@ -325,13 +337,13 @@ def screened_out(request: HttpRequest, token: str) -> HttpResponse:
         return _go_on(participant)
     kind = "overquota" if participant.screenout_reason == Participant.ScreenOut.OVER_QUOTA else "screenout"
     return _render(request, "survey/screened_out.html", participant.language,
-                   {"exit_url": participant.study.exit_url(kind, _panel_id(participant))})
+                   {"exit_url": _exit_url(participant, kind)})
 
 
 @require_http_methods(["GET"])
 def panel_exit(request: HttpRequest, kind: str) -> HttpResponse:
     """Stand-in panel pages for the demo (a real study redirects to the panel's own URLs)."""
-    if kind not in {"complete", "screenout", "overquota"}:
+    if kind not in EXIT_KINDS:
         return not_found(request)
     language = _language(request)
     return _render(request, "survey/panel_exit.html", language, {"kind": kind, "pid": request.GET.get("pid", "")})

@@ -32,7 +32,6 @@ class SourcePhotoAdmin(admin.ModelAdmin):
     list_filter = ["kind", "origin", "is_demo", "province_code"]
     search_fields = ["place_name_en", "place_name_fr", "district__name_en", "district__fed_code"]
     autocomplete_fields: list[str] = []
-    raw_id_fields = ["district"]
     actions = ["generate_stimuli"]
     change_list_template = "treatments/admin/sourcephoto_changelist.html"
 
@@ -56,6 +55,10 @@ class SourcePhotoAdmin(admin.ModelAdmin):
             obj.uploaded_by = request.user
             obj.origin = SourcePhoto.Origin.UPLOAD
         super().save_model(request, obj, form, change)
+        if form.cleaned_data.get("generate"):
+            stimulus = services.queue_stimulus(obj)
+            messages.info(request, f"Generation queued (stimulus {stimulus.pk}); it appears in the review queue "
+                          "once generated.")
 
     @admin.action(description="Generate a stimulus (new seed) for the selected photos")
     def generate_stimuli(self, request: HttpRequest, queryset: QuerySet[SourcePhoto]) -> None:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+import secrets
 from typing import Any
 
 from django import forms
+from django.core.files import File
+from django.core.files.storage import default_storage
 
 from .models import DISTRICT_KINDS, Kind, SourcePhoto, slot_errors
 
@@ -26,10 +30,108 @@ class _WithRepresentationOrder(forms.Form):
         self.fields["representation_order"].choices = representation_order_choices()
 
 
+PENDING_DIR = "treatments/pending/"
+_PENDING_NAME = re.compile(r"^[A-Za-z0-9_-]{16,64}\.(?:jpe?g|png|webp|gif|bmp|tiff?)$")
+
+
 class SourcePhotoForm(forms.ModelForm):
+    """One source photo, its district given by riding code; the chosen file survives an error elsewhere."""
+
+    representation_order = forms.ChoiceField(
+        choices=REPRESENTATION_ORDERS, help_text="The representation order the riding code refers to.")
+    fed_code = forms.CharField(
+        required=False, max_length=5, label="Riding code",
+        help_text="For house and district landmark photos: the district's fed_code, e.g. 24053.")
+    pending_image = forms.CharField(required=False, widget=forms.HiddenInput)
+    generate = forms.BooleanField(
+        required=False, initial=True, label="Queue generation",
+        help_text="Queue the flood generation for this photo once it is saved.")
+
     class Meta:
         model = SourcePhoto
-        fields = ["kind", "district", "province_code", "place_name_en", "place_name_fr", "image", "credit"]
+        fields = ["kind", "representation_order", "fed_code", "province_code", "place_name_en", "place_name_fr",
+                  "image", "credit", "generate", "pending_image"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["representation_order"].choices = representation_order_choices()
+        self.fields["image"].required = False  # a file kept from the previous try also counts
+        district = self.instance.district if self.instance.pk and self.instance.district_id else None
+        if district is not None:
+            self.initial.setdefault("fed_code", district.fed_code)
+            self.initial.setdefault("representation_order", district.representation_order)
+        else:
+            from studyserver.studies.models import Study
+
+            latest = Study.objects.order_by("-created_at", "-pk").first()
+            if latest is not None:
+                self.initial.setdefault("representation_order", latest.representation_order)
+        if self.instance.pk:
+            self.fields["generate"].initial = False
+        pending = self._pending_name()
+        if pending:
+            self.fields["image"].help_text = (
+                "The photo chosen on the previous try is kept; choose another file only to replace it.")
+
+    def _pending_name(self) -> str:
+        name = (self.data.get(self.add_prefix("pending_image")) or "") if self.is_bound else ""
+        return name if _PENDING_NAME.match(name) and default_storage.exists(PENDING_DIR + name) else ""
+
+    def clean(self) -> dict[str, Any]:
+        from studyserver.geo.models import District
+
+        data = super().clean()
+        kind = data.get("kind")
+        code = (data.get("fed_code") or "").strip()
+        district = None
+        if kind in DISTRICT_KINDS and code:
+            district = District.objects.filter(representation_order=data.get("representation_order"),
+                                               fed_code=code).first()
+            if district is None:
+                self.add_error("fed_code", f"No district {code} in the {data.get('representation_order')} "
+                               "representation order (riding codes are five digits, e.g. 24053).")
+        elif kind in DISTRICT_KINDS:
+            self.add_error("fed_code", f"A {kind} photo needs the riding code of its district.")
+        elif code:
+            self.add_error("fed_code", "Only house and district landmark photos belong to a district.")
+        self.instance.district = district
+        if kind in DISTRICT_KINDS:
+            data["province_code"] = ""
+        if not data.get("image") and not self._pending_name() and not (self.instance.pk and self.instance.image):
+            self.add_error("image", "Choose the photo file.")
+        return data
+
+    def _update_errors(self, errors: Any) -> None:
+        # The model speaks of "district"; this form asks for its riding code.
+        if hasattr(errors, "error_dict") and "district" in errors.error_dict:
+            moved = errors.error_dict.pop("district")
+            if "fed_code" not in self._errors:
+                errors.error_dict["fed_code"] = moved
+        super()._update_errors(errors)
+
+    def _post_clean(self) -> None:
+        super()._post_clean()
+        image = self.cleaned_data.get("image")
+        if self._errors and image and hasattr(image, "read"):
+            # The browser forgets a chosen file when the page comes back with an error: keep it here.
+            suffix = (image.name.rsplit(".", 1)[-1] if "." in image.name else "jpg").lower()
+            name = f"{secrets.token_urlsafe(18)}.{suffix}"
+            image.seek(0)
+            default_storage.save(PENDING_DIR + name, image)
+            data = self.data.copy()
+            data[self.add_prefix("pending_image")] = name
+            self.data = data
+            self.fields["image"].help_text = (
+                f"{image.name} is kept from this try; choose another file only to replace it.")
+            self._bound_fields_cache.pop("image", None)  # bound during cleaning, with the old help text
+
+    def save(self, commit: bool = True) -> SourcePhoto:
+        pending = self._pending_name()
+        if pending and not self.files.get(self.add_prefix("image")):
+            with default_storage.open(PENDING_DIR + pending) as handle:
+                self.instance.image.save(pending, File(handle), save=False)
+            default_storage.delete(PENDING_DIR + pending)
+        return super().save(commit)
 
 
 class ReviewForm(forms.Form):

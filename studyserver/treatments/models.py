@@ -49,8 +49,13 @@ class SourcePhoto(models.Model):
         max_length=2, blank=True, db_index=True,
         help_text="Two letters (e.g. QC). Set for provincial landmarks; copied from the district otherwise.",
     )
-    place_name_en = models.CharField(max_length=200, help_text='Caption: "A flood in <place>".')
-    place_name_fr = models.CharField(max_length=200, blank=True, help_text="Empty: the English name.")
+    place_name_en = models.CharField(
+        max_length=200, help_text="The caption reads \u201cA flood in\u201d followed by this name, e.g. "
+        "\u201cthe Rideau Canal, Ottawa\u201d. For the distant photo, say where and when "
+        "(e.g. \u201cSylhet, Bangladesh, June 2022\u201d): the debrief repeats it.")
+    place_name_fr = models.CharField(
+        max_length=200, blank=True, help_text="The French caption reads \u201cUne inondation :\u201d followed by "
+        "this name. Empty: the English name.")
     image = models.ImageField(upload_to="treatments/sources/%Y/%m/")
     origin = models.CharField(max_length=12, choices=Origin.choices, default=Origin.UPLOAD)
     is_demo = models.BooleanField(

@@ -104,8 +104,11 @@ def review_queue(request: HttpRequest, admin_site: Any) -> HttpResponse:
         return redirect(reverse("admin:treatments_review_queue"))
     queue = list(services.review_queue()[:50])
     context = _admin_context(request, admin_site, "Review queue")
+    from studyserver.studies.readiness import TEST_WEIGHT_BACKENDS, generator_uses_test_weights
+
     context.update({"queue": queue, "total": services.review_queue().count(),
-                    "queued": Stimulus.objects.filter(status=Stimulus.Status.QUEUED).count()})
+                    "queued": Stimulus.objects.filter(status=Stimulus.Status.QUEUED).count(),
+                    "test_weights": generator_uses_test_weights(), "test_weight_backends": TEST_WEIGHT_BACKENDS})
     return TemplateResponse(request, "treatments/admin/review_queue.html", context)
 
 
@@ -120,7 +123,9 @@ def coverage_board(request: HttpRequest, admin_site: Any) -> HttpResponse:
     order = study.representation_order if study else request.GET.get("ro", "2023")
     include_demo = bool(study and study.demo)
     arms = [arm for arm in (services.study_arms(study) if study else services.ALL_ARMS) if arm != services.CONTROL_ARM]
-    districts = list(District.objects.filter(representation_order=order).order_by("province_code", "name_en"))
+    # The study's scope decides which districts need material (a pilot covers only its own).
+    scoped = study.districts_in_scope() if study else District.objects.filter(representation_order=order)
+    districts = list(scoped.order_by("province_code", "name_en"))
     coverage = services.material_coverage(districts, include_demo=include_demo)
     rows = []
     totals = {kind: dict.fromkeys(services.SLOT_STATES, 0) for kind in arms}
@@ -141,6 +146,7 @@ def coverage_board(request: HttpRequest, admin_site: Any) -> HttpResponse:
         "studies": studies, "study": study, "order": order, "arms": arms, "rows": rows,
         "totals": totals, "states": services.SLOT_STATES, "district_count": len(districts),
         "blocked": blocked, "can_open": can_open, "include_demo": include_demo,
+        "scope": study.scope_summary() if study else "all districts",
         "demo_material": SourcePhoto.objects.filter(is_demo=True).exists(),
     })
     return TemplateResponse(request, "treatments/admin/coverage.html", context)

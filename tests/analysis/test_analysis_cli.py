@@ -155,6 +155,15 @@ def test_report_on_degenerate_demo_data_skips_with_notes(tmp_path):
     assert (out / "tables" / "funnel.tex").exists()
 
 
+def test_a_report_on_an_empty_export_says_there_is_no_data(tmp_path):
+    export = tmp_path / "empty.csv"
+    simulate_export(50, seed=1).iloc[:0].to_csv(export, index=False)
+    out = tmp_path / "report"
+    completed = run_cli("report", "--input", str(export), "--out", str(out), "--power-reps", "10")
+    assert completed.returncode == 0, completed.stderr
+    assert "NO DATA: the export has no participants" in (out / "index.html").read_text()
+
+
 def test_report_full_run_on_simulated_parquet(tmp_path):
     export = tmp_path / "sim.parquet"
     simulate_export(1200, seed=4).to_parquet(export, index=False)

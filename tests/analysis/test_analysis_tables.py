@@ -68,7 +68,32 @@ def test_funnel_counts_add_up(export, variables):
     assert per_arm == total == export["arm"].isin(variables.arms).sum()
     screened = funnel.query("stage == 'not assigned: screened_out'")["n"].item()
     assert screened == (export["state"] == "screened_out").sum()
-    assert funnel.query("stage == 'in export (entered and consented)'")["n"].item() == len(export)
+    assert funnel.query("stage == 'in export (entered)'")["n"].item() == len(export)
+    consented = funnel.query("stage == 'consented'")["n"].item()
+    expected = export["consented_at"].notna().sum() if "consented_at" in export else (export["state"] != "started").sum()
+    assert consented == expected
+
+
+def test_the_funnel_names_what_a_screen_out_was_missing(export, variables):
+    rows = export.iloc[:2].copy()
+    rows["state"] = "screened_out"
+    rows["arm"] = pd.NA
+    rows["screenout_reason"] = ["material_missing", "not_canadian"]
+    rows["screenout_detail"] = ["house, distant", pd.NA]
+    stages = set(funnel_table(rows, variables)["stage"])
+    assert "screened out because: material_missing (house, distant)" in stages
+    assert "screened out because: not_canadian" in stages
+
+
+def test_the_funnel_does_not_count_unconsented_rows_as_consented(export, variables):
+    started = export.iloc[:1].copy()
+    started["state"] = "started"
+    if "consented_at" in started:
+        started["consented_at"] = pd.NaT
+    both = pd.concat([export, started], ignore_index=True)
+    funnel = funnel_table(both, variables).set_index("stage")
+    assert funnel.loc["in export (entered)", "n"] == len(export) + 1
+    assert funnel.loc["consented", "n"] == funnel_table(export, variables).set_index("stage").loc["consented", "n"]
 
 
 def test_attrition_table_and_differential_test(export, variables):

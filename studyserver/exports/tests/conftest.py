@@ -21,7 +21,7 @@ def study_with_people(db):
         study, arm="house", district=district, stimulus=stimulus, exposure_ms=12_345,
         image_delay_ms=345, pages={"consent": {"consent": 1}, "ses": SES, "wtp": POST},
         personal={"panel_id": "PANEL-1", "postal_code": "J9X 1A1", "email": "a@example.org",
-                  "signature_name": "Ann Example"},
+                  "signature_name": "Ann Example", "panel_parameters": {"STUDY_ID": "S-1"}},
     )
     control = make_participant(study, arm="control", district=district, state="assigned",
                                pages={"ses": {**SES, "gender": 1}})

@@ -39,6 +39,15 @@ def test_page_shows_form_and_funnel(study_with_people, staff):
     assert b"Participant funnel" in page.content and b"not_canadian" in page.content
     assert b"Abandoned (not seen for 24 h)" in page.content and b"of whom abandoned" in page.content
     assert b"do not have the permission to export personal data" in page.content
+    assert b"has the column headers only" not in page.content
+
+
+def test_a_study_without_participants_says_so(db, staff):
+    from studyserver.studies.models import Study
+
+    empty = Study.objects.create(slug="empty", title="Empty pilot")
+    page = logged_in(staff).get(URL, {"study": empty.pk}).content.decode()
+    assert "No participant has entered Empty pilot yet: an export of it has the column headers only" in page
 
 
 def test_download_each_format_is_logged(study_with_people, staff):
@@ -63,7 +72,7 @@ def test_personal_data_only_with_the_permission(study_with_people, staff, privil
     response = logged_in(privileged).post(URL, {"study": study.pk, "format": "csv",
                                                 "include_personal": "on"})
     frame = pd.read_csv(io.BytesIO(response.content))
-    assert list(frame.columns[-4:]) == list(PERSONAL_COLUMNS)
+    assert list(frame.columns[-len(PERSONAL_COLUMNS):]) == list(PERSONAL_COLUMNS)
     assert "personal" in response["Content-Disposition"]
     assert ExportLog.objects.get().included_personal_data
 

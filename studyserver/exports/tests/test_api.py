@@ -96,6 +96,8 @@ def test_funnel_counts(study_with_people, staff):
     make_participant(study, arm="control", district=district, state="completed")
     make_participant(study, state="screened_out", screenout_reason="not_canadian")
     make_participant(study, state="screened_out", screenout_reason="ineligible")
+    missing = make_participant(study, state="screened_out", screenout_reason="material_missing")
+    missing.__class__.objects.filter(pk=missing.pk).update(screenout_detail="house, distant")
     make_participant(study, state="started").__class__.objects.filter(
         study=study, state="started").update(consented_at=None)
     study.declined_count = 4
@@ -103,8 +105,9 @@ def test_funnel_counts(study_with_people, staff):
     withdraw(control)
 
     result = funnel(study)
-    assert result["started"] == 8 and result["consented"] == 7 and result["declined"] == 4
-    assert result["screened_out"] == {"ineligible": 1, "not_canadian": 2}
+    assert result["started"] == 9 and result["consented"] == 8 and result["declined"] == 4
+    assert result["screened_out"] == {"ineligible": 1, "material_missing": 1, "not_canadian": 2}
+    assert result["screened_out_details"] == {"material_missing: house, distant": 1}
     assert result["assigned"] == {"control": 2, "distant": 0, "house": 2, "district_landmark": 0,
                                   "provincial_landmark": 0}
     assert result["exposed"]["house"] == 2 and result["exposed"]["control"] == 0

@@ -88,7 +88,7 @@ def test_personal_data_needs_the_permission(study_with_people, tmp_path, permitt
     assert not path.exists() and not ExportLog.objects.exists()
     run_export("--format", "csv", "--out", str(path), "--include-personal", "--user", "researcher")
     frame = pd.read_csv(path)
-    assert list(frame.columns[-4:]) == list(PERSONAL_COLUMNS)
+    assert list(frame.columns[-len(PERSONAL_COLUMNS):]) == list(PERSONAL_COLUMNS)
     assert "a@example.org" in set(frame["email"].dropna())
     log = ExportLog.objects.get()
     assert log.included_personal_data and log.user == permitted_user
@@ -160,3 +160,14 @@ def test_export_codebook(tmp_path, fmt):
 def test_export_codebook_unknown_format(tmp_path):
     with pytest.raises(CommandError, match="csv or md"):
         call_command("export_codebook", "--format", "pdf", "--out", str(tmp_path / "c.pdf"))
+
+
+def test_an_empty_export_says_there_is_no_data(db, tmp_path):
+    from studyserver.studies.models import Study
+
+    Study.objects.create(slug="empty", title="Empty")
+    out, err = StringIO(), StringIO()
+    call_command("export_responses", "--format", "csv", "--out", str(tmp_path / "e.csv"), "--study", "empty",
+                 stdout=out, stderr=err)
+    assert "Wrote 0 rows" in out.getvalue()
+    assert "has no participants yet" in err.getvalue()

@@ -72,9 +72,10 @@ def test_withdrawn_participants_keep_only_their_slot(study_with_people):
 def test_personal_columns_only_on_request(study_with_people):
     study, treated, control, _ = study_with_people
     frame = build_export(study, include_personal=True).set_index("participant_id")
-    assert list(frame.columns[-4:]) == list(PERSONAL_COLUMNS)
+    assert list(frame.columns[-len(PERSONAL_COLUMNS):]) == list(PERSONAL_COLUMNS)
     assert frame.loc[str(treated.pk), "email"] == "a@example.org"
     assert frame.loc[str(treated.pk), "postal_code"] == "J9X 1A1"
+    assert frame.loc[str(treated.pk), "panel_parameters"] == '{"STUDY_ID": "S-1"}'
     assert pd.isna(frame.loc[str(control.pk), "panel_id"])
 
 

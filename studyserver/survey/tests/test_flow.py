@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 from datetime import timedelta
 
 import pytest
@@ -9,6 +11,7 @@ from django.core import mail
 from django.test import Client
 
 from studyserver.assignment.models import Assignment
+from studyserver.geo.models import District
 from studyserver.studies.models import Study
 from studyserver.survey import flow
 from studyserver.survey.models import (
@@ -27,6 +30,7 @@ from .conftest import (
     YUKON,
     Respondent,
     _errors,
+    approve_images_for,
     make_study,
 )
 
@@ -50,7 +54,7 @@ def test_entry_creates_one_participant_and_sends_them_to_consent(yukon):
     response = respondent.enter()
     assert response.status_code == 302 and response["Location"].endswith("/consent/")
     participant = respondent.participant
-    assert participant.consent_version == study.consent_version
+    assert participant.consent_version == ""  # not consented yet: no version (recorded at consent)
     assert participant.panel_id_hash and "PANEL-42" not in participant.panel_id_hash
     assert PersonalData.objects.get(participant=participant).panel_id == "PANEL-42"
     page = respondent.client.get(response["Location"])
@@ -63,9 +67,29 @@ def test_declining_keeps_only_an_anonymous_count(yukon):
     respondent.enter()
     response = respondent.post("consent", {"decision": "decline"})
     assert response.status_code == 200 and "Nothing you entered has been kept" in response.content.decode()
+    # The panel gets a status: the page's button is the declined exit with the respondent id.
+    assert 'href="/done/declined/?pid=P-1"' in response.content.decode()
+    assert "Return to the panel" in response.content.decode()
     assert not Participant.objects.exists() and not PersonalData.objects.exists()
     study.refresh_from_db()
     assert study.declined_count == 1
+    # The same link again: straight back to the panel, no new "started" participant.
+    again = Respondent(study).enter()
+    assert again.status_code == 302 and again["Location"] == "/done/declined/?pid=P-1"
+    assert not Participant.objects.exists() and study.declined_count == 1
+
+
+def test_declined_exit_uses_the_study_template_and_kept_parameters(yukon):
+    study = make_study(panel_id_parameter="PROLIFIC_PID", panel_parameters="STUDY_ID, SESSION_ID",
+                       declined_url_template="https://app.prolific.com/submissions/complete?cc=NOCONSENT&p={pid}")
+    client = Client()
+    response = client.get(f"/s/{study.slug}/", {"PROLIFIC_PID": "abc 1", "STUDY_ID": "s1", "SESSION_ID": "x"})
+    assert response.status_code == 302
+    personal = PersonalData.objects.get()
+    assert personal.panel_id == "abc 1" and personal.panel_parameters == {"STUDY_ID": "s1", "SESSION_ID": "x"}
+    token = client.session["floodlight_participants"][-1]
+    page = client.post(f"/take/{token}/consent/", {"decision": "decline"}).content.decode()
+    assert 'href="https://app.prolific.com/submissions/complete?cc=NOCONSENT&amp;p=abc%201"' in page
 
 
 def test_agreeing_without_confirming_age_is_refused_with_a_message(yukon):
@@ -167,6 +191,7 @@ def test_picking_a_candidate_records_the_method(yukon):
     respondent.consent()
     respondent.post("postal", {"postal_code": MONTREAL})
     first = respondent.participant.district_candidates["fed_codes"][0]
+    approve_images_for(District.objects.get(representation_order="2013", fed_code=first))
     respondent.post("district", {"district": first})
     participant = respondent.participant
     assert participant.district_method == Participant.DistrictMethod.PICKED
@@ -240,7 +265,9 @@ def test_bloc_quebecois_is_offered_in_quebec_only(yukon):
     quebecer.enter()
     quebecer.consent()
     quebecer.post("postal", {"postal_code": MONTREAL})
-    quebecer.post("district", {"district": quebecer.participant.district_candidates["fed_codes"][0]})
+    first = quebecer.participant.district_candidates["fed_codes"][0]
+    approve_images_for(District.objects.get(representation_order="2013", fed_code=first))
+    quebecer.post("district", {"district": first})
     quebecer.answer_until(lambda step: step == "party")
     assert "Bloc Québécois" in quebecer.get("party").content.decode()
 
@@ -324,12 +351,60 @@ def test_a_district_without_approved_images_is_screened_out_before_assignment(ge
     respondent = Respondent(make_study())  # no image approved for Yukon
     respondent.enter()
     respondent.consent()
-    respondent.post("postal", {"postal_code": YUKON})
-    respondent.answer_until(lambda step: step not in PRE_PAGES)
+    response = respondent.post("postal", {"postal_code": YUKON})
+    # Settled as soon as the district is known: no question is asked before the screen-out.
+    assert response["Location"].endswith("/screened-out/") or "screened" in response["Location"]
     participant = respondent.participant
     assert participant.state == Participant.State.SCREENED_OUT
-    assert participant.screenout_reason == Participant.ScreenOut.INELIGIBLE
+    assert participant.screenout_reason == Participant.ScreenOut.MATERIAL_MISSING
+    assert participant.screenout_detail == "distant, house, district_landmark, provincial_landmark"
+    assert not PageSubmission.objects.filter(participant=participant).exclude(step__in=["consent", "postal"]).exists()
     assert not Assignment.objects.filter(participant=participant).exists()
+
+
+def test_a_district_outside_the_scope_is_screened_out_at_once(yukon):
+    study = make_study(scope=Study.Scope.PROVINCES, scope_provinces="QC, ON")
+    respondent = Respondent(study)
+    respondent.enter()
+    respondent.consent()
+    respondent.post("postal", {"postal_code": YUKON})
+    participant = respondent.participant
+    assert participant.state == Participant.State.SCREENED_OUT
+    assert (participant.screenout_reason, participant.screenout_detail) == ("out_of_scope", "60001")
+    inside = Respondent(make_study(slug="yt", scope=Study.Scope.DISTRICTS, scope_districts="60001"))
+    inside.enter()
+    inside.consent()
+    inside.post("postal", {"postal_code": YUKON})
+    assert inside.participant.state == Participant.State.PLACED
+
+
+def test_the_province_list_reads_in_order(yukon):
+    respondent = Respondent(make_study(), language="fr")
+    respondent.enter()
+    respondent.consent()
+    respondent.post("postal", {"postal_code": MONTREAL})
+    respondent.post("district", {"district": "none"})
+    page = respondent.get("district").content.decode()
+    names = [html.unescape(n) for n in re.findall(r'<label for="id_district_\d+">([^<]+)</label>', page)]
+    assert len(names) > 70 and names == sorted(names, key=flow.reading_order)
+    assert "(Québec)" in page and "en Québec" not in page
+    assert flow.reading_order("École") < flow.reading_order("Edmonton") < flow.reading_order("Fundy")
+
+
+def test_a_one_district_territory_is_not_asked(yukon, monkeypatch):
+    from studyserver.geo import services as geo
+
+    def no_candidates(raw, order):  # an FSA of the territory with no district shape behind it
+        return geo.Location(raw, "Y1A 6E5", True, None, "Y1A", "YT", None, None, placeable=True)
+
+    monkeypatch.setattr(geo, "locate", no_candidates)
+    respondent = Respondent(make_study())
+    respondent.enter()
+    respondent.consent()
+    respondent.post("postal", {"postal_code": YUKON})
+    participant = respondent.participant
+    assert participant.state == Participant.State.PLACED and participant.district.fed_code == "60001"
+    assert participant.district_method == Participant.DistrictMethod.CERTAIN
 
 
 def test_an_image_withdrawn_after_assignment_gets_a_clear_message_not_a_new_arm(yukon):
@@ -474,3 +549,88 @@ def test_a_full_quota_sends_later_participants_to_the_over_quota_url(yukon):
     assert Participant.objects.filter(study=study).count() == 2
     # Someone already in the study still resumes.
     assert Respondent(study, panel_id="Q-1").enter()["Location"].endswith(f"/{first.current_step()}/")
+
+
+# --- fielding: the debrief per arm, the step counter, panel parameters ---------------------------------------
+
+
+def _to_debrief(respondent: Respondent) -> str:
+    step = respondent.answer_until(lambda step: step in {flow.TREATMENT, flow.DEBRIEF})
+    if step == flow.TREATMENT:
+        respondent.get(flow.TREATMENT)
+        assert respondent.post(flow.TREATMENT, {}).status_code == 302
+        respondent.answer_until(lambda step: step == flow.DEBRIEF)
+    return html.unescape(respondent.get(flow.DEBRIEF).content.decode())
+
+
+@pytest.mark.parametrize(("arm", "language", "says", "never"), [
+    ("control", "en", "shown no image", "you saw was created"),
+    ("distant", "en", "real, unaltered photograph of a real flood: Sylhet, Bangladesh, June 2022", "created by a computer"),
+    ("house", "en", "(house place) was created by a computer", "real, unaltered"),
+    ("distant", "fr", "véritable photo, non retouchée, d'une inondation réelle : Sylhet (Bangladesh), juin 2022", "créée par ordinateur"),
+    ("provincial_landmark", "fr", "(lieu provincial_landmark) a été créée par ordinateur", "véritable photo"),
+])
+def test_the_debrief_says_what_the_arm_saw(yukon, arm, language, says, never):
+    from studyserver.treatments.models import PHOTO_BACKEND, SourcePhoto, Stimulus
+
+    SourcePhoto.objects.filter(kind="distant").update(place_name_en="Sylhet, Bangladesh, June 2022",
+                                                      place_name_fr="Sylhet (Bangladesh), juin 2022")
+    Stimulus.objects.filter(source__kind="distant").update(backend=PHOTO_BACKEND)
+    respondent = placed_in_yukon(make_study(first_arm=arm, min_exposure_seconds=0), language=language)
+    debrief = _to_debrief(respondent)
+    assert says in debrief and never not in debrief
+
+
+@pytest.mark.parametrize("arm", ["house", "control"])
+@pytest.mark.parametrize("follow_ups", [True, False])
+def test_the_step_counter_counts_steadily(yukon, arm, follow_ups):
+    """No jump: the total stays the same (control: one less once drawn) and the number goes up by one
+    at most; the district question and the follow-up pages share their parent step's number."""
+    respondent = Respondent(make_study(first_arm=arm, min_exposure_seconds=0))
+    respondent.enter()
+    seen = [flow.progress(respondent.participant)]
+    respondent.consent()
+    seen.append(flow.progress(respondent.participant))
+    respondent.post("postal", {"postal_code": YUKON})
+    answers = ({"info_emissions": 1, "letter_want": 1, "letter_signed": "on", "signature_name": "A",
+                "email": "a@example.org"} if follow_ups else {"info_emissions": 0, "info_floodprotect": 0,
+                                                              "letter_want": 0})
+    for _ in range(30):
+        participant = respondent.participant
+        seen.append(flow.progress(participant))
+        step = participant.current_step
+        if step == flow.DEBRIEF:
+            break
+        if step == flow.TREATMENT:
+            respondent.get(step)
+            respondent.post(step, {})
+        else:
+            assert respondent.answer_page(step, answers).status_code == 302
+    currents = [current for current, _ in seen]
+    totals = {total for _, total in seen}
+    assert currents[0] == 1 and all(0 <= b - a <= 1 for a, b in zip(currents, currents[1:], strict=False)), currents
+    assert totals == ({seen[-1][1]} if arm != "control" else {seen[-1][1], seen[-1][1] + 1}), seen
+    assert seen[-1][0] == seen[-1][1]  # the debrief is the last step
+
+
+def test_a_prolific_style_entry_link_and_completion_url(yukon, settings):
+    settings.FLOODLIGHT_DEMO_MODE = False
+    study = make_study(first_arm="control", panel_id_parameter="PROLIFIC_PID", panel_parameters="STUDY_ID, SESSION_ID",
+                       complete_url_template="https://app.prolific.com/submissions/complete?cc=C123&PROLIFIC_PID={pid}")
+    # The generic name is not the study's: refused as an incomplete link, nothing created.
+    assert Client().get(f"/s/{study.slug}/", {"pid": "X"}).status_code == 400
+    assert not Participant.objects.exists()
+    client = Client()
+    query = {"PROLIFIC_PID": "5f0c", "STUDY_ID": "st-9", "SESSION_ID": "se-1", "lang": "en"}
+    assert client.get(f"/s/{study.slug}/", query).status_code == 302
+    respondent = Respondent(study, panel_id=None, client=client)
+    respondent.consent()
+    respondent.post("postal", {"postal_code": YUKON})
+    _to_debrief(respondent)
+    done = respondent.post(flow.DEBRIEF, {})
+    assert done["Location"] == "https://app.prolific.com/submissions/complete?cc=C123&PROLIFIC_PID=5f0c"
+    personal = PersonalData.objects.get()
+    assert personal.panel_parameters == {"STUDY_ID": "st-9", "SESSION_ID": "se-1"}
+    # The same Prolific link again: already taken part, no second participant.
+    assert Client().get(f"/s/{study.slug}/", query).status_code == 409
+    assert Participant.objects.count() == 1

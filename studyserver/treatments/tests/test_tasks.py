@@ -12,6 +12,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 from PIL import Image
 
+from studyserver.geo.models import District
 from studyserver.treatments import tasks
 from studyserver.treatments.models import Stimulus
 from studyserver.treatments.tasks import generate_stimulus
@@ -143,8 +144,6 @@ def test_generate_treatments_command_skips_what_exists(make_source, make_stimulu
     make_source("provincial_landmark", None, "QC", seed=5)
     make_source("distant", seed=6)
 
-    with pytest.raises(CommandError):
-        call_command("generate_treatments", representation_order="2099")
     out = io.StringIO()
     call_command("generate_treatments", district="24002", representation_order="2099", stdout=out,
                  stderr=io.StringIO())
@@ -166,6 +165,33 @@ def test_generate_treatments_command_skips_what_exists(make_source, make_stimulu
     assert "resent 1 stale" in out.getvalue()
     stuck.refresh_from_db()
     assert stuck.status == "generated" and stuck.attempts == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_generate_treatments_runs_bare_and_with_district_alone(make_source, districts, media, monkeypatch, settings):
+    """No --representation-order: the latest study's order, or the only order loaded (was an AttributeError)."""
+    from studyserver.studies.models import Study
+
+    settings.GENERATOR_BATCH_SIZE = 1
+    monkeypatch.setattr(tasks, "_flood_batch", batch_of(fake_flood([])))
+    quebec, montreal, ajax = districts
+    make_source("house", ajax, seed=1)
+    make_source("house", quebec, seed=2)
+    out, err = io.StringIO(), io.StringIO()
+    call_command("generate_treatments", district="35001", stdout=out, stderr=err)  # only 2099 is loaded
+    assert "queued 1, skipped 0" in out.getvalue()
+    assert "tiny test weights" in err.getvalue()  # real photos, no trained weights configured
+    out = io.StringIO()
+    call_command("generate_treatments", stdout=out, stderr=io.StringIO())  # bare, as the README shows it
+    assert "queued 1, skipped 1" in out.getvalue()
+    District.objects.create(representation_order="2023", fed_code="35001", name_en="Ajax", name_fr="Ajax",
+                            province_code="ON")
+    with pytest.raises(CommandError, match="several representation orders"):
+        call_command("generate_treatments", kind="house", stdout=io.StringIO(), stderr=io.StringIO())
+    Study.objects.create(slug="s", title="S", representation_order="2099")
+    out = io.StringIO()
+    call_command("generate_treatments", kind="house", stdout=out, stderr=io.StringIO())
+    assert "queued 0, skipped 2" in out.getvalue()
 
 
 def test_retry_backoff_is_exponential_and_capped():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 
 import pytest
@@ -65,6 +66,16 @@ def test_staff_pages_need_staff(client, django_user_model):
         assert response.status_code == 302 and "/login/" in response["Location"]
 
 
+def test_review_queue_warns_about_test_weights(staff_client, districts, make_stimulus, settings):
+    made = make_stimulus("house", districts[0], status=GENERATED, seed=1)
+    Stimulus.objects.filter(pk=made.pk).update(backend="reference-sim-tiny")
+    settings.GENERATOR_MASKER_CHECKPOINT = settings.GENERATOR_PAINTER_CHECKPOINT = ""
+    page = staff_client.get(reverse("admin:treatments_review_queue")).content.decode()
+    assert "No trained weights are configured" in page and "(test weights)" in page
+    settings.GENERATOR_MASKER_CHECKPOINT, settings.GENERATOR_PAINTER_CHECKPOINT = "m.pt", "p.pt"
+    assert "No trained weights are configured" not in staff_client.get(reverse("admin:treatments_review_queue")).content.decode()
+
+
 def test_review_queue_approve_reject_regenerate(staff_client, districts, make_stimulus):
     first = make_stimulus("house", districts[0], status=GENERATED, seed=1)
     second = make_stimulus("district_landmark", districts[0], status=GENERATED, seed=2)
@@ -101,9 +112,24 @@ def test_coverage_board_headline(staff_client, districts, make_stimulus):
     make_stimulus("provincial_landmark", None, "ON", seed=4)
     make_stimulus("distant", seed=5, status=GENERATED)
     page = staff_client.get(url).content.decode()
-    assert "3 of 3 districts" in page and "cannot open yet" in page
+    assert "3 of 3 districts in scope" in page and "cannot open yet" in page
     Stimulus.objects.filter(source__kind="distant").update(status="approved")
-    assert "The study can open" in staff_client.get(url).content.decode()
+    assert "Images are complete for the scope" in staff_client.get(url).content.decode()
+
+
+def test_coverage_board_follows_the_study_scope(staff_client, districts, make_stimulus):
+    """A pilot in one province needs material for that province's districts only."""
+    quebec, montreal, ajax = districts
+    Study.objects.create(slug="pilot", title="Pilot", representation_order="2099", scope="provinces",
+                         scope_provinces="ON")
+    url = reverse("admin:treatments_coverage") + "?study=pilot"
+    page = staff_client.get(url).content.decode()
+    assert "1 of 1 districts in scope (provinces ON" in page and "Abitibi" not in page
+    make_stimulus("house", ajax, seed=1)
+    make_stimulus("district_landmark", ajax, seed=2)
+    make_stimulus("provincial_landmark", None, "ON", seed=3)
+    make_stimulus("distant", seed=4)
+    assert "Images are complete for the scope" in staff_client.get(url).content.decode()
 
 
 def make_zip(rows: list[str], files: dict[str, bytes]) -> io.BytesIO:
@@ -182,20 +208,50 @@ def test_admin_pages_render_and_flag_demo_material(staff_client, districts, make
     assert "DEMO material" in page
 
 
-def test_admin_upload_of_a_single_source(staff_client, districts, media):
+def test_admin_upload_of_a_single_source(staff_client, districts, media, monkeypatch, django_capture_on_commit_callbacks):
+    queued: list = []
+    monkeypatch.setattr("studyserver.treatments.tasks.generate_stimulus.delay", lambda pk: queued.append(pk))
+    page = staff_client.get(reverse("admin:treatments_sourcephoto_add")).content.decode()
+    assert "The caption reads “A flood in” followed by this name" in page and "Riding code" in page
     image = io.BytesIO(png_bytes(9))
     image.name = "house.png"
-    response = staff_client.post(reverse("admin:treatments_sourcephoto_add"), {
-        "kind": "house", "district": districts[2].pk, "province_code": "", "place_name_en": "Ajax",
-        "place_name_fr": "Ajax", "image": image, "credit": "me",
-    })
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_client.post(reverse("admin:treatments_sourcephoto_add"), {
+            "kind": "house", "representation_order": "2099", "fed_code": "35001", "province_code": "",
+            "place_name_en": "Ajax", "place_name_fr": "Ajax", "image": image, "credit": "me", "generate": "on",
+        })
     assert response.status_code == 302, response.content.decode()[:2000]
     source = SourcePhoto.objects.get()
     assert source.origin == "upload" and source.uploaded_by.username == "curator" and source.province_code == "ON"
+    assert source.district == districts[2]
+    stimulus = Stimulus.objects.get(source=source)
+    assert stimulus.status == "queued" and queued == [stimulus.pk]  # generation queued, as the box said
     bad = io.BytesIO(png_bytes(9))
     bad.name = "landmark.png"
     response = staff_client.post(reverse("admin:treatments_sourcephoto_add"), {
-        "kind": "provincial_landmark", "district": districts[2].pk, "province_code": "ON",
+        "kind": "provincial_landmark", "representation_order": "2099", "fed_code": "35001", "province_code": "ON",
         "place_name_en": "CN Tower", "image": bad,
     })
-    assert response.status_code == 200 and "belongs to a province" in response.content.decode()
+    assert response.status_code == 200 and "Only house and district landmark photos" in response.content.decode()
+
+
+def test_a_validation_error_keeps_the_chosen_photo(staff_client, districts, media):
+    image = io.BytesIO(png_bytes(3))
+    image.name = "church.png"
+    url = reverse("admin:treatments_sourcephoto_add")
+    response = staff_client.post(url, {"kind": "district_landmark", "representation_order": "2099",
+                                       "fed_code": "9", "place_name_en": "St. Mary's", "image": image})
+    page = response.content.decode()
+    assert response.status_code == 200 and "No district 9 in the 2099 representation order" in page
+    assert "church.png is kept from this try" in page
+    pending = re.search(r'name="pending_image" value="([^"]+)"', page).group(1)
+    response = staff_client.post(url, {"kind": "district_landmark", "representation_order": "2099",
+                                       "fed_code": "24001", "place_name_en": "St. Mary's",
+                                       "pending_image": pending})
+    assert response.status_code == 302, response.content.decode()[:3000]
+    source = SourcePhoto.objects.get()
+    assert source.image.read() == png_bytes(3) and source.district == districts[0]
+    # A forged or stale pending name is ignored: the form asks for the file again.
+    response = staff_client.post(url, {"kind": "distant", "representation_order": "2099",
+                                       "place_name_en": "Sylhet", "pending_image": "../../etc/passwd"})
+    assert response.status_code == 200 and "Choose the photo file." in response.content.decode()

@@ -103,3 +103,6 @@ class Command(BaseCommand):
             f"Wrote {len(frame)} rows x {frame.shape[1]} columns to {path} "
             f"in {time.perf_counter() - started:.1f} s (logged)."
         ))
+        if frame.empty:
+            self.stderr.write(self.style.WARNING(
+                f"Study {study.slug!r} has no participants yet: the file has the column headers only."))

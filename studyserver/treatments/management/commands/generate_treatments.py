@@ -1,6 +1,6 @@
 """Fan out generation tasks for source photos that have no live stimulus yet.
 
-    python manage.py generate_treatments --all
+    python manage.py generate_treatments            # every photo that needs it (same as --all)
     python manage.py generate_treatments --district 24001 [--kind house]
     python manage.py generate_treatments --kind provincial_landmark --representation-order 2013
 
@@ -28,6 +28,33 @@ from studyserver.treatments.tasks import generate_stimulus
 LIVE = (Stimulus.Status.QUEUED, Stimulus.Status.GENERATED, Stimulus.Status.APPROVED)
 
 
+def default_representation_order() -> str:
+    """The latest study's representation order; without a study, the only order with districts."""
+    from studyserver.geo.models import District
+    from studyserver.studies.models import Study
+
+    latest = Study.objects.order_by("-created_at", "-pk").first()
+    if latest is not None:
+        return latest.representation_order
+    loaded = sorted(District.objects.order_by().values_list("representation_order", flat=True).distinct())
+    if len(loaded) == 1:
+        return loaded[0]
+    if not loaded:
+        raise CommandError("No districts are loaded: run load_districts first (see the README).")
+    raise CommandError(f"Districts of several representation orders are loaded ({', '.join(loaded)}) and no "
+                       "study says which one: pass --representation-order.")
+
+
+def test_weights_warnings() -> list[str]:
+    """A warning when real (non-DEMO) photos would be flooded by the tiny reference weights."""
+    from studyserver.studies.readiness import generator_uses_test_weights
+
+    if generator_uses_test_weights() and SourcePhoto.objects.filter(is_demo=False).exists():
+        return ["No trained weights are configured (GENERATOR_MASKER_CHECKPOINT / GENERATOR_PAINTER_CHECKPOINT): "
+                "images are made by the tiny test weights of the reference backend, fit for a demo only."]
+    return []
+
+
 class Command(BaseCommand):
     help = "Queue flood generation for source photos without a queued/generated/approved stimulus."
 
@@ -35,14 +62,16 @@ class Command(BaseCommand):
         parser.add_argument("--district", metavar="FED_CODE", help="Only what this district needs "
                             "(its house and landmark photos, its province's landmark, the distant photo).")
         parser.add_argument("--kind", choices=Kind.values, help="Only this kind of material.")
-        parser.add_argument("--all", action="store_true", help="Every source photo.")
+        parser.add_argument("--all", action="store_true", help="Every source photo (the default without "
+                            "--district or --kind).")
         parser.add_argument("--representation-order", default=None, metavar="RO",
-                            help="Districts of this order only (default: the latest study's order).")
+                            help="Districts of this order only (default: the latest study's order, or the "
+                            "only order loaded).")
 
     def handle(self, *args, **options):
-        if not (options["all"] or options["district"] or options["kind"]):
-            raise CommandError("Say what to generate: --all, --district FED_CODE and/or --kind KIND.")
-        order = options["representation_order"] or self._default_order()
+        order = options["representation_order"] or default_representation_order()
+        for warning in test_weights_warnings():
+            self.stderr.write(self.style.WARNING(warning))
         sources = SourcePhoto.objects.select_related("district")
         # District photos of other representation orders are never touched.
         sources = sources.filter(~Q(kind__in=DISTRICT_KINDS) | Q(district__representation_order=order))

@@ -1,0 +1,172 @@
+"""Is a study ready to open for its scope? One list of reasons, read by the admin, the command and tests.
+
+Each :class:`Reason` has a level:
+
+* ``blocker`` — opening is refused (a demo study may open anyway, with the reasons as warnings);
+* ``confirm`` — opening needs an explicit confirmation (images made by the tiny test weights);
+* ``warning`` — worth knowing, does not stop anything.
+
+The coverage part reads ``treatments.services.material_coverage``, the same query the eligibility
+check and the coverage board use, restricted to the districts of the study's scope.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+
+from .models import EXIT_KINDS, Study, exit_url_problems
+
+BLOCKER, CONFIRM, WARNING = "blocker", "confirm", "warning"
+#: Backends of the generator's reference (test) weights, see generator/reference.py.
+TEST_WEIGHT_BACKENDS: tuple[str, ...] = ("reference-sim-tiny", "reference-nonlearned")
+_EXAMPLES = 5
+
+
+@dataclass(frozen=True)
+class Reason:
+    code: str
+    level: str
+    message: str
+
+
+def generator_uses_test_weights() -> bool:
+    """No trained checkpoints configured: the generator falls back to the tiny reference weights."""
+    return not (settings.GENERATOR_MASKER_CHECKPOINT and settings.GENERATOR_PAINTER_CHECKPOINT)
+
+
+def scheme_for(study: Study) -> Any:
+    """The study's allocation scheme, or the unsaved default it would get (nothing is created here)."""
+    from studyserver.assignment.models import AllocationScheme
+
+    if study.pk is not None:
+        scheme = AllocationScheme.objects.filter(study_id=study.pk).first()
+        if scheme is not None:
+            return scheme
+    # Not bound to the study: that would cache the unsaved scheme as study.allocation_scheme.
+    return AllocationScheme()
+
+
+def readiness(study: Study) -> list[Reason]:
+    """Everything that stands between ``study`` and fielding it, most serious first."""
+    reasons = [*_scope_reasons(study), *_allocation_reasons(study), *_exit_reasons(study),
+               *_questionnaire_reasons(study)]
+    districts = list(study.districts_in_scope()) if study.representation_order else []
+    if districts:
+        reasons += _coverage_reasons(study, districts)
+        reasons += _weights_reasons(study, districts)
+    order = {BLOCKER: 0, CONFIRM: 1, WARNING: 2}
+    return sorted(reasons, key=lambda reason: order[reason.level])
+
+
+def blockers(reasons: list[Reason]) -> list[Reason]:
+    return [reason for reason in reasons if reason.level == BLOCKER]
+
+
+def confirmations(reasons: list[Reason]) -> list[Reason]:
+    return [reason for reason in reasons if reason.level == CONFIRM]
+
+
+def _scope_reasons(study: Study) -> list[Reason]:
+    from studyserver.geo.models import District
+
+    loaded = District.objects.filter(representation_order=study.representation_order).count()
+    if not loaded:
+        return [Reason("no_districts", BLOCKER, f"No districts of the {study.representation_order} representation "
+                       "order are loaded: run manage.py load_districts (README, 'Districts for a real study').")]
+    in_scope = study.districts_in_scope().count()
+    if not in_scope:
+        return [Reason("empty_scope", BLOCKER, f"The scope ({study.scope_summary()}) contains no loaded district.")]
+    if study.scope == Study.Scope.DISTRICTS and in_scope < len(study.scope_fed_codes()):
+        known = set(study.districts_in_scope().values_list("fed_code", flat=True))
+        unknown = [code for code in study.scope_fed_codes() if code not in known]
+        return [Reason("unknown_districts", BLOCKER, f"Listed districts not loaded: {', '.join(unknown)}.")]
+    return []
+
+
+def _questionnaire_reasons(study: Study) -> list[Reason]:
+    """A real study may not show participants the sample questionnaire's placeholder contacts."""
+    from studyserver.instrument.versions import instrument_problems
+
+    return [Reason("placeholder_contacts", BLOCKER, problem)
+            for problem in instrument_problems(study.instrument, demo=study.demo)]
+
+
+def _allocation_reasons(study: Study) -> list[Reason]:
+    scheme = scheme_for(study)
+    reasons = []
+    if len(scheme.arms) < 2:
+        reasons.append(Reason("one_arm", BLOCKER, "The allocation scheme has fewer than two arms with a ratio above 0."))
+    if scheme.strata == scheme.Strata.ITEM:
+
+        pre_items = {item.code for page in study.instrument.pages_in_phase("pre") for item in page.items}
+        if scheme.strata_item not in pre_items:
+            reasons.append(Reason("bad_strata_item", BLOCKER, f"Strata item {scheme.strata_item!r} is not a "
+                                  "pre-treatment question of the instrument."))
+    return reasons
+
+
+def _exit_reasons(study: Study) -> list[Reason]:
+    reasons = []
+    allowed = {"pid", *study.kept_parameters()}
+    for kind in EXIT_KINDS:
+        template = study.exit_template(kind)
+        own = bool(getattr(study, f"{kind}_url_template"))
+        for problem in exit_url_problems(template, allowed, allow_local=not own):
+            source = "the study's" if own else f"PANEL_{kind.upper()}_URL"
+            reasons.append(Reason(f"exit_{kind}", BLOCKER, f"{kind} exit URL ({source}): {problem}"))
+        if not own and template.startswith("/") and not study.demo:
+            reasons.append(Reason(f"exit_{kind}_standin", BLOCKER,
+                                  f"The {kind} exit is the built-in stand-in page ({template}): set the study's "
+                                  f"{kind} URL or PANEL_{kind.upper()}_URL to the panel's address."))
+    return reasons
+
+
+def _coverage_reasons(study: Study, districts: list[Any]) -> list[Reason]:
+    from studyserver.treatments.services import CONTROL_ARM, material_coverage
+
+    arms = [arm for arm in scheme_for(study).arms if arm != CONTROL_ARM]
+    coverage = material_coverage(districts, include_demo=study.demo)
+    missing: dict[str, list[Any]] = {arm: [] for arm in arms}
+    for district in districts:
+        for arm in arms:
+            if coverage[district.pk][arm] != "approved":
+                missing[arm].append(district)
+    lacking = {district.pk for found in missing.values() for district in found}
+    if not lacking:
+        return []
+    per_arm = ", ".join(f"{arm} {len(found)}" for arm, found in missing.items() if found)
+    examples = [d for d in districts if d.pk in lacking][:_EXAMPLES]
+    named = "; ".join(f"{d.fed_code} {d.name_en}" for d in examples)
+    more = f" and {len(lacking) - len(examples)} more" if len(lacking) > len(examples) else ""
+    return [Reason("images_missing", BLOCKER,
+                   f"Approved images are missing for {len(lacking)} of the {len(districts)} districts in scope "
+                   f"(by arm: {per_arm}), e.g. {named}{more}. Participants from them would be screened out: "
+                   "generate and approve images (coverage board), or narrow the scope.")]
+
+
+def _weights_reasons(study: Study, districts: list[Any]) -> list[Reason]:
+    if study.demo:
+        return []
+    from django.db.models import Q
+
+    from studyserver.treatments.models import DISTRICT_KINDS, Kind, Stimulus
+
+    slots = Q(source__kind__in=DISTRICT_KINDS, source__district__in=districts)
+    slots |= Q(source__kind=Kind.PROVINCIAL_LANDMARK, source__province_code__in={d.province_code for d in districts})
+    test_made = Stimulus.objects.filter(slots, status=Stimulus.Status.APPROVED, source__is_demo=False,
+                                        backend__in=TEST_WEIGHT_BACKENDS).count()
+    reasons = []
+    if test_made:
+        reasons.append(Reason("test_weights", CONFIRM,
+                              f"{test_made} approved image(s) in scope were made by the generator's tiny test "
+                              "weights (backend reference-sim-tiny), not trained ones: configure "
+                              "GENERATOR_MASKER_CHECKPOINT / GENERATOR_PAINTER_CHECKPOINT and regenerate, or "
+                              "confirm that these images are meant to be shown."))
+    elif generator_uses_test_weights():
+        reasons.append(Reason("test_weights_configured", WARNING,
+                              "No trained weights are configured: images generated from now on will use the "
+                              "tiny test weights."))
+    return reasons
