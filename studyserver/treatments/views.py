@@ -11,11 +11,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseNotModified
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_safe
+
+from studyserver.accounts.guards import permission_required
 
 from . import services
 from .forms import BulkUploadForm, ReviewForm, StreetViewForm
@@ -60,7 +63,14 @@ def _admin_context(request: HttpRequest, admin_site: Any, title: str) -> dict[st
     return {**admin_site.each_context(request), "title": title, "opts": Stimulus._meta}
 
 
+VIEW = "treatments.view_stimulus"
+REVIEW = "treatments.review_stimulus"
+UPLOAD = "treatments.add_sourcephoto"
+GENERATE = "treatments.add_stimulus"
+
+
 @require_safe
+@permission_required(VIEW)
 def staff_file(request: HttpRequest, pk: int, which: str) -> HttpResponse:
     """Any stimulus' source, mask or result for reviewers (participants never reach this)."""
     stimulus = get_object_or_404(Stimulus.objects.select_related("source"), pk=pk)
@@ -77,9 +87,12 @@ def staff_file(request: HttpRequest, pk: int, which: str) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
+@permission_required(VIEW)
 def review_queue(request: HttpRequest, admin_site: Any) -> HttpResponse:
     """Generated stimuli side by side with their source and mask; approve / reject / regenerate."""
     if request.method == "POST":
+        if not request.user.has_perm(REVIEW):
+            raise PermissionDenied(f"Reviewing needs the permission {REVIEW}.")
         form = ReviewForm(request.POST)
         if form.is_valid():
             stimulus = get_object_or_404(Stimulus, pk=form.cleaned_data["stimulus"])
@@ -110,6 +123,7 @@ def review_queue(request: HttpRequest, admin_site: Any) -> HttpResponse:
 
 
 @require_safe
+@permission_required(VIEW)
 def coverage_board(request: HttpRequest, admin_site: Any) -> HttpResponse:
     """Districts × kinds: missing / queued / generated / approved, and whether the study can open."""
     from studyserver.geo.models import District
@@ -147,12 +161,15 @@ def coverage_board(request: HttpRequest, admin_site: Any) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
+@permission_required(UPLOAD)
 def bulk_upload(request: HttpRequest, admin_site: Any) -> HttpResponse:
     """A zip of photos with a CSV manifest; nothing is imported unless every row is valid."""
     from .bulk import import_zip
 
     report = None
     form = BulkUploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid() and form.cleaned_data["generate"] and not request.user.has_perm(GENERATE):
+        form.add_error("generate", f"Queueing generation needs the permission {GENERATE}: untick it.")
     if request.method == "POST" and form.is_valid():
         report = import_zip(
             form.cleaned_data["archive"],
@@ -170,6 +187,7 @@ def bulk_upload(request: HttpRequest, admin_site: Any) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
+@permission_required(UPLOAD)
 def streetview_fetch(request: HttpRequest, admin_site: Any) -> HttpResponse:
     """Fetch a source photo from the Street View Static API (key from the environment)."""
     from .streetview import StreetViewError, fetch_source_photo, is_configured
