@@ -12,7 +12,8 @@ import logging
 import re
 
 SECRET_PARAMETERS = ("pid", "sig")
-_PATTERN = re.compile(r"(?P<key>(?:^|[?&;])(?:%s)=)[^&;\s\"']*" % "|".join(SECRET_PARAMETERS))
+_NAMES = "|".join(SECRET_PARAMETERS)
+_PATTERN = re.compile(rf"(?P<key>(?:^|[?&;])(?:{_NAMES})=)[^&;\s\"']*")
 
 
 def redact(text: str) -> str:
