@@ -22,6 +22,7 @@ from studyserver.accounts.guards import permission_required
 
 from . import services
 from .forms import BulkUploadForm, ReviewForm, StreetViewForm
+from .images import served_content_type
 from .models import Kind, SourcePhoto, Stimulus
 
 # Private: a shared cache would answer without reaching the server, and the first time the image
@@ -81,7 +82,17 @@ def staff_file(request: HttpRequest, pk: int, which: str) -> HttpResponse:
         handle = field.open("rb")
     except FileNotFoundError as missing:
         raise Http404("No such file.") from missing
-    response = FileResponse(handle)
+    content_type = served_content_type(handle)
+    if content_type is None:
+        # Not a JPEG/PNG (a file stored before uploads were re-encoded): a download, never a page.
+        response = FileResponse(handle, content_type="application/octet-stream", as_attachment=True,
+                                filename=f"stimulus-{stimulus.pk}-{which}.bin")
+    else:
+        response = FileResponse(handle, content_type=content_type)
+        response["Content-Disposition"] = "inline"
+    # Even if a browser were to render it as a document, it could run nothing and reach nothing.
+    response["Content-Security-Policy"] = "default-src 'none'; img-src 'self'; sandbox"
+    response["X-Content-Type-Options"] = "nosniff"
     response["Cache-Control"] = "private, no-store"
     return response
 
