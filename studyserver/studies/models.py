@@ -2,11 +2,32 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote
+import hashlib
+import hmac
+import logging
+import secrets
+from urllib.parse import quote, urlsplit
 
 from django.conf import settings
 from django.db import models
 from django.db.models import F
+
+logger = logging.getLogger(__name__)
+
+# The entry link's signature parameter: ?pid=<panel id>&sig=<hex HMAC-SHA256(secret, panel id)>.
+SIGNATURE_PARAMETER = "sig"
+
+
+def new_entry_secret() -> str:
+    return secrets.token_hex(32)
+
+
+def is_safe_exit_url(url: str) -> bool:
+    """An http(s) URL or a path on this site: never javascript:, data: or a scheme-relative //host."""
+    parts = urlsplit(url)
+    if parts.scheme:
+        return parts.scheme.lower() in {"http", "https"} and bool(parts.netloc)
+    return url.startswith("/") and not url.startswith("//") and "\\" not in url
 
 
 class Study(models.Model):
@@ -38,6 +59,16 @@ class Study(models.Model):
         help_text="Stop after this many participants are randomized: later ones go to the over-quota URL. "
         "Empty: no quota.",
     )
+    require_signed_entry = models.BooleanField(
+        default=False,
+        help_text="Refuse entry links without a valid signature: sig = hex HMAC-SHA256 of the panel id "
+        "with the entry secret below (set it in the panel's redirect). Stops anyone entering or "
+        "resuming with a guessed panel id.",
+    )
+    entry_secret = models.CharField(
+        max_length=64, default=new_entry_secret,
+        help_text="Shared with the panel only; changing it invalidates every signed link sent so far.",
+    )
     declined_count = models.PositiveIntegerField(
         default=0, editable=False, help_text="Anonymous count of people who declined consent."
     )
@@ -56,7 +87,26 @@ class Study(models.Model):
             "screenout": self.screenout_url_template or settings.PANEL_SCREENOUT_URL,
             "overquota": self.overquota_url_template or settings.PANEL_OVERQUOTA_URL,
         }[kind]
-        return template.replace("{pid}", quote(panel_id or "", safe=""))
+        url = template.replace("{pid}", quote(panel_id or "", safe=""))
+        if is_safe_exit_url(url):
+            return url
+        # Defence in depth: the templates are validated when saved, but a participant's exit link
+        # must never run script on this site (researchers are logged in here).
+        logger.error("study %s: refused a %s exit URL that is neither http(s) nor a path", self.slug, kind)
+        fallback = getattr(settings, f"PANEL_{kind.upper()}_URL").replace("{pid}", quote(panel_id or "", safe=""))
+        return fallback if is_safe_exit_url(fallback) else "/"
+
+    def entry_signature(self, panel_id: str) -> str:
+        """The ``sig`` a signed entry link carries for ``panel_id``."""
+        return hmac.new(self.entry_secret.encode(), panel_id.encode(), hashlib.sha256).hexdigest()
+
+    def entry_link_is_valid(self, panel_id: str, signature: str) -> bool:
+        """True when signatures are not required, or ``signature`` matches the panel id."""
+        if not self.require_signed_entry:
+            return True
+        if not panel_id or not signature or not self.entry_secret:
+            return False
+        return hmac.compare_digest(self.entry_signature(panel_id), signature.strip().lower())
 
     def quota_reached(self) -> bool:
         """True when the study has randomized as many participants as its quota allows."""

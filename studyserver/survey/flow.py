@@ -111,8 +111,9 @@ class Entry:
     outcome: str  # "new", "resume", "already_done", "over_quota" (no participant is created)
 
 
-def enter(study: Study, panel_id: str | None, language: str, session_participant_id: str | None = None) -> Entry:
-    """A panel respondent arrives: start a new participant, resume theirs, or refuse a second attempt."""
+def find_entry(study: Study, panel_id: str | None, session_participant_id: str | None = None) -> Entry | None:
+    """Who arrives, without creating anything: a participant to resume, one already done, or
+    None for a newcomer (created only once they consent, see :func:`enter_with_consent`)."""
     if panel_id:
         digest = panel_id_digest(study.slug, panel_id)
         existing = Participant.objects.filter(study=study, panel_id_hash=digest).first()
@@ -122,11 +123,17 @@ def enter(study: Study, panel_id: str | None, language: str, session_participant
         existing = Participant.objects.filter(pk=session_participant_id, study=study).first()
         if existing is not None and not _finished_for_good(existing):
             return Entry(existing, "resume")
-        digest = None
-    else:
-        digest = None
     if study.quota_reached():
         return Entry(None, "over_quota")
+    return None
+
+
+def enter(study: Study, panel_id: str | None, language: str, session_participant_id: str | None = None) -> Entry:
+    """A panel respondent arrives: start a new participant, resume theirs, or refuse a second attempt."""
+    found = find_entry(study, panel_id, session_participant_id)
+    if found is not None:
+        return found
+    digest = panel_id_digest(study.slug, panel_id) if panel_id else None
     try:
         with transaction.atomic():
             participant = Participant.objects.create(
@@ -142,6 +149,24 @@ def enter(study: Study, panel_id: str | None, language: str, session_participant
         existing = Participant.objects.get(study=study, panel_id_hash=digest)
         return Entry(existing, "already_done" if _finished_for_good(existing) else "resume")
     return Entry(participant, "new")
+
+
+def enter_with_consent(study: Study, panel_id: str | None, language: str, agreed: bool,
+                       session_participant_id: str | None = None) -> Entry | None:
+    """The consent decision of a newcomer: agreeing creates the participant (consented, at the
+    postal code page); declining creates nothing and counts one anonymous decline (None).
+
+    Someone who arrived meanwhile under the same panel id (a second tab) is resumed instead.
+    """
+    if not agreed:
+        found = find_entry(study, panel_id, session_participant_id)
+        if found is None:
+            study.record_decline()
+        return found
+    entry = enter(study, panel_id, language, session_participant_id)
+    if entry.outcome != "new":
+        return entry
+    return Entry(consent(entry.participant, True), "new")
 
 
 def _finished_for_good(participant: Participant) -> bool:

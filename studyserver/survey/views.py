@@ -16,13 +16,16 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from studyserver.instrument.definition import get_instrument
-from studyserver.studies.models import Study
+from studyserver.studies.models import SIGNATURE_PARAMETER, Study
 
 from . import flow
 from .forms import ConsentForm, DistrictChoiceForm, InstrumentPageForm, PostalCodeForm
 from .models import Participant
 
 SESSION_TOKENS = "floodlight_participants"
+# Participants this browser took over by panel id (not the browser that started them): it may
+# go on from the current step, but never sees or changes earlier answers.
+SESSION_RESUMED = "floodlight_resumed_elsewhere"
 logger = logging.getLogger(__name__)
 
 
@@ -53,7 +56,7 @@ def _render(request: HttpRequest, template: str, language: str, context: dict[st
         "lang": language,
         "other_lang": other,
         "t": _texts(language),
-        "switch_url": f"{request.path}?lang={other}",
+        "switch_url": _switch_url(request, other),
         "participant": participant,
     }
     if participant is not None and participant.current_step not in {flow.FINISHED, flow.SCREENED_OUT, "withdrawn"}:
@@ -61,6 +64,13 @@ def _render(request: HttpRequest, template: str, language: str, context: dict[st
         base["progress"] = {"current": current, "total": total, "percent": round(100 * current / total)}
         base["progress_text"] = get_instrument().text("progress", language, current=current, total=total)
     return render(request, template, {**base, **context}, status=status)
+
+
+def _switch_url(request: HttpRequest, language: str) -> str:
+    """This page in the other language, keeping the rest of the query (the entry link's pid)."""
+    query = request.GET.copy()
+    query["lang"] = language
+    return f"{request.path}?{query.urlencode()}"
 
 
 def _message(request: HttpRequest, title_key: str, body_key: str, status: int, language: str | None = None,
@@ -71,12 +81,19 @@ def _message(request: HttpRequest, title_key: str, body_key: str, status: int, l
                    {"title": texts[title_key], "body": texts[body_key], "link": link}, status=status)
 
 
-def _bind(request: HttpRequest, participant: Participant) -> None:
+def _bind(request: HttpRequest, participant: Participant, *, resumed_elsewhere: bool = False) -> None:
     tokens = list(request.session.get(SESSION_TOKENS, []))
     if participant.token not in tokens:
         tokens.append(participant.token)
         request.session[SESSION_TOKENS] = tokens[-20:]
+        if resumed_elsewhere:
+            resumed = list(request.session.get(SESSION_RESUMED, []))
+            request.session[SESSION_RESUMED] = [*resumed, participant.token][-20:]
     request.session[f"study:{participant.study.slug}"] = str(participant.pk)
+
+
+def _resumed_elsewhere(request: HttpRequest, participant: Participant) -> bool:
+    return participant.token in request.session.get(SESSION_RESUMED, [])
 
 
 def _participant_for(request: HttpRequest, token: str) -> Participant | HttpResponse:
@@ -111,8 +128,13 @@ def home(request: HttpRequest) -> HttpResponse:
     return _render(request, "survey/home.html", language, {"studies": studies})
 
 
-@require_http_methods(["GET"])
+@require_http_methods(["GET", "POST"])
 def enter(request: HttpRequest, slug: str) -> HttpResponse:
+    """The entry link: resume a participant, or show the consent page to a newcomer.
+
+    Nothing is stored for a newcomer until they consent (a crawler or a link preview following
+    the link leaves no trace); the consent form posts back here, with the link's query string.
+    """
     study = get_object_or_404(Study, slug=slug)
     language = _language(request)
     if not study.is_open:
@@ -120,12 +142,27 @@ def enter(request: HttpRequest, slug: str) -> HttpResponse:
     panel_id = (request.GET.get("pid") or "").strip()[:200]
     if not panel_id and not settings.FLOODLIGHT_DEMO_MODE:
         return _message(request, "missing_pid_title", "missing_pid_body", 400, language)
-    entry = flow.enter(study, panel_id or None, language, request.session.get(f"study:{slug}"))
+    if not study.entry_link_is_valid(panel_id, request.GET.get(SIGNATURE_PARAMETER, "")):
+        return _message(request, "missing_pid_title", "missing_pid_body", 403, language)
+    session_participant = request.session.get(f"study:{slug}")
+    entry = flow.find_entry(study, panel_id or None, session_participant)
+    form = ConsentForm(request.POST or None, instrument=get_instrument(), language=language)
+    if entry is None and request.method == "POST" and form.is_valid():
+        agreed = form.cleaned_data["decision"] == "agree"
+        entry = flow.enter_with_consent(study, panel_id or None, language, agreed, session_participant)
+        if entry is None:
+            return _message(request, "declined_title", "declined_body", 200, language)
+        if entry.outcome == "new":
+            _bind(request, entry.participant)
+            return _go_on(entry.participant)
+    if entry is None:
+        return _consent_page(request, form, language, status=400 if request.method == "POST" else 200)
     if entry.outcome == "over_quota":
         return HttpResponseRedirect(study.exit_url("overquota", panel_id))
     if entry.outcome == "already_done":
         return _message(request, "already_done_title", "already_done_body", 409, language)
-    _bind(request, entry.participant)
+    known = entry.participant.token in request.session.get(SESSION_TOKENS, [])
+    _bind(request, entry.participant, resumed_elsewhere=not known)
     return _go_on(entry.participant)
 
 
@@ -158,7 +195,8 @@ def step(request: HttpRequest, token: str, step: str) -> HttpResponse:
     language = participant.language
     if step != participant.current_step:
         done = flow.steps_done(participant)  # one query, and none on the usual request (the current step)
-        if not (flow.pre_treatment_editable(participant, step, instrument) and step in done):
+        editable = flow.pre_treatment_editable(participant, step, instrument) and not _resumed_elsewhere(request, participant)
+        if not (editable and step in done):
             if request.method == "POST" and step not in done:
                 return _message(request, "bad_request_title", "bad_request_body", 409, language, link=_step_url(participant))
             if step in done or request.method == "POST":
@@ -180,9 +218,17 @@ def _notice(request: HttpRequest, language: str) -> str | None:
     return _texts(language).get(key) if key else None
 
 
+def _consent_page(request: HttpRequest, form: ConsentForm, language: str, status: int,
+                  participant: Participant | None = None) -> HttpResponse:
+    paragraphs = [p for p in get_instrument().text("consent_body", language).split("\n") if p.strip()]
+    return _render(request, "survey/consent.html", language,
+                   {"form": form, "paragraphs": paragraphs, "notice": _notice(request, language)},
+                   status=status, participant=participant)
+
+
 def _consent(request: HttpRequest, participant: Participant, step: str, language: str) -> HttpResponse:
-    instrument = get_instrument()
-    form = ConsentForm(request.POST or None, instrument=instrument, language=language)
+    """Consent of a participant created before consent (entry links opened before this release)."""
+    form = ConsentForm(request.POST or None, instrument=get_instrument(), language=language)
     if request.method == "POST" and form.is_valid():
         kept = flow.consent(participant, form.cleaned_data["decision"] == "agree")
         if kept is None:
@@ -190,10 +236,7 @@ def _consent(request: HttpRequest, participant: Participant, step: str, language
             return _message(request, "declined_title", "declined_body", 200, language)
         return _go_on(kept)
     flow.record_page_served(participant, step)
-    paragraphs = [p for p in instrument.text("consent_body", language).split("\n") if p.strip()]
-    return _render(request, "survey/consent.html", language,
-                   {"form": form, "paragraphs": paragraphs, "notice": _notice(request, language)},
-                   status=400 if request.method == "POST" else 200, participant=participant)
+    return _consent_page(request, form, language, 400 if request.method == "POST" else 200, participant)
 
 
 def _postal(request: HttpRequest, participant: Participant, step: str, language: str) -> HttpResponse:
@@ -236,7 +279,9 @@ def _questionnaire_page(request: HttpRequest, participant: Participant, step: st
     instrument = get_instrument()
     page = instrument.page(step)
     answers = participant.answers()
-    stored = next((s.answers for s in participant.submissions.filter(step=step)), None)
+    # A browser that took the participant over by panel id sees no stored answer pre-filled.
+    stored = None if _resumed_elsewhere(request, participant) else next(
+        (s.answers for s in participant.submissions.filter(step=step)), None)
     form = InstrumentPageForm(
         request.POST or None,
         initial=stored or {},

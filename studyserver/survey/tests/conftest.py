@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from django.test import Client
@@ -75,14 +76,22 @@ class Respondent:
     def token(self) -> str:
         return self.client.session["floodlight_participants"][-1]
 
-    def enter(self) -> Any:
+    def entry_url(self) -> str:
         query = {"lang": self.language}
         if self.panel_id is not None:
             query["pid"] = self.panel_id
-        self.response = self.client.get(f"/s/{self.study.slug}/", query)
+            if self.study.require_signed_entry:
+                query["sig"] = self.study.entry_signature(self.panel_id)
+        return f"/s/{self.study.slug}/?{urlencode(query)}"
+
+    def enter(self) -> Any:
+        """Open the entry link: the consent page for a newcomer (nothing stored), else a redirect."""
+        self.response = self.client.get(self.entry_url())
         return self.response
 
     def url(self, step: str) -> str:
+        if step == "consent" and not self.client.session.get("floodlight_participants"):
+            return self.entry_url()  # a newcomer consents on the entry page itself
         return f"/take/{self.token}/{step}/"
 
     def get(self, step: str) -> Any:
