@@ -32,10 +32,11 @@ logger = logging.getLogger(__name__)
 # --- helpers ------------------------------------------------------------------------------------------
 
 
-def _language(request: HttpRequest, participant: Participant | None = None) -> str:
+def _language(request: HttpRequest, participant: Participant | None = None, remember: bool = True) -> str:
     requested = request.GET.get("lang")
     if requested in {"en", "fr"}:
-        request.session["lang"] = requested
+        if remember:
+            request.session["lang"] = requested
         return requested
     if participant is not None:
         return participant.language
@@ -136,7 +137,9 @@ def enter(request: HttpRequest, slug: str) -> HttpResponse:
     the link leaves no trace); the consent form posts back here, with the link's query string.
     """
     study = get_object_or_404(Study, slug=slug)
-    language = _language(request)
+    # Not remembered in the session: opening the link must not even create a session row (the
+    # link keeps ?lang= for the consent form, and the participant keeps their language).
+    language = _language(request, remember=False)
     if not study.is_open:
         return _message(request, "study_closed_title", "study_closed_body", 403, language)
     panel_id = (request.GET.get("pid") or "").strip()[:200]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.contrib.sessions.models import Session
 from django.core import mail
 from django.test import Client
 
@@ -51,6 +52,7 @@ def test_entry_shows_consent_and_stores_nothing_until_the_participant_agrees(yuk
         page = respondent.enter()
         assert page.status_code == 200 and "12 minutes" in page.content.decode()
     assert not Participant.objects.exists() and not PersonalData.objects.exists()
+    assert not Session.objects.exists()  # not even a session row
     response = respondent.consent()
     assert response.status_code == 302 and response["Location"].endswith("/postal/")
     participant = respondent.participant
