@@ -110,6 +110,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # SQLite serializes writers; a generous timeout keeps the demo's few concurrent requests safe.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    _sqlite = Path(DATABASES["default"]["NAME"])
+    if _sqlite.exists() and _sqlite.stat().st_uid == os.getuid():
+        _sqlite.chmod(0o600)  # personal data: owner only, even if the folder were opened up
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
