@@ -200,3 +200,12 @@ def test_panel_ids_are_redacted_from_log_lines():
                                ("GET /done/complete/?pid=P%2042 HTTP/1.1", "200", "12"), None)
     RedactPanelIds().filter(record)
     assert "P%2042" not in record.getMessage()
+
+
+def test_every_migrate_brings_the_groups_back_in_line_with_roles_py():
+    from django.core.management import call_command
+
+    Group.objects.get(name=DATA_MANAGER).permissions.clear()
+    call_command("migrate", verbosity=0)  # nothing to migrate; post_migrate still runs
+    held = {p.codename for p in Group.objects.get(name=DATA_MANAGER).permissions.all()}
+    assert held == {name.split(".", 1)[1] for name in ROLES[DATA_MANAGER]}
