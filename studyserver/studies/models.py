@@ -100,6 +100,15 @@ class Study(models.Model):
         """The ``sig`` a signed entry link carries for ``panel_id``."""
         return hmac.new(self.entry_secret.encode(), panel_id.encode(), hashlib.sha256).hexdigest()
 
+    def entry_link(self, base_url: str, panel_id: str) -> str:
+        """The full entry link for ``panel_id`` (signed), e.g. to send it yourself."""
+        from urllib.parse import urlencode
+
+        from django.urls import reverse
+
+        query = urlencode({"pid": panel_id, SIGNATURE_PARAMETER: self.entry_signature(panel_id)})
+        return f"{base_url.rstrip('/')}{reverse('survey:enter', args=[self.slug])}?{query}"
+
     def entry_link_is_valid(self, panel_id: str, signature: str) -> bool:
         """True when signatures are not required, or ``signature`` matches the panel id."""
         if not self.require_signed_entry:

@@ -47,3 +47,31 @@ def test_each_study_gets_its_own_entry_secret():
     assert first.entry_link_is_valid("P", first.entry_signature("P").upper())
     assert not first.entry_link_is_valid("P", second.entry_signature("P"))
     assert not first.entry_link_is_valid("", first.entry_signature(""))
+
+
+@pytest.mark.django_db
+def test_signed_entry_links_command_writes_links_that_the_study_accepts(tmp_path, client):
+    import csv
+    from urllib.parse import parse_qs, urlsplit
+
+    from django.core.management import CommandError, call_command
+
+    study = Study.objects.create(slug="signed", title="Signed", is_open=True, require_signed_entry=True)
+    ids = tmp_path / "ids.txt"
+    ids.write_text("P-1\nP 2/é\n\n", encoding="utf-8")
+    out = tmp_path / "links.csv"
+    call_command("signed_entry_links", study="signed", base_url="https://study.example.ca/", ids=str(ids), out=str(out))
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert [row["panel_id"] for row in rows] == ["P-1", "P 2/é"]
+    for row in rows:
+        url = urlsplit(row["url"])
+        assert url.scheme == "https" and url.netloc == "study.example.ca" and url.path == "/s/signed/"
+        query = {key: values[0] for key, values in parse_qs(url.query).items()}
+        assert query["pid"] == row["panel_id"] and study.entry_link_is_valid(query["pid"], query["sig"])
+        assert client.get(f"{url.path}?{url.query}").status_code == 200  # the consent page
+    with pytest.raises(CommandError, match="No study"):
+        call_command("signed_entry_links", study="nope", base_url="https://x", ids=str(ids))
+    with pytest.raises(CommandError, match="base-url"):
+        call_command("signed_entry_links", study="signed", base_url="javascript:x", ids=str(ids))
+    with pytest.raises(CommandError, match="Cannot read"):
+        call_command("signed_entry_links", study="signed", base_url="https://x", ids=str(tmp_path / "missing.txt"))
