@@ -129,6 +129,15 @@ def test_staff_without_the_reviewer_role_cannot_approve_or_reject(settings, tmp_
     assert stimulus.status == Stimulus.Status.APPROVED
 
 
+def test_a_refused_researcher_gets_an_admin_page_naming_the_permission():
+    response = logged_in(staff_with_roles("dm", DATA_MANAGER)).get(reverse("admin:treatments_bulk_upload"))
+    page = response.content.decode()
+    assert response.status_code == 403 and "Permission needed" in page
+    assert "treatments.add_sourcephoto" in page and "data manager" in page and "another participant" not in page
+    # Participants' pages keep their own 403.
+    assert "Permission needed" not in Client().get("/take/nope/").content.decode()
+
+
 # --- logins ------------------------------------------------------------------------------------------
 
 
