@@ -21,3 +21,12 @@ def geo2013(_reference_2013_loaded, django_db_blocker, request):
     with django_db_blocker.unblock():
         load_reference_districts("2013")
     request.getfixturevalue("db")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """API throttle counters live in the cache: each test starts with none."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield

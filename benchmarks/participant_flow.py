@@ -124,7 +124,14 @@ def take_study(base: str, number: int, timings: Timings) -> bool:
 
     instrument = get_instrument()
     session = requests.Session()
-    response = timed(session, timings, "entry", "GET", f"{base}/s/bench/?pid=BENCH-{number}")
+    entry = f"{base}/s/bench/?pid=BENCH-{number}"
+    page = timed(session, timings, "entry", "GET", entry)  # the consent page; nothing stored yet
+    token = CSRF.search(page.text)
+    if page.status_code != 200 or token is None:
+        timings.error(f"participant {number}: entry answered {page.status_code}")
+        return False
+    response = timed(session, timings, "page POST", "POST", entry, headers={"Referer": entry},
+                     data={"decision": "agree", "adult": "on", "csrfmiddlewaretoken": token.group(1)})
     location = response.headers.get("Location", "")
     province = ""
     answers: dict[str, Any] = {}

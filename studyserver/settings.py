@@ -16,7 +16,10 @@ from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("FLOODLIGHT_VAR_DIR", BASE_DIR / "var"))
-VAR_DIR.mkdir(parents=True, exist_ok=True)  # the embedded SQLite database and uploads live here
+# The embedded SQLite database (personal data), uploads and mail logs live here: owner only.
+VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+if VAR_DIR.stat().st_uid == os.getuid():
+    VAR_DIR.chmod(0o700)
 
 
 def env_bool(name: str, default: bool) -> bool:
@@ -52,6 +55,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "studyserver.instrument",
     "studyserver.studies",
     "studyserver.geo",
@@ -60,6 +64,9 @@ INSTALLED_APPS = [
     "studyserver.treatments",
     "studyserver.exports",
     "studyserver.letters",
+    "axes",
+    # Last: its post_migrate handler syncs the roles once every app's permissions exist.
+    "studyserver.accounts",
 ]
 
 MIDDLEWARE = [
@@ -71,6 +78,10 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "studyserver.accounts.middleware.AdminPermissionDeniedMiddleware",
+    # Last, as django-axes requires: it turns a locked-out login into its lockout response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "studyserver.urls"
@@ -101,8 +112,31 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # SQLite serializes writers; a generous timeout keeps the demo's few concurrent requests safe.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    _sqlite = Path(DATABASES["default"]["NAME"])
+    if _sqlite.exists() and _sqlite.stat().st_uid == os.getuid():
+        _sqlite.chmod(0o600)  # personal data: owner only, even if the folder were opened up
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTHENTICATION_BACKENDS = [
+    # First: refuses logins while the username/address is locked out, counts failures.
+    "axes.backends.AxesStandaloneBackend",
+    "studyserver.accounts.backends.ResearcherBackend",
+]
+
+# Login throttling (django-axes): after AXES_FAILURE_LIMIT wrong passwords for one username from
+# one address, that pair is locked out for AXES_COOLOFF_HOURS (a lockout page, status 429).
+AXES_ENABLED = env_bool("AXES_ENABLED", True)
+AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = float(os.environ.get("AXES_COOLOFF_HOURS", "1"))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = env_bool("AXES_VERBOSE", False)  # lockouts are still logged as warnings
+# Behind a reverse proxy: how many proxies append to X-Forwarded-For (0: use REMOTE_ADDR).
+AXES_IPWARE_PROXY_COUNT = int(os.environ.get("AXES_PROXY_COUNT", "0")) or None
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if AXES_IPWARE_PROXY_COUNT else ["REMOTE_ADDR"]
+)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -122,6 +156,8 @@ STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "static"))
 STATICFILES_DIRS = [BASE_DIR / "templates" / "static"]
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
+FILE_UPLOAD_PERMISSIONS = 0o600
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -166,6 +202,23 @@ if not DEBUG:
     SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 
+# Content-Security-Policy on every response: scripts, images, fonts and connections from this
+# site only (the API docs' Swagger UI is served from our static files). Inline style attributes
+# stay allowed: the participant pages use them for the progress bar and the exposure delay.
+from csp.constants import NONE, SELF  # noqa: E402
+
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, "'unsafe-inline'"],
+        "img-src": [SELF, "data:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+
 # --- Celery -----------------------------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
 CELERY_BROKER_URL = REDIS_URL or "memory://"
@@ -195,19 +248,42 @@ EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Floodlight study <study@example.org>")
 
+# --- Cache (API throttling counters) ------------------------------------------------------------
+# Shared by every web worker through Redis when there is one; per process otherwise.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+                "KEY_PREFIX": "floodlight"}
+    if REDIS_URL else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
+
 # --- REST API ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+    # Staff with exports.export_data (the data manager role) only; see studyserver/accounts/roles.py.
+    "DEFAULT_PERMISSION_CLASSES": ["studyserver.accounts.permissions.CanUseResearchApi"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": os.environ.get("API_THROTTLE_ANON", "30/hour"),
+        "user": os.environ.get("API_THROTTLE_USER", "1000/hour"),
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Floodlight research API",
     "DESCRIPTION": "Read-only access to the study export and the participant funnel.",
     "VERSION": "1",
+    # The schema and the docs need the same login as the API; Swagger UI comes from our static
+    # files (drf-spectacular-sidecar), never from a third-party CDN.
+    "SERVE_PERMISSIONS": ["studyserver.accounts.permissions.CanUseResearchApi"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- The study --------------------------------------------------------------------------------
@@ -243,7 +319,12 @@ STREETVIEW_BASE_URL = os.environ.get("STREETVIEW_BASE_URL", "https://maps.google
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # Panel ids and entry signatures in query strings never reach the logs (see README: proxies).
+    "filters": {"redact_panel_ids": {"()": "studyserver.accounts.logging.RedactPanelIds"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["redact_panel_ids"]}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.request": {"level": "ERROR"}},
+    "loggers": {
+        "django.request": {"level": "ERROR"},
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
 }

@@ -158,11 +158,13 @@ def test_a_researcher_prepares_and_opens_a_pilot_from_the_admin(browser, live_se
     and a participant's Prolific link: decline goes back to the panel with its status."""
     from django.contrib.auth.models import User
 
+    from studyserver.instrument.testing import version_with_real_contacts
     from studyserver.studies.models import Study
     from studyserver.treatments.models import Stimulus
 
     settings.MEDIA_ROOT = tmp_path / "media"
     User.objects.create_superuser("lead", "lead@example.org", "pw-lead-1")
+    questionnaire = version_with_real_contacts()  # loaded beforehand (load_instrument)
     context = browser.new_context(viewport=LAPTOP)
     page = context.new_page()
     page.goto(f"{live_server.url}/admin/login/")
@@ -175,6 +177,7 @@ def test_a_researcher_prepares_and_opens_a_pilot_from_the_admin(browser, live_se
 
     page.goto(f"{live_server.url}/admin/studies/study/add/")
     page.fill("#id_title", "Yukon pilot")  # the slug follows the title (yukon-pilot)
+    page.select_option("#id_questionnaire", questionnaire.content_hash)
     page.select_option("#id_representation_order", "2013")
     page.select_option("#id_scope", "districts")
     page.fill("#id_scope_districts", "60001")

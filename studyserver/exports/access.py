@@ -11,6 +11,12 @@ from .export import Progress, build_export
 from .models import ExportLog
 
 PERSONAL_DATA_PERMISSION = "survey.export_personal_data"
+# Exports without personal data, the funnel and the research API (the data manager role).
+EXPORT_PERMISSION = "exports.export_data"
+
+
+def may_export(user: Any) -> bool:
+    return bool(user is not None and user.is_active and user.is_staff and user.has_perm(EXPORT_PERMISSION))
 
 
 def may_export_personal_data(user: Any) -> bool:

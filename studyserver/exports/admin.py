@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from studyserver.studies.models import Study
 
-from .access import export_frame, log_export, may_export_personal_data
+from .access import export_frame, log_export, may_export, may_export_personal_data
 from .formats import CONTENT_TYPES, FILE_FORMATS, export_bytes
 from .funnel import funnel
 from .models import DataDownload, ExportLog
@@ -86,10 +86,10 @@ class DataDownloadAdmin(ReadOnlyAdmin):
     """The download page: pick a study and a format (and personal data, if permitted)."""
 
     def has_module_permission(self, request: HttpRequest) -> bool:
-        return request.user.is_active and request.user.is_staff
+        return may_export(request.user)
 
     def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
-        return request.user.is_active and request.user.is_staff
+        return may_export(request.user)
 
     def changelist_view(self, request: HttpRequest, extra_context=None) -> HttpResponse:
         if not self.has_view_permission(request):
@@ -138,11 +138,12 @@ class DataDownloadAdmin(ReadOnlyAdmin):
         return response
 
 
-@admin.action(description="Export selected participants (CSV, no personal data)")
+@admin.action(description="Export selected participants (CSV, no personal data)", permissions=["export"])
 def export_selected(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset) -> HttpResponse | None:
     """Participant admin action: the export rows of the selected participants of one study.
 
-    Wire it up with ``actions = [..., export_selected]`` on the participant admin.
+    Wire it up with ``actions = [..., export_selected]`` on the participant admin, which defines
+    ``has_export_permission`` (``exports.export_data``).
     """
     study_ids = set(queryset.values_list("study_id", flat=True).distinct())
     if len(study_ids) != 1:

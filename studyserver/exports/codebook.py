@@ -29,6 +29,13 @@ EMOTION_NOTE = (
     "it may itself be affected by the image; interpret moderation by it with care."
 )
 PERSONAL_NOTE = "Personal data: exported only on explicit request by a permitted user (logged)."
+TEXT_CELLS_NOTE = (
+    "Text typed by participants or panels (panel id, signature, e-mail, ...) can start like a "
+    "spreadsheet formula. In CSV files (downloads and the API) a text value starting with = + - @, "
+    "a tab or a carriage return is written with a leading apostrophe ('=1+2 for =1+2), which "
+    "spreadsheets show as text; remove it before matching such values elsewhere. In .xlsx every "
+    "text is a text cell (never a formula), unchanged; .dta, .parquet and JSON are unchanged."
+)
 
 
 @dataclass(frozen=True)
@@ -145,7 +152,7 @@ def item_row(item: Item, page: Page) -> CodebookRow:
         type=item.type,
         page=item.page,
         phase=item.phase,
-        notes=(PERSONAL_NOTE if item.is_personal else _item_notes(item)),
+        notes=(f"{PERSONAL_NOTE} {TEXT_CELLS_NOTE}" if item.is_personal else _item_notes(item)),
     )
 
 
@@ -242,6 +249,8 @@ def codebook_markdown(rows: Iterable[CodebookRow], instrument: Instrument | None
         "measured after the treatment image; they can be affected by it. Emotions are analysed as "
         "post-treatment moderators (H2c) and flagged as such; nobody is excluded on a "
         "post-treatment answer.",
+        "",
+        f"**Text cells and spreadsheet formulas.** {TEXT_CELLS_NOTE}",
         "",
     ]
     sections = [("Meta variables", "meta"), ("Pre-treatment questions", "pre"),

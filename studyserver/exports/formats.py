@@ -70,19 +70,52 @@ def _codebook_frame(frame: pd.DataFrame, instruments: Versions) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(CODEBOOK_COLUMNS))
 
 
+# A spreadsheet opening a CSV evaluates a cell that starts with one of these (CSV injection).
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralize_formula(value: object) -> object:
+    """A text value a spreadsheet would run as a formula gets a leading apostrophe (shown as text)."""
+    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
+        return "'" + value
+    return value
+
+
+def _text_neutralized(frame: pd.DataFrame) -> pd.DataFrame:
+    """Only text columns: negative numbers in numeric columns stay numbers."""
+    text_columns = [column for column in frame.columns
+                    if pd.api.types.is_object_dtype(frame[column].dtype)
+                    or pd.api.types.is_string_dtype(frame[column].dtype)]
+    if not text_columns:
+        return frame
+    frame = frame.copy()
+    for column in text_columns:
+        frame[column] = frame[column].map(neutralize_formula, na_action="ignore")
+    return frame
+
+
 def _write_csv(frame: pd.DataFrame, target: io.BufferedWriter, instruments: Versions) -> None:
-    target.write(frame.to_csv(index=False, date_format=ISO_UTC).encode("utf-8"))
+    target.write(_text_neutralized(frame).to_csv(index=False, date_format=ISO_UTC).encode("utf-8"))
 
 
 def _write_json(frame: pd.DataFrame, target: io.BufferedWriter, instruments: Versions) -> None:
     target.write(frame.to_json(orient="records", date_format="iso", date_unit="ms").encode())
 
 
+def _text_cell(sheet, value: str):
+    """openpyxl stores a text starting with "=" as a formula; this keeps it a text cell."""
+    from openpyxl.cell import WriteOnlyCell
+
+    cell = WriteOnlyCell(sheet, value=value)
+    cell.data_type = "s"
+    return cell
+
+
 def _append_frame(sheet, frame: pd.DataFrame) -> None:
     sheet.append(list(frame.columns))
     cells = frame.astype(object).where(frame.notna(), None)
     for row in cells.itertuples(index=False, name=None):
-        sheet.append(row)
+        sheet.append([_text_cell(sheet, v) if isinstance(v, str) and v.startswith("=") else v for v in row])
 
 
 def _write_xlsx(frame: pd.DataFrame, target: io.BufferedWriter, instruments: Versions) -> None:

@@ -43,5 +43,6 @@ class DataDownload(ExportLog):
 
     class Meta:
         proxy = True
+        permissions = [("export_data", "Can download exports without personal data and use the research API")]
         verbose_name = "data download"
         verbose_name_plural = "download data"

@@ -41,7 +41,8 @@ class StudyForm(forms.ModelForm):
         fields = ("title", "slug", "demo", "is_open", "representation_order", "scope", "scope_provinces",
                   "scope_districts", "panel_id_parameter", "panel_parameters", "complete_url_template",
                   "screenout_url_template", "overquota_url_template", "declined_url_template",
-                  "assignment_quota", "questionnaire", "min_exposure_seconds", "exclusion_rules")
+                  "assignment_quota", "require_signed_entry", "entry_secret", "questionnaire",
+                  "min_exposure_seconds", "exclusion_rules")
 
     def _post_clean(self) -> None:
         super()._post_clean()  # the instance now holds the submitted values
@@ -122,7 +123,7 @@ class StudyAdmin(admin.ModelAdmin):
         ("Scope", {"fields": ("representation_order", "scope", "scope_provinces", "scope_districts")}),
         ("Panel", {"fields": ("panel_id_parameter", "panel_parameters", "complete_url_template",
                               "screenout_url_template", "overquota_url_template", "declined_url_template",
-                              "assignment_quota")}),
+                              "assignment_quota", "require_signed_entry", "entry_secret")}),
         ("Protocol", {"fields": ("min_exposure_seconds", "exclusion_rules")}),
         ("Record", {"fields": ("declined_count", "created_at", "researcher_pages")}),
     )
@@ -130,6 +131,14 @@ class StudyAdmin(admin.ModelAdmin):
     def get_inlines(self, request: HttpRequest, obj: Study | None = None) -> list[type[admin.TabularInline]]:
         # Only once there is a move to show: a new study's form then needs no inline management data.
         return [StudyVersionChangeInline] if obj is not None and obj.version_changes.exists() else []
+
+    def get_fieldsets(self, request: HttpRequest, obj: Study | None = None) -> Any:
+        fieldsets = super().get_fieldsets(request, obj)
+        if request.user.has_perm("studies.change_study"):
+            return fieldsets
+        # The entry secret signs entry links: only those who may change the study see it.
+        return [(name, {**options, "fields": tuple(f for f in options["fields"] if f != "entry_secret")})
+                for name, options in fieldsets]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Study | None = None):
         fields = tuple(super().get_readonly_fields(request, obj))
@@ -275,6 +284,10 @@ class StudyAdmin(admin.ModelAdmin):
             "blocked": any(r.level == BLOCKER for r in reasons),
         }
         return mark_safe(render_to_string("studies/admin/before_opening.html", context))  # noqa: S308 (escaped template)
+
+    def get_exclude(self, request, obj=None):
+        # The entry secret signs entry links: only those who may change the study see it.
+        return [] if request.user.has_perm("studies.change_study") else ["entry_secret"]
 
     @admin.display(description="pages")
     def researcher_pages(self, study: Study) -> str:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import logging
 import re
+import secrets
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
@@ -56,6 +60,23 @@ def exit_url_problems(template: str, allowed: set[str], *, allow_local: bool = F
     if not names:
         problems.append("Has no placeholder: add {pid} (the respondent id) so the panel knows who came back.")
     return problems
+
+logger = logging.getLogger(__name__)
+
+# The entry link's signature parameter: ?pid=<panel id>&sig=<hex HMAC-SHA256(secret, panel id)>.
+SIGNATURE_PARAMETER = "sig"
+
+
+def new_entry_secret() -> str:
+    return secrets.token_hex(32)
+
+
+def is_safe_exit_url(url: str) -> bool:
+    """An http(s) URL or a path on this site: never javascript:, data: or a scheme-relative //host."""
+    parts = urlsplit(url)
+    if parts.scheme:
+        return parts.scheme.lower() in {"http", "https"} and bool(parts.netloc)
+    return url.startswith("/") and not url.startswith("//") and "\\" not in url
 
 
 class Study(models.Model):
@@ -127,6 +148,16 @@ class Study(models.Model):
         null=True, blank=True, validators=[MinValueValidator(1, "A quota is at least 1; leave it empty for none.")],
         help_text="Stop after this many participants are randomized: later ones go to the over-quota URL. "
         "Empty: no quota.",
+    )
+    require_signed_entry = models.BooleanField(
+        default=False,
+        help_text="Refuse entry links without a valid signature: sig = hex HMAC-SHA256 of the panel id "
+        "with the entry secret below (set it in the panel's redirect). Stops anyone entering or "
+        "resuming with a guessed panel id.",
+    )
+    entry_secret = models.CharField(
+        max_length=64, default=new_entry_secret,
+        help_text="Shared with the panel only; changing it invalidates every signed link sent so far.",
     )
     declined_count = models.PositiveIntegerField(
         default=0, editable=False, help_text="Anonymous count of people who declined consent."
@@ -223,19 +254,51 @@ class Study(models.Model):
         """The panel redirect for ``kind``, with ``{pid}`` and the kept parameters filled in (URL-encoded)."""
         values = {name: (parameters or {}).get(name, "") for name in self.kept_parameters()}
         values["pid"] = panel_id or ""
-        return PLACEHOLDER.sub(
-            lambda m: quote(values[m.group(1)], safe="") if m.group(1) in values else m.group(0),
-            self.exit_template(kind),
-        )
+
+        def filled(template: str) -> str:
+            return PLACEHOLDER.sub(
+                lambda m: quote(values[m.group(1)], safe="") if m.group(1) in values else m.group(0), template)
+
+        url = filled(self.exit_template(kind))
+        if is_safe_exit_url(url):
+            return url
+        # Defence in depth: the templates are validated when saved, but a participant's exit link
+        # must never run script on this site (researchers are logged in here).
+        logger.error("study %s: refused a %s exit URL that is neither http(s) nor a path", self.slug, kind)
+        fallback = filled(getattr(settings, f"PANEL_{kind.upper()}_URL"))
+        return fallback if is_safe_exit_url(fallback) else "/"
 
     def entry_url(self, panel_id: str = "TEST") -> str:
-        """This study's entry link (path only) as a panel would open it, with test values."""
+        """This study's entry link (path only) as a panel would open it, with test values (signed if required)."""
         from urllib.parse import urlencode
 
         from django.urls import reverse
 
         query = {self.panel_id_parameter: panel_id, **{name: f"TEST-{name}" for name in self.kept_parameters()}}
+        if self.require_signed_entry:
+            query[SIGNATURE_PARAMETER] = self.entry_signature(panel_id)
         return f"{reverse('survey:enter', args=[self.slug])}?{urlencode(query)}"
+
+    def entry_signature(self, panel_id: str) -> str:
+        """The ``sig`` a signed entry link carries for ``panel_id``."""
+        return hmac.new(self.entry_secret.encode(), panel_id.encode(), hashlib.sha256).hexdigest()
+
+    def entry_link(self, base_url: str, panel_id: str) -> str:
+        """The full entry link for ``panel_id`` (signed), e.g. to send it yourself."""
+        from urllib.parse import urlencode
+
+        from django.urls import reverse
+
+        query = urlencode({self.panel_id_parameter: panel_id, SIGNATURE_PARAMETER: self.entry_signature(panel_id)})
+        return f"{base_url.rstrip('/')}{reverse('survey:enter', args=[self.slug])}?{query}"
+
+    def entry_link_is_valid(self, panel_id: str, signature: str) -> bool:
+        """True when signatures are not required, or ``signature`` matches the panel id."""
+        if not self.require_signed_entry:
+            return True
+        if not panel_id or not signature or not self.entry_secret:
+            return False
+        return hmac.compare_digest(self.entry_signature(panel_id), signature.strip().lower())
 
     # --- the scope -------------------------------------------------------------------------------
 

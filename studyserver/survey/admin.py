@@ -2,6 +2,7 @@
 
 from django.contrib import admin, messages
 
+from studyserver.exports.access import EXPORT_PERMISSION
 from studyserver.exports.admin import export_selected
 
 from . import flow
@@ -39,7 +40,14 @@ class ParticipantAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False  # withdrawal deletes data through the action; rows stay for the funnel
 
-    @admin.action(description="Withdraw: delete answers and personal data (keeps the anonymous slot)")
+    def has_withdraw_permission(self, request):
+        return request.user.has_perm("survey.withdraw_participant")
+
+    def has_export_permission(self, request):
+        return request.user.has_perm(EXPORT_PERMISSION)
+
+    @admin.action(description="Withdraw: delete answers and personal data (keeps the anonymous slot)",
+                  permissions=["withdraw"])
     def withdraw_selected(self, request, queryset):
         for participant in queryset:
             flow.withdraw(participant)
@@ -57,6 +65,14 @@ class PersonalDataAdmin(admin.ModelAdmin):
 
     def has_view_permission(self, request, obj=None):
         return request.user.has_perm("survey.export_personal_data")
+
+    # survey.change_personaldata alone must not open these pages (Django's admin lets "change"
+    # imply "view"): personal data is read by personal-data exporters only, and never edited here.
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
     def has_add_permission(self, request):
         return False

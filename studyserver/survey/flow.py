@@ -142,12 +142,9 @@ class Entry:
     outcome: str
 
 
-def enter(study: Study, panel_id: str | None, language: str, session_participant_id: str | None = None,
-          panel_parameters: Mapping[str, str] | None = None) -> Entry:
-    """A panel respondent arrives: start a new participant, resume theirs, or refuse a second attempt.
-
-    ``panel_parameters`` are the study's kept entry-link parameters (stored as personal data).
-    """
+def find_entry(study: Study, panel_id: str | None, session_participant_id: str | None = None) -> Entry | None:
+    """Who arrives, without creating anything: a participant to resume, one already done, or
+    None for a newcomer (created only once they consent, see :func:`enter_with_consent`)."""
     if panel_id:
         digest = panel_id_digest(study.slug, panel_id)
         existing = Participant.objects.filter(study=study, panel_id_hash=digest).first()
@@ -159,11 +156,21 @@ def enter(study: Study, panel_id: str | None, language: str, session_participant
         existing = Participant.objects.filter(pk=session_participant_id, study=study).first()
         if existing is not None and not _finished_for_good(existing):
             return Entry(existing, "resume")
-        digest = None
-    else:
-        digest = None
     if study.quota_reached():
         return Entry(None, "over_quota")
+    return None
+
+
+def enter(study: Study, panel_id: str | None, language: str, session_participant_id: str | None = None,
+          panel_parameters: Mapping[str, str] | None = None) -> Entry:
+    """A panel respondent arrives: start a new participant, resume theirs, or refuse a second attempt.
+
+    ``panel_parameters`` are the study's kept entry-link parameters (stored as personal data).
+    """
+    found = find_entry(study, panel_id, session_participant_id)
+    if found is not None:
+        return found
+    digest = panel_id_digest(study.slug, panel_id) if panel_id else None
     try:
         with transaction.atomic():
             participant = Participant.objects.create(
@@ -178,6 +185,29 @@ def enter(study: Study, panel_id: str | None, language: str, session_participant
         existing = Participant.objects.get(study=study, panel_id_hash=digest)
         return Entry(existing, "already_done" if _finished_for_good(existing) else "resume")
     return Entry(participant, "new")
+
+
+def enter_with_consent(study: Study, panel_id: str | None, language: str, agreed: bool,
+                       session_participant_id: str | None = None,
+                       panel_parameters: Mapping[str, str] | None = None) -> Entry | Declined:
+    """The consent decision of a newcomer: agreeing creates the participant (consented, at the
+    postal code page); declining creates nothing but an anonymous count and the keyed hash of the
+    panel id (so that the same link goes straight back to the panel), and sends them back (Declined).
+
+    Someone who arrived meanwhile under the same panel id (a second tab) is resumed instead.
+    """
+    if not agreed:
+        found = find_entry(study, panel_id, session_participant_id)
+        if found is not None:
+            return found
+        if panel_id:
+            DeclinedEntry.objects.get_or_create(study=study, panel_id_hash=panel_id_digest(study.slug, panel_id))
+        study.record_decline()
+        return Declined(study.exit_url("declined", panel_id, panel_parameters))
+    entry = enter(study, panel_id, language, session_participant_id, panel_parameters)
+    if entry.outcome != "new":
+        return entry
+    return Entry(consent(entry.participant, True), "new")
 
 
 def _finished_for_good(participant: Participant) -> bool:

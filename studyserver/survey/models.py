@@ -88,6 +88,7 @@ class Participant(models.Model):
     last_seen_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        permissions = [("withdraw_participant", "Can withdraw participants (deletes their answers and personal data)")]
         constraints = [
             models.UniqueConstraint(
                 fields=["study", "panel_id_hash"],

@@ -13,6 +13,7 @@ import random
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from django.db.models import Count
 from django.test import Client
@@ -52,7 +53,9 @@ def simulate_respondents(study: Study, count: int, seed: int = 0,
 def _take_study(study: Study, panel_id: str, postal_code: str, rng: random.Random) -> None:
     client = Client(HTTP_HOST="localhost")
     language = "fr" if rng.random() < 0.25 else "en"
-    response = client.get(f"/s/{study.slug}/", {"pid": panel_id, "lang": language})
+    entry = f"/s/{study.slug}/?{urlencode({study.panel_id_parameter: panel_id, 'lang': language})}"
+    client.get(entry)  # the consent page: nothing is stored until the respondent agrees
+    response = client.post(entry, {"decision": "agree", "adult": "on"})
     instrument = study.instrument
     for _ in range(40):
         location = response.get("Location", "")

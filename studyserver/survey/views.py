@@ -16,23 +16,27 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from studyserver.instrument.definition import Instrument, get_instrument
-from studyserver.studies.models import EXIT_KINDS, Study
+from studyserver.studies.models import EXIT_KINDS, SIGNATURE_PARAMETER, Study
 
 from . import flow
 from .forms import ConsentForm, DistrictChoiceForm, InstrumentPageForm, PostalCodeForm
 from .models import Participant, PersonalData
 
 SESSION_TOKENS = "floodlight_participants"
+# Participants this browser took over by panel id (not the browser that started them): it may
+# go on from the current step, but never sees or changes earlier answers.
+SESSION_RESUMED = "floodlight_resumed_elsewhere"
 logger = logging.getLogger(__name__)
 
 
 # --- helpers ------------------------------------------------------------------------------------------
 
 
-def _language(request: HttpRequest, participant: Participant | None = None) -> str:
+def _language(request: HttpRequest, participant: Participant | None = None, remember: bool = True) -> str:
     requested = request.GET.get("lang")
     if requested in {"en", "fr"}:
-        request.session["lang"] = requested
+        if remember:
+            request.session["lang"] = requested
         return requested
     if participant is not None:
         return participant.language
@@ -56,7 +60,7 @@ def _render(request: HttpRequest, template: str, language: str, context: dict[st
         "lang": language,
         "other_lang": other,
         "t": _texts(language, instrument),
-        "switch_url": f"{request.path}?lang={other}",
+        "switch_url": _switch_url(request, other),
         "participant": participant,
     }
     if participant is not None and participant.current_step not in {flow.FINISHED, flow.SCREENED_OUT, "withdrawn"}:
@@ -64,6 +68,13 @@ def _render(request: HttpRequest, template: str, language: str, context: dict[st
         base["progress"] = {"current": current, "total": total, "percent": round(100 * current / total)}
         base["progress_text"] = participant.instrument.text("progress", language, current=current, total=total)
     return render(request, template, {**base, **context}, status=status)
+
+
+def _switch_url(request: HttpRequest, language: str) -> str:
+    """This page in the other language, keeping the rest of the query (the entry link's pid)."""
+    query = request.GET.copy()
+    query["lang"] = language
+    return f"{request.path}?{query.urlencode()}"
 
 
 def _message(request: HttpRequest, title_key: str, body_key: str, status: int, language: str | None = None,
@@ -75,12 +86,19 @@ def _message(request: HttpRequest, title_key: str, body_key: str, status: int, l
                    status=status)
 
 
-def _bind(request: HttpRequest, participant: Participant) -> None:
+def _bind(request: HttpRequest, participant: Participant, *, resumed_elsewhere: bool = False) -> None:
     tokens = list(request.session.get(SESSION_TOKENS, []))
     if participant.token not in tokens:
         tokens.append(participant.token)
         request.session[SESSION_TOKENS] = tokens[-20:]
+        if resumed_elsewhere:
+            resumed = list(request.session.get(SESSION_RESUMED, []))
+            request.session[SESSION_RESUMED] = [*resumed, participant.token][-20:]
     request.session[f"study:{participant.study.slug}"] = str(participant.pk)
+
+
+def _resumed_elsewhere(request: HttpRequest, participant: Participant) -> bool:
+    return participant.token in request.session.get(SESSION_RESUMED, [])
 
 
 def _participant_for(request: HttpRequest, token: str) -> Participant | HttpResponse:
@@ -116,10 +134,17 @@ def home(request: HttpRequest) -> HttpResponse:
     return _render(request, "survey/home.html", language, {"studies": studies})
 
 
-@require_http_methods(["GET"])
+@require_http_methods(["GET", "POST"])
 def enter(request: HttpRequest, slug: str) -> HttpResponse:
+    """The entry link: resume a participant, or show the consent page to a newcomer.
+
+    Nothing is stored for a newcomer until they consent (a crawler or a link preview following
+    the link leaves no trace); the consent form posts back here, with the link's query string.
+    """
     study = get_object_or_404(Study, slug=slug)
-    language = _language(request)
+    # Not remembered in the session: opening the link must not even create a session row (the
+    # link keeps ?lang= for the consent form, and the participant keeps their language).
+    language = _language(request, remember=False)
     if not study.is_open:
         return _message(request, "study_closed_title", "study_closed_body", 403, language, instrument=study.instrument)
     # The respondent id comes under the study's parameter name (pid, PROLIFIC_PID, rid…); the other
@@ -127,8 +152,22 @@ def enter(request: HttpRequest, slug: str) -> HttpResponse:
     panel_id = (request.GET.get(study.panel_id_parameter) or "").strip()[:200]
     if not panel_id and not settings.FLOODLIGHT_DEMO_MODE:
         return _message(request, "missing_pid_title", "missing_pid_body", 400, language, instrument=study.instrument)
+    if not study.entry_link_is_valid(panel_id, request.GET.get(SIGNATURE_PARAMETER, "")):
+        return _message(request, "missing_pid_title", "missing_pid_body", 403, language, instrument=study.instrument)
     kept = {name: request.GET[name].strip()[:200] for name in study.kept_parameters() if request.GET.get(name)}
-    entry = flow.enter(study, panel_id or None, language, request.session.get(f"study:{slug}"), kept)
+    session_participant = request.session.get(f"study:{slug}")
+    entry = flow.find_entry(study, panel_id or None, session_participant)
+    form = ConsentForm(request.POST or None, instrument=study.instrument, language=language)
+    if entry is None and request.method == "POST" and form.is_valid():
+        agreed = form.cleaned_data["decision"] == "agree"
+        entry = flow.enter_with_consent(study, panel_id or None, language, agreed, session_participant, kept)
+        if isinstance(entry, flow.Declined):
+            return _declined_page(request, language, study.instrument, entry.exit_url)
+        if entry.outcome == "new":
+            _bind(request, entry.participant)
+            return _go_on(entry.participant)
+    if entry is None:
+        return _consent_page(request, form, language, study.instrument, status=400 if request.method == "POST" else 200)
     if entry.outcome == "over_quota":
         return HttpResponseRedirect(study.exit_url("overquota", panel_id, kept))
     if entry.outcome == "declined":
@@ -136,7 +175,8 @@ def enter(request: HttpRequest, slug: str) -> HttpResponse:
     if entry.outcome == "already_done":
         return _message(request, "already_done_title", "already_done_body", 409, language,
                         instrument=entry.participant.instrument)
-    _bind(request, entry.participant)
+    known = entry.participant.token in request.session.get(SESSION_TOKENS, [])
+    _bind(request, entry.participant, resumed_elsewhere=not known)
     return _go_on(entry.participant)
 
 
@@ -172,7 +212,8 @@ def step(request: HttpRequest, token: str, step: str) -> HttpResponse:
     language = participant.language
     if step != participant.current_step:
         done = flow.steps_done(participant)  # one query, and none on the usual request (the current step)
-        if not (flow.pre_treatment_editable(participant, step, instrument) and step in done):
+        editable = flow.pre_treatment_editable(participant, step, instrument) and not _resumed_elsewhere(request, participant)
+        if not (editable and step in done):
             if request.method == "POST" and step not in done:
                 return _message(request, "bad_request_title", "bad_request_body", 409, language,
                                 link=_step_url(participant), instrument=participant.instrument)
@@ -191,28 +232,39 @@ def step(request: HttpRequest, token: str, step: str) -> HttpResponse:
                         link=_step_url(participant), instrument=participant.instrument)
 
 
-def _notice(request: HttpRequest, language: str, participant: Participant) -> str | None:
+def _notice(request: HttpRequest, language: str, instrument: Instrument) -> str | None:
     key = request.session.pop("notice", None)
-    return participant.instrument.text(key, language) if key in participant.instrument.texts else None
+    return instrument.text(key, language) if key in instrument.texts else None
+
+
+def _consent_page(request: HttpRequest, form: ConsentForm, language: str, instrument: Instrument, status: int,
+                  participant: Participant | None = None) -> HttpResponse:
+    paragraphs = [p for p in instrument.text("consent_body", language).split("\n") if p.strip()]
+    return _render(request, "survey/consent.html", language,
+                   {"form": form, "paragraphs": paragraphs, "notice": _notice(request, language, instrument)},
+                   status=status, participant=participant)
+
+
+def _declined_page(request: HttpRequest, language: str, instrument: Instrument, exit_url: str) -> HttpResponse:
+    """Thanks, and the way back to the panel with the "declined" status."""
+    texts = _texts(language, instrument)
+    return _render(request, "survey/screened_out.html", language,
+                   {"title": texts["declined_title"], "body": texts["declined_body"],
+                    "exit_url": exit_url, "button": texts["return_to_panel"]})
 
 
 def _consent(request: HttpRequest, participant: Participant, step: str, language: str) -> HttpResponse:
+    """Consent of a participant created before consent (entry links opened before this release)."""
     instrument = participant.instrument
     form = ConsentForm(request.POST or None, instrument=instrument, language=language)
     if request.method == "POST" and form.is_valid():
         kept = flow.consent(participant, form.cleaned_data["decision"] == "agree")
         if isinstance(kept, flow.Declined):
             request.session.pop(f"study:{participant.study.slug}", None)
-            texts = _texts(language, participant.instrument)
-            return _render(request, "survey/screened_out.html", language,
-                           {"title": texts["declined_title"], "body": texts["declined_body"],
-                            "exit_url": kept.exit_url, "button": texts["return_to_panel"]})
+            return _declined_page(request, language, instrument, kept.exit_url)
         return _go_on(kept)
     flow.record_page_served(participant, step)
-    paragraphs = [p for p in instrument.text("consent_body", language).split("\n") if p.strip()]
-    return _render(request, "survey/consent.html", language,
-                   {"form": form, "paragraphs": paragraphs, "notice": _notice(request, language, participant)},
-                   status=400 if request.method == "POST" else 200, participant=participant)
+    return _consent_page(request, form, language, instrument, 400 if request.method == "POST" else 200, participant)
 
 
 def _postal(request: HttpRequest, participant: Participant, step: str, language: str) -> HttpResponse:
@@ -226,7 +278,7 @@ def _postal(request: HttpRequest, participant: Participant, step: str, language:
             return _go_on(outcome.participant)
         form.add_error("postal_code", postal_error_message(outcome.error, language))
     flow.record_page_served(participant, step)
-    return _render(request, "survey/postal.html", language, {"form": form, "notice": _notice(request, language, participant)},
+    return _render(request, "survey/postal.html", language, {"form": form, "notice": _notice(request, language, participant.instrument)},
                    status=400 if request.method == "POST" else 200, participant=participant)
 
 
@@ -257,7 +309,9 @@ def _questionnaire_page(request: HttpRequest, participant: Participant, step: st
     instrument = participant.instrument
     page = instrument.page(step)
     answers = participant.answers()
-    stored = next((s.answers for s in participant.submissions.filter(step=step)), None)
+    # A browser that took the participant over by panel id sees no stored answer pre-filled.
+    stored = None if _resumed_elsewhere(request, participant) else next(
+        (s.answers for s in participant.submissions.filter(step=step)), None)
     form = InstrumentPageForm(
         request.POST or None,
         initial=stored or {},
@@ -274,7 +328,7 @@ def _questionnaire_page(request: HttpRequest, participant: Participant, step: st
     flow.record_page_served(participant, step)
     context: dict[str, Any] = {"form": form, "page": page, "title": page.title.get(language),
                                "intro": page.intro.get(language) if page.intro else None,
-                               "notice": _notice(request, language, participant)}
+                               "notice": _notice(request, language, participant.instrument)}
     if page.shows_letter:
         from studyserver.letters.addressing import address_letter, letter_intro
 

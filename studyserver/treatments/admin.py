@@ -60,7 +60,10 @@ class SourcePhotoAdmin(admin.ModelAdmin):
             messages.info(request, f"Generation queued (stimulus {stimulus.pk}); it appears in the review queue "
                           "once generated.")
 
-    @admin.action(description="Generate a stimulus (new seed) for the selected photos")
+    def has_generate_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(views.GENERATE)
+
+    @admin.action(description="Generate a stimulus (new seed) for the selected photos", permissions=["generate"])
     def generate_stimuli(self, request: HttpRequest, queryset: QuerySet[SourcePhoto]) -> None:
         count = 0
         for source in queryset:
@@ -143,15 +146,18 @@ class StimulusAdmin(admin.ModelAdmin):
         for line in refused:
             messages.warning(request, line)
 
-    @admin.action(description="Approve the selected stimuli")
+    def has_review_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(views.REVIEW)
+
+    @admin.action(description="Approve the selected stimuli", permissions=["review"])
     def approve_selected(self, request: HttpRequest, queryset: QuerySet[Stimulus]) -> None:
         self._review(request, queryset, services.approve, "approved")
 
-    @admin.action(description="Reject the selected stimuli")
+    @admin.action(description="Reject the selected stimuli", permissions=["review"])
     def reject_selected(self, request: HttpRequest, queryset: QuerySet[Stimulus]) -> None:
         self._review(request, queryset, services.reject, "rejected")
 
-    @admin.action(description="Regenerate the selected stimuli with a new seed")
+    @admin.action(description="Regenerate the selected stimuli with a new seed", permissions=["review"])
     def regenerate_selected(self, request: HttpRequest, queryset: QuerySet[Stimulus]) -> None:
         self._review(request, queryset, services.regenerate, "regenerated")
 

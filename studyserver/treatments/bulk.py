@@ -10,23 +10,24 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import IO, Any
 
 from django.core.files.base import ContentFile
 from django.db import transaction
-from PIL import Image, UnidentifiedImageError
 
+from .images import MAX_IMAGE_BYTES, PhotoError, clean_photo
 from .models import DISTRICT_KINDS, Kind, SourcePhoto, slot_errors
 
 MANIFEST_NAME = "manifest.csv"
 REQUIRED_COLUMNS = ("filename", "kind", "place_name_en")
 KNOWN_COLUMNS = ("filename", "kind", "fed_code", "province_code", "place_name_en", "place_name_fr")
 MAX_MEMBERS = 5_000
-MAX_IMAGE_BYTES = 40 * 1024 * 1024
 MAX_TOTAL_BYTES = 2 * 1024 * 1024 * 1024
-MAX_PIXELS = 50_000_000
+# What a damaged archive raises when a member is read (bad CRC, truncated data, odd compression).
+_BROKEN_MEMBER = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, OSError, ValueError)
 
 
 @dataclass(frozen=True)
@@ -65,25 +66,39 @@ def _find_manifest(names: list[str]) -> str | None:
     return csvs[0] if len(csvs) == 1 else None
 
 
+class BrokenArchive(Exception):
+    """A member of the zip cannot be read (the archive is damaged)."""
+
+
+def _read(bundle: zipfile.ZipFile, member: str) -> bytes:
+    try:
+        return bundle.read(member)
+    except _BROKEN_MEMBER as error:
+        raise BrokenArchive(f"{member}: the archive is damaged ({error or type(error).__name__}); nothing was imported.") from None
+
+
 def _image_problem(data: bytes) -> str | None:
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            if image.width * image.height > MAX_PIXELS:
-                return f"image too large ({image.width}×{image.height} pixels)"
-            image.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
-        return "not a readable image (JPEG or PNG expected)"
+        clean_photo(data)
+    except PhotoError as error:
+        return str(error)
     return None
 
 
 def check_archive(archive: IO[bytes], representation_order: str) -> tuple[list[_Row], list[RowError], zipfile.ZipFile | None]:
     """Parse and check the zip; returns the valid rows, the problems and the open zip."""
-    from studyserver.geo.models import District
-
     try:
         bundle = zipfile.ZipFile(archive)
-    except (zipfile.BadZipFile, OSError):
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
         return [], [RowError(0, "", "The upload is not a readable .zip archive.")], None
+    try:
+        return _check_bundle(bundle, representation_order)
+    except BrokenArchive as error:
+        return [], [RowError(0, "", str(error))], None
+
+
+def _check_bundle(bundle: zipfile.ZipFile, representation_order: str) -> tuple[list[_Row], list[RowError], zipfile.ZipFile | None]:
+    from studyserver.geo.models import District
     infos = [info for info in bundle.infolist() if not info.is_dir()]
     if len(infos) > MAX_MEMBERS or sum(info.file_size for info in infos) > MAX_TOTAL_BYTES:
         return [], [RowError(0, "", "The archive is too large (files or total size).")], None
@@ -92,7 +107,7 @@ def check_archive(archive: IO[bytes], representation_order: str) -> tuple[list[_
     if manifest_name is None:
         return [], [RowError(0, "", f"No CSV manifest found (expected {MANIFEST_NAME}).")], None
     try:
-        text = bundle.read(manifest_name).decode("utf-8-sig")
+        text = _read(bundle, manifest_name).decode("utf-8-sig")
     except UnicodeDecodeError:
         return [], [RowError(1, manifest_name, "The manifest is not UTF-8 text.")], None
     reader = csv.DictReader(io.StringIO(text))
@@ -153,7 +168,7 @@ def check_archive(archive: IO[bytes], representation_order: str) -> tuple[list[_
             if info.file_size > MAX_IMAGE_BYTES:
                 problems.append("file larger than 40 MB")
             else:
-                problem = _image_problem(bundle.read(member))
+                problem = _image_problem(_read(bundle, member))
                 if problem:
                     problems.append(problem)
         if problems:
@@ -176,16 +191,22 @@ def import_zip(archive: IO[bytes], *, representation_order: str, uploaded_by: An
     if errors or bundle is None:
         return report
     user = uploaded_by if getattr(uploaded_by, "is_authenticated", False) else None
-    with transaction.atomic():
-        for row in rows:
-            source = SourcePhoto(
-                kind=row.kind, district=row.district, province_code=row.province_code,
-                place_name_en=row.place_name_en, place_name_fr=row.place_name_fr,
-                origin=SourcePhoto.Origin.BULK, uploaded_by=user,
-            )
-            source.image.save(PurePosixPath(row.member).name, ContentFile(bundle.read(row.member)), save=False)
-            source.save()
-            report.created.append(source)
-            if generate:
-                services.queue_stimulus(source)
+    try:
+        with transaction.atomic():
+            for row in rows:
+                source = SourcePhoto(
+                    kind=row.kind, district=row.district, province_code=row.province_code,
+                    place_name_en=row.place_name_en, place_name_fr=row.place_name_fr,
+                    origin=SourcePhoto.Origin.BULK, uploaded_by=user,
+                )
+                # Stored as re-encoded by the check, under the detected format's extension.
+                photo = clean_photo(_read(bundle, row.member))
+                source.image.save(photo.filename(row.member), ContentFile(photo.content), save=False)
+                source.save()
+                report.created.append(source)
+                if generate:
+                    services.queue_stimulus(source)
+    except (BrokenArchive, PhotoError) as error:
+        report.created.clear()
+        report.errors.append(RowError(0, "", str(error)))
     return report

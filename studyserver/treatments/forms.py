@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import re
 import secrets
+import zipfile
+import zlib
 from typing import Any
 
 from django import forms
 from django.core.files import File
 from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import SimpleUploadedFile
 
+from .images import LIMITS_TEXT, PhotoError, clean_photo
 from .models import DISTRICT_KINDS, Kind, SourcePhoto, slot_errors
 
 REPRESENTATION_ORDERS = [("2023", "2023 (343 districts)"), ("2013", "2013 (338 districts)")]
@@ -51,11 +55,25 @@ class SourcePhotoForm(forms.ModelForm):
         model = SourcePhoto
         fields = ["kind", "representation_order", "fed_code", "province_code", "place_name_en", "place_name_fr",
                   "image", "credit", "generate", "pending_image"]
+        help_texts = {"image": LIMITS_TEXT + "; stored re-encoded."}
+
+    def clean_image(self) -> Any:
+        image = self.cleaned_data.get("image")
+        if image is None or not hasattr(image, "content_type"):
+            return image  # unchanged on edit: the stored file was checked when it came in
+        image.seek(0)
+        try:
+            photo = clean_photo(image.read())
+        except PhotoError as error:
+            message = str(error)
+            raise forms.ValidationError(f"{message[:1].upper()}{message[1:]}.") from None
+        return SimpleUploadedFile(photo.filename(image.name), photo.content, content_type=photo.content_type)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["representation_order"].choices = representation_order_choices()
-        self.fields["image"].required = False  # a file kept from the previous try also counts
+        if "image" in self.fields:  # absent when the page is view-only
+            self.fields["image"].required = False  # a file kept from the previous try also counts
         district = self.instance.district if self.instance.pk and self.instance.district_id else None
         if district is not None:
             self.initial.setdefault("fed_code", district.fed_code)
@@ -69,7 +87,7 @@ class SourcePhotoForm(forms.ModelForm):
         if self.instance.pk:
             self.fields["generate"].initial = False
         pending = self._pending_name()
-        if pending:
+        if pending and "image" in self.fields:
             self.fields["image"].help_text = (
                 "The photo chosen on the previous try is kept; choose another file only to replace it.")
 
@@ -149,6 +167,20 @@ class BulkUploadForm(_WithRepresentationOrder):
         choices=REPRESENTATION_ORDERS, help_text="The representation order the fed_code values refer to."
     )
     generate = forms.BooleanField(required=False, initial=True, help_text="Queue generation for every new photo.")
+
+    def clean_archive(self) -> Any:
+        archive = self.cleaned_data["archive"]
+        try:
+            with zipfile.ZipFile(archive) as bundle:
+                damaged = bundle.testzip()  # reads every member: a damaged archive fails here
+        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, OSError, ValueError):
+            raise forms.ValidationError("This file is not a readable .zip archive; nothing was imported.") from None
+        if damaged is not None:
+            raise forms.ValidationError(
+                f"The archive is damaged ({damaged} fails its checksum); nothing was imported. Zip the photos again."
+            )
+        archive.seek(0)
+        return archive
 
 
 class StreetViewForm(_WithRepresentationOrder):

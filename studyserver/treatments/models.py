@@ -137,6 +137,7 @@ class Stimulus(models.Model):
     class Meta:
         verbose_name_plural = "stimuli"
         ordering = ["-created_at", "-id"]
+        permissions = [("review_stimulus", "Can approve, reject and regenerate stimuli")]
         indexes = [models.Index(fields=["status", "source"], name="stimulus_status_source")]
 
     def __str__(self) -> str:

@@ -8,15 +8,14 @@ contain the request URL, which would carry the key.
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import requests
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
-from PIL import Image, UnidentifiedImageError
 
+from .images import PhotoError, clean_photo
 from .models import SourcePhoto
 
 IMAGE_SIZE = "640x640"  # the generator's working size; the largest the standard API serves
@@ -71,11 +70,12 @@ def fetch_image(location: str, heading: float | None = None, pitch: float | None
     if response.status_code != 200 or not response.headers.get("Content-Type", "").startswith("image/"):
         raise StreetViewError(f"Street View image request answered HTTP {response.status_code}.")
     try:
-        with Image.open(io.BytesIO(response.content)) as image:
-            image.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError):
-        raise StreetViewError("Street View returned bytes that are not an image.") from None
-    return response.content, metadata
+        photo = clean_photo(response.content)
+    except PhotoError as error:
+        raise StreetViewError(f"Street View returned an unusable image: {error}.") from None
+    if photo.extension != "jpg":
+        raise StreetViewError("Street View returned a PNG where a JPEG was expected.")
+    return photo.content, metadata
 
 
 def fetch_source_photo(*, kind: str, district: Any, province_code: str, place_name_en: str,

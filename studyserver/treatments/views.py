@@ -11,14 +11,18 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseNotModified
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_safe
 
+from studyserver.accounts.guards import permission_required
+
 from . import services
 from .forms import BulkUploadForm, ReviewForm, StreetViewForm
+from .images import served_content_type
 from .models import Kind, SourcePhoto, Stimulus
 
 # Private: a shared cache would answer without reaching the server, and the first time the image
@@ -60,7 +64,14 @@ def _admin_context(request: HttpRequest, admin_site: Any, title: str) -> dict[st
     return {**admin_site.each_context(request), "title": title, "opts": Stimulus._meta}
 
 
+VIEW = "treatments.view_stimulus"
+REVIEW = "treatments.review_stimulus"
+UPLOAD = "treatments.add_sourcephoto"
+GENERATE = "treatments.add_stimulus"
+
+
 @require_safe
+@permission_required(VIEW)
 def staff_file(request: HttpRequest, pk: int, which: str) -> HttpResponse:
     """Any stimulus' source, mask or result for reviewers (participants never reach this)."""
     stimulus = get_object_or_404(Stimulus.objects.select_related("source"), pk=pk)
@@ -71,15 +82,28 @@ def staff_file(request: HttpRequest, pk: int, which: str) -> HttpResponse:
         handle = field.open("rb")
     except FileNotFoundError as missing:
         raise Http404("No such file.") from missing
-    response = FileResponse(handle)
+    content_type = served_content_type(handle)
+    if content_type is None:
+        # Not a JPEG/PNG (a file stored before uploads were re-encoded): a download, never a page.
+        response = FileResponse(handle, content_type="application/octet-stream", as_attachment=True,
+                                filename=f"stimulus-{stimulus.pk}-{which}.bin")
+    else:
+        response = FileResponse(handle, content_type=content_type)
+        response["Content-Disposition"] = "inline"
+    # Even if a browser were to render it as a document, it could run nothing and reach nothing.
+    response["Content-Security-Policy"] = "default-src 'none'; img-src 'self'; sandbox"
+    response["X-Content-Type-Options"] = "nosniff"
     response["Cache-Control"] = "private, no-store"
     return response
 
 
 @require_http_methods(["GET", "POST"])
+@permission_required(VIEW)
 def review_queue(request: HttpRequest, admin_site: Any) -> HttpResponse:
     """Generated stimuli side by side with their source and mask; approve / reject / regenerate."""
     if request.method == "POST":
+        if not request.user.has_perm(REVIEW):
+            raise PermissionDenied(f"Reviewing needs the permission {REVIEW}.")
         form = ReviewForm(request.POST)
         if form.is_valid():
             stimulus = get_object_or_404(Stimulus, pk=form.cleaned_data["stimulus"])
@@ -113,6 +137,7 @@ def review_queue(request: HttpRequest, admin_site: Any) -> HttpResponse:
 
 
 @require_safe
+@permission_required(VIEW)
 def coverage_board(request: HttpRequest, admin_site: Any) -> HttpResponse:
     """Districts × kinds: missing / queued / generated / approved, and whether the study can open."""
     from studyserver.geo.models import District
@@ -153,12 +178,15 @@ def coverage_board(request: HttpRequest, admin_site: Any) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
+@permission_required(UPLOAD)
 def bulk_upload(request: HttpRequest, admin_site: Any) -> HttpResponse:
     """A zip of photos with a CSV manifest; nothing is imported unless every row is valid."""
     from .bulk import import_zip
 
     report = None
     form = BulkUploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid() and form.cleaned_data["generate"] and not request.user.has_perm(GENERATE):
+        form.add_error("generate", f"Queueing generation needs the permission {GENERATE}: untick it.")
     if request.method == "POST" and form.is_valid():
         report = import_zip(
             form.cleaned_data["archive"],
@@ -176,6 +204,7 @@ def bulk_upload(request: HttpRequest, admin_site: Any) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
+@permission_required(UPLOAD)
 def streetview_fetch(request: HttpRequest, admin_site: Any) -> HttpResponse:
     """Fetch a source photo from the Street View Static API (key from the environment)."""
     from .streetview import StreetViewError, fetch_source_photo, is_configured

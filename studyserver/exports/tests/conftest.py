@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import Permission, User
+
+from studyserver.accounts.roles import DATA_MANAGER, PERSONAL_DATA
+from studyserver.accounts.testing import staff_with_roles
 
 from .factories import make_district, make_participant, make_stimulus, make_study
 
@@ -34,11 +36,11 @@ def study_with_people(db):
 
 @pytest.fixture
 def staff(db):
-    return User.objects.create_user("staff", is_staff=True)
+    """A data manager: exports without personal data."""
+    return staff_with_roles("staff", DATA_MANAGER)
 
 
 @pytest.fixture
 def privileged(db):
-    user = User.objects.create_user("privileged", is_staff=True)
-    user.user_permissions.add(Permission.objects.get(codename="export_personal_data"))
-    return user
+    """The personal data role: exports with personal data, withdrawal."""
+    return staff_with_roles("privileged", PERSONAL_DATA)

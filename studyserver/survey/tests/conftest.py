@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from django.test import Client
@@ -60,9 +61,10 @@ class Respondent:
     """One participant's browser: a Django test client that follows the study like a person would."""
 
     def __init__(self, study: Study, panel_id: str | None = "P-1", language: str = "en",
-                 client: Client | None = None) -> None:
+                 client: Client | None = None, parameters: Mapping[str, str] | None = None) -> None:
         self.study = study
         self.panel_id = panel_id
+        self.parameters = dict(parameters or {})  # the panel's other entry-link parameters
         self.client = client or Client()
         self.language = language
         self.response = None
@@ -75,14 +77,22 @@ class Respondent:
     def token(self) -> str:
         return self.client.session["floodlight_participants"][-1]
 
-    def enter(self) -> Any:
-        query = {"lang": self.language}
+    def entry_url(self) -> str:
+        query = {**self.parameters, "lang": self.language}
         if self.panel_id is not None:
-            query["pid"] = self.panel_id
-        self.response = self.client.get(f"/s/{self.study.slug}/", query)
+            query[self.study.panel_id_parameter] = self.panel_id
+            if self.study.require_signed_entry:
+                query["sig"] = self.study.entry_signature(self.panel_id)
+        return f"/s/{self.study.slug}/?{urlencode(query)}"
+
+    def enter(self) -> Any:
+        """Open the entry link: the consent page for a newcomer (nothing stored), else a redirect."""
+        self.response = self.client.get(self.entry_url())
         return self.response
 
     def url(self, step: str) -> str:
+        if step == "consent" and not self.client.session.get("floodlight_participants"):
+            return self.entry_url()  # a newcomer consents on the entry page itself
         return f"/take/{self.token}/{step}/"
 
     def get(self, step: str) -> Any:

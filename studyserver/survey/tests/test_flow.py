@@ -7,6 +7,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.contrib.sessions.models import Session
 from django.core import mail
 from django.test import Client
 
@@ -39,7 +40,7 @@ pytestmark = pytest.mark.django_db
 
 def placed_in_yukon(study: Study, **kwargs) -> Respondent:
     respondent = Respondent(study, **kwargs)
-    assert respondent.enter().status_code == 302
+    assert respondent.enter().status_code == 200  # the consent page
     assert respondent.consent().status_code == 302
     assert respondent.post("postal", {"postal_code": YUKON}).status_code == 302
     return respondent
@@ -48,17 +49,24 @@ def placed_in_yukon(study: Study, **kwargs) -> Respondent:
 # --- entry and consent -------------------------------------------------------------------------------
 
 
-def test_entry_creates_one_participant_and_sends_them_to_consent(yukon):
+def test_entry_shows_consent_and_stores_nothing_until_the_participant_agrees(yukon):
     study = make_study()
     respondent = Respondent(study, panel_id="PANEL-42")
-    response = respondent.enter()
-    assert response.status_code == 302 and response["Location"].endswith("/consent/")
+    for _ in range(3):  # a crawler or a link preview opening the link leaves no trace
+        page = respondent.enter()
+        assert page.status_code == 200 and "12 minutes" in page.content.decode()
+    assert not Participant.objects.exists() and not PersonalData.objects.exists()
+    assert not Session.objects.exists()  # not even a session row
+    response = respondent.consent()
+    assert response.status_code == 302 and response["Location"].endswith("/postal/")
     participant = respondent.participant
-    assert participant.consent_version == ""  # not consented yet: no version (recorded at consent)
+    assert participant.consent_version == study.consent_version and participant.consented_at
     assert participant.panel_id_hash and "PANEL-42" not in participant.panel_id_hash
     assert PersonalData.objects.get(participant=participant).panel_id == "PANEL-42"
-    page = respondent.client.get(response["Location"])
-    assert page.status_code == 200 and "12 minutes" in page.content.decode()
+    assert PageSubmission.objects.get(participant=participant, step="consent").answers["consent"] == 1
+    # The same browser opening the link again continues; nothing is created twice.
+    assert respondent.enter()["Location"].endswith("/postal/")
+    assert Participant.objects.count() == 1
 
 
 def test_declining_keeps_only_an_anonymous_count(yukon):
@@ -82,14 +90,13 @@ def test_declining_keeps_only_an_anonymous_count(yukon):
 def test_declined_exit_uses_the_study_template_and_kept_parameters(yukon):
     study = make_study(panel_id_parameter="PROLIFIC_PID", panel_parameters="STUDY_ID, SESSION_ID",
                        declined_url_template="https://app.prolific.com/submissions/complete?cc=NOCONSENT&p={pid}")
-    client = Client()
-    response = client.get(f"/s/{study.slug}/", {"PROLIFIC_PID": "abc 1", "STUDY_ID": "s1", "SESSION_ID": "x"})
-    assert response.status_code == 302
-    personal = PersonalData.objects.get()
-    assert personal.panel_id == "abc 1" and personal.panel_parameters == {"STUDY_ID": "s1", "SESSION_ID": "x"}
-    token = client.session["floodlight_participants"][-1]
-    page = client.post(f"/take/{token}/consent/", {"decision": "decline"}).content.decode()
+    respondent = Respondent(study, panel_id="abc 1", parameters={"STUDY_ID": "s1", "SESSION_ID": "x"})
+    assert respondent.enter().status_code == 200  # the consent page; nothing stored yet
+    page = respondent.post("consent", {"decision": "decline"}).content.decode()
     assert 'href="https://app.prolific.com/submissions/complete?cc=NOCONSENT&amp;p=abc%201"' in page
+    assert not Participant.objects.exists() and not PersonalData.objects.exists()
+    again = Respondent(study, panel_id="abc 1", parameters={"STUDY_ID": "s1", "SESSION_ID": "x"}).enter()
+    assert again["Location"] == "https://app.prolific.com/submissions/complete?cc=NOCONSENT&p=abc%201"
 
 
 def test_agreeing_without_confirming_age_is_refused_with_a_message(yukon):
@@ -98,7 +105,7 @@ def test_agreeing_without_confirming_age_is_refused_with_a_message(yukon):
     response = respondent.post("consent", {"decision": "agree"})
     assert response.status_code == 400
     assert "18 or older" in " ".join(_errors(response))
-    assert respondent.current_step() == flow.CONSENT
+    assert not Participant.objects.exists()
 
 
 def test_french_pages_and_messages(yukon):
@@ -430,6 +437,42 @@ def test_resuming_with_the_same_link_continues_where_the_participant_stopped(yuk
     assert Participant.objects.count() == 1
 
 
+def test_a_browser_resuming_by_panel_id_never_sees_or_changes_earlier_answers(yukon):
+    study = make_study()
+    owner = placed_in_yukon(study, panel_id="R-2")
+    owner.answer_page(PRE_PAGES[0], {"birth_year": 1961})
+    # The owner's own browser may still go back and correct (before assignment), pre-filled.
+    assert 'value="1961"' in owner.get(PRE_PAGES[0]).content.decode()
+    other = Respondent(study, panel_id="R-2")
+    assert other.enter()["Location"].endswith(f"/{PRE_PAGES[1]}/")
+    # Earlier pages: back to the current step, nothing shown; a POST changes nothing.
+    response = other.get(PRE_PAGES[0])
+    assert response.status_code == 302 and response["Location"].endswith(f"/{PRE_PAGES[1]}/")
+    assert "1961" not in other.client.get(response["Location"]).content.decode()
+    assert other.post(PRE_PAGES[0], {"birth_year": 1999})["Location"].endswith(f"/{PRE_PAGES[1]}/")
+    stored = PageSubmission.objects.get(participant=owner.participant, step=PRE_PAGES[0])
+    assert stored.answers["birth_year"] == 1961 and stored.revision == 1
+    # It can go on from the current step, as a participant who lost their tab expects.
+    assert other.answer_page(PRE_PAGES[1]).status_code == 302
+
+
+def test_signed_entry_links_refuse_a_guessed_panel_id(yukon):
+    study = make_study(require_signed_entry=True)
+    assert Respondent(study, panel_id="S-1").enter().status_code == 200  # signed by the helper
+    forged = Client().get(f"/s/{study.slug}/", {"pid": "S-1", "sig": "0" * 64})
+    unsigned = Client().get(f"/s/{study.slug}/", {"pid": "S-1"})
+    assert forged.status_code == unsigned.status_code == 403
+    assert "link is incomplete" in unsigned.content.decode()
+    owner = placed_in_yukon(study, panel_id="S-2")
+    # Someone knowing only S-2's panel id can neither resume it nor learn that it exists.
+    probe = Client().get(f"/s/{study.slug}/", {"pid": "S-2"})
+    assert probe.status_code == 403 and "/take/" not in probe.get("Location", "")
+    assert owner.participant.current_step == flow.POSTAL or owner.participant.current_step in PRE_PAGES
+    other_study = make_study(slug="other", require_signed_entry=True)
+    assert other_study.entry_signature("S-1") != study.entry_signature("S-1")
+    assert Client().get(f"/s/{other_study.slug}/", {"pid": "S-1", "sig": study.entry_signature("S-1")}).status_code == 403
+
+
 def test_another_browser_cannot_open_someone_elses_pages(yukon):
     respondent = placed_in_yukon(make_study())
     stranger = Client()
@@ -445,7 +488,7 @@ def test_a_post_without_csrf_token_is_refused_clearly(yukon):
     respondent.enter()
     response = respondent.post("consent", {"decision": "agree", "adult": "on"})
     assert response.status_code == 403 and "nothing was lost" in response.content.decode()
-    assert respondent.current_step() == flow.CONSENT
+    assert not Participant.objects.exists()
 
 
 def test_a_missing_panel_id_is_refused_outside_demo_mode(yukon, settings):
@@ -526,7 +569,7 @@ def test_a_tampered_consent_decision_is_refused(yukon):
     respondent.enter()
     response = respondent.post("consent", {"decision": "maybe", "adult": "on"})
     assert response.status_code == 400 and "Please choose one of the options listed." in response.content.decode()
-    assert respondent.current_step() == flow.CONSENT
+    assert not Participant.objects.exists()
 
 
 def test_a_full_quota_sends_later_participants_to_the_over_quota_url(yukon):
@@ -587,10 +630,9 @@ def test_the_step_counter_counts_steadily(yukon, arm, follow_ups):
     """No jump: the total stays the same (control: one less once drawn) and the number goes up by one
     at most; the district question and the follow-up pages share their parent step's number."""
     respondent = Respondent(make_study(first_arm=arm, min_exposure_seconds=0))
-    respondent.enter()
-    seen = [flow.progress(respondent.participant)]
+    respondent.enter()  # the consent page is step 1; the participant exists once they agree
     respondent.consent()
-    seen.append(flow.progress(respondent.participant))
+    seen = [flow.progress(respondent.participant)]
     respondent.post("postal", {"postal_code": YUKON})
     answers = ({"info_emissions": 1, "letter_want": 1, "letter_signed": "on", "signature_name": "A",
                 "email": "a@example.org"} if follow_ups else {"info_emissions": 0, "info_floodprotect": 0,
@@ -608,7 +650,7 @@ def test_the_step_counter_counts_steadily(yukon, arm, follow_ups):
             assert respondent.answer_page(step, answers).status_code == 302
     currents = [current for current, _ in seen]
     totals = {total for _, total in seen}
-    assert currents[0] == 1 and all(0 <= b - a <= 1 for a, b in zip(currents, currents[1:], strict=False)), currents
+    assert currents[0] == 2 and all(0 <= b - a <= 1 for a, b in zip(currents, currents[1:], strict=False)), currents
     assert totals == ({seen[-1][1]} if arm != "control" else {seen[-1][1], seen[-1][1] + 1}), seen
     assert seen[-1][0] == seen[-1][1]  # the debrief is the last step
 
@@ -620,11 +662,10 @@ def test_a_prolific_style_entry_link_and_completion_url(yukon, settings):
     # The generic name is not the study's: refused as an incomplete link, nothing created.
     assert Client().get(f"/s/{study.slug}/", {"pid": "X"}).status_code == 400
     assert not Participant.objects.exists()
-    client = Client()
     query = {"PROLIFIC_PID": "5f0c", "STUDY_ID": "st-9", "SESSION_ID": "se-1", "lang": "en"}
-    assert client.get(f"/s/{study.slug}/", query).status_code == 302
-    respondent = Respondent(study, panel_id=None, client=client)
-    respondent.consent()
+    respondent = Respondent(study, panel_id="5f0c", parameters={"STUDY_ID": "st-9", "SESSION_ID": "se-1"})
+    assert respondent.enter().status_code == 200
+    assert respondent.consent().status_code == 302
     respondent.post("postal", {"postal_code": YUKON})
     _to_debrief(respondent)
     done = respondent.post(flow.DEBRIEF, {})
