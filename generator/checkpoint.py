@@ -32,12 +32,25 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from generator.config import ConfigBase, MaskerConfig, PainterConfig
+from generator.config import (
+    CLIMATEGAN_ARCHITECTURE,
+    ClimateGANMaskerConfig,
+    ClimateGANPainterConfig,
+    ConfigBase,
+    MaskerConfig,
+    PainterConfig,
+)
 from generator.models.common import check_state_dict
 
 FORMAT_VERSION = 1
 HASH_LENGTH = 16
 CONFIG_CLASSES: dict[str, type[ConfigBase]] = {"masker": MaskerConfig, "painter": PainterConfig}
+# Imported published architectures, told apart by the config's "architecture" entry (this
+# project's own configs have none, so their stored dicts and content hashes are unchanged).
+ARCHITECTURE_CONFIG_CLASSES: dict[tuple[str, str], type[ConfigBase]] = {
+    ("masker", CLIMATEGAN_ARCHITECTURE): ClimateGANMaskerConfig,
+    ("painter", CLIMATEGAN_ARCHITECTURE): ClimateGANPainterConfig,
+}
 REQUIRED_KEYS = ("format_version", "kind", "config", "state_dict", "step")
 
 
@@ -64,7 +77,21 @@ def _kind_of(config: ConfigBase | Mapping[str, Any]) -> str | None:
     for kind, cls in CONFIG_CLASSES.items():
         if isinstance(config, cls):
             return kind
+    for (kind, _), cls in ARCHITECTURE_CONFIG_CLASSES.items():
+        if isinstance(config, cls):
+            return kind
     return None
+
+
+def config_class(kind: str, data: Mapping[str, Any]) -> type[ConfigBase]:
+    """The config class of a stored ``kind`` config dict (by its ``architecture`` entry)."""
+    architecture = data.get("architecture") if isinstance(data, Mapping) else None
+    if architecture is None:
+        return CONFIG_CLASSES[kind]
+    try:
+        return ARCHITECTURE_CONFIG_CLASSES[(kind, architecture)]
+    except KeyError:
+        raise CheckpointError(f"unknown {kind} architecture {architecture!r}") from None
 
 
 def content_hash(
@@ -180,7 +207,7 @@ def load_checkpoint(
         raise CheckpointError(f"{path} does not contain a checkpoint dict")
     absent = [key for key in REQUIRED_KEYS if key not in payload]
     if absent:
-        hint = " (a ClimateGAN file? see convert_climategan_state_dict)" if "G" in payload else ""
+        hint = " (a ClimateGAN file? import it with python -m generator import-climategan)" if "G" in payload else ""
         raise CheckpointError(f"{path} lacks checkpoint fields {absent}{hint}")
     if payload["format_version"] != FORMAT_VERSION:
         raise CheckpointError(
@@ -192,7 +219,7 @@ def load_checkpoint(
     if expected_kind is not None and kind != expected_kind:
         raise CheckpointError(f"{path} holds a {kind} checkpoint, expected a {expected_kind}")
     try:
-        config = CONFIG_CLASSES[kind].from_dict(payload["config"])
+        config = config_class(kind, payload["config"]).from_dict(payload["config"])
     except (TypeError, ValueError) as error:
         raise CheckpointError(f"{path} has an invalid {kind} config: {error}") from error
     version = content_hash(payload["state_dict"], config) if verify_hash else payload.get("content_hash")
@@ -217,7 +244,10 @@ def build_model(kind: str, config: ConfigBase) -> nn.Module:
     from generator.models import build_masker, build_painter
 
     builders: dict[str, Callable[[Any], nn.Module]] = {"masker": build_masker, "painter": build_painter}
-    return builders[kind](config)
+    model = builders[kind](config)
+    if _kind_of(config) != kind:
+        raise CheckpointError(f"a {type(config).__name__} does not describe a {kind}")
+    return model
 
 
 def build_model_from_checkpoint(

@@ -11,8 +11,9 @@ modes follow the published code, because the point of this module is to reproduc
   back into 2048 channels (``z_depth``) that multiply the encoder features of the segmentation
   decoder (and of the base mask decoder, with ``mask_use_dada``). The depth map is brought to
   a fixed square size (bicubic to 384², then nearest), as the release does for any input;
-- ``decoders.s`` (DeepLabv3+): ASPP with rates 6/12/18 and a low-level decoder; its
-  conv + BatchNorm units have no ReLU in the published code, and none here;
+- ``decoders.s`` (DeepLabv3+): ASPP with rates 6/12/18 and the reference decoder, with the
+  release's quirks kept: its conv + BatchNorm units have no ReLU, and the decoder receives its
+  two inputs swapped (see :class:`_SegmentationHead`);
 - ``decoders.m``: the SPADE mask decoder, conditioned on min-max normalised depth, softmaxed
   segmentation and (15 channels) the image resized to the segmentation's size, or the base
   decoder (residual blocks and nearest upsamplings).
@@ -139,7 +140,9 @@ class ASPP(nn.Module):
         self.conv2 = ConvBN(in_channels, channels, 3, 6, 6)
         self.conv3 = ConvBN(in_channels, channels, 3, 12, 12)
         self.conv4 = ConvBN(in_channels, channels, 3, 18, 18)
-        self.conv_out = ConvBN(channels * 4, channels, 1)
+        # padding=1 on a 1x1 conv, as in the reference: the ASPP output gains a one-pixel
+        # border (bias + BatchNorm only) that the segmentation decoder then carries along.
+        self.conv_out = ConvBN(channels * 4, channels, 1, padding=1)
 
     def forward(self, x: Tensor) -> Tensor:
         branches = [self.conv1(x), self.conv2(x), self.conv3(x), self.conv4(x)]
@@ -147,18 +150,28 @@ class ASPP(nn.Module):
 
 
 class _SegmentationHead(nn.Module):
-    def __init__(self, num_classes: int, low_channels: int = 256, aspp_channels: int = 256) -> None:
+    """The reference DeepLabv3+ decoder as the release calls it.
+
+    The published decoder is called as ``decoder(aspp_output, low_level_features)`` while its
+    signature reads ``(feat_low, feat_aspp)``: the 48-channel projection ``conv_low`` is applied
+    to the ASPP output (256 channels, stride 8) and the layer1 features (also 256 channels) are
+    resized (bilinear, align_corners) down to stride 8 and concatenated after it. The weights
+    were trained that way, so this reproduces it; the logits come out at stride 8 plus the
+    ASPP's one-pixel border.
+    """
+
+    def __init__(self, num_classes: int, aspp_channels: int = 256, low_channels: int = 256) -> None:
         super().__init__()
-        self.conv_low = ConvBN(low_channels, 48, 1)
+        self.conv_low = ConvBN(aspp_channels, 48, 1)
         self.conv_cat = nn.Sequential(
-            ConvBN(48 + aspp_channels, 256, 3, 1), ConvBN(256, 256, 3, 1)
+            ConvBN(48 + low_channels, 256, 3, 1), ConvBN(256, 256, 3, 1)
         )
         self.conv_out = nn.Conv2d(256, num_classes, 1, bias=False)
 
-    def forward(self, low: Tensor, aspp: Tensor) -> Tensor:
-        low = self.conv_low(low)
-        aspp = F.interpolate(aspp, size=low.shape[-2:], mode="bilinear", align_corners=True)
-        return self.conv_out(self.conv_cat(torch.cat([low, aspp], dim=1)))
+    def forward(self, aspp: Tensor, low: Tensor) -> Tensor:
+        projected = self.conv_low(aspp)
+        low = F.interpolate(low, size=aspp.shape[-2:], mode="bilinear", align_corners=True)
+        return self.conv_out(self.conv_cat(torch.cat([projected, low], dim=1)))
 
 
 class DeepLabV3SegmentationDecoder(nn.Module):
@@ -172,7 +185,7 @@ class DeepLabV3SegmentationDecoder(nn.Module):
     def forward(self, high: Tensor, low: Tensor, z_depth: Tensor | None) -> Tensor:
         if self.use_dada and z_depth is not None:
             high = high * z_depth
-        logits = self.decoder(low, self.aspp(high))
+        logits = self.decoder(self.aspp(high), low)
         size = (self.target_size,) * 2
         return F.interpolate(logits, size=size, mode="bilinear", align_corners=True)
 
