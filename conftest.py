@@ -21,3 +21,12 @@ def geo2013(_reference_2013_loaded, django_db_blocker, request):
     with django_db_blocker.unblock():
         load_reference_districts("2013")
     request.getfixturevalue("db")
+
+
+@pytest.fixture(scope="session")
+def climategan_checkpoints(tmp_path_factory):
+    """(masker.pt, painter.pt) imported from a random ClimateGAN release-shaped folder, built once
+    per session (about 430 MB of weights: shared by the generator and treatment tests)."""
+    from generator.climategan_testing import imported_release
+
+    return imported_release(tmp_path_factory.mktemp("climategan"))

@@ -36,6 +36,7 @@ from torch import Tensor
 from generator.checkpoint import (
     ConversionReport,
     convert_climategan_state_dict,
+    instantiate_model,
     save_checkpoint,
 )
 from generator.config import (
@@ -384,7 +385,8 @@ def convert_part(kind: str, part: ReleasePart, state: Mapping[str, Tensor] | Non
         raise ReleaseError(f"{part.checkpoint}: holds no {kind} weights")
     _check_spectral_triples(mine, str(part.checkpoint))
     conversion = convert_climategan_state_dict(mine, key_map)
-    model = build_model(kind, config)
+    with torch.device("meta"):  # names and shapes only
+        model = build_model(kind, config)
     check_state_dict(model, conversion.state_dict, context=f"{kind} from {part.checkpoint}")
     return ImportedModel(kind, config, conversion, part, info, ignored)
 
@@ -428,10 +430,7 @@ def import_release(masker: str | Path, painter: str | Path | None, out: str | Pa
 
 
 def _write(imported: ImportedModel, path: Path) -> str:
-    from generator.checkpoint import build_model
-
-    model = build_model(imported.kind, imported.config)
-    model.load_state_dict(imported.conversion.state_dict, strict=True)
+    model = instantiate_model(imported.kind, imported.config, imported.conversion.state_dict)
     metadata = {
         "source": "ClimateGAN release (Schmidt et al., ICLR 2022)",
         "source_url": RELEASE_URL,

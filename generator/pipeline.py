@@ -175,7 +175,9 @@ class PipelineOptions:
     """How the models run. ``size``: working side (a multiple of the painter's 2**upsamplings,
     128 for the full painter; None: the backend's default); ``precision``: "auto" = bf16 (or fp16) on CUDA, fp32 on CPU;
     ``channels_last``: None = on for CUDA; ``compile_mode`` is passed to ``torch.compile``
-    ("reduce-overhead" captures CUDA graphs, "max-autotune" also tunes kernels)."""
+    ("reduce-overhead" captures CUDA graphs, "max-autotune" also tunes kernels); ``frame``: None
+    = the backend's ("pad" for this project's models, "crop" for imported ClimateGAN weights,
+    as the published inference script does)."""
 
     size: int | None = None
     device: str = "cpu"
@@ -184,13 +186,13 @@ class PipelineOptions:
     fold_batchnorm: bool = True
     compile: bool = False
     compile_mode: str | None = None
-    frame: str = "pad"
+    frame: str | None = None
     sync_timings: bool = True
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
-        if self.frame not in FRAMES:
+        if self.frame is not None and self.frame not in FRAMES:
             raise ValueError(f"frame must be one of {FRAMES}, got {self.frame!r}")
         if self.size is not None and self.size < 8:
             raise ValueError("size must be at least 8")
@@ -343,8 +345,12 @@ class FloodPipeline:
         options: PipelineOptions | None = None,
         sky_class: int = effects.SKY_CLASS,
         default_size: int = DEFAULT_SIZE,
+        default_frame: str = "pad",
     ) -> None:
         self.options = options or PipelineOptions()
+        self.frame = self.options.frame or default_frame
+        if self.frame not in FRAMES:
+            raise ValueError(f"frame must be one of {FRAMES}, got {self.frame!r}")
         self.device = torch.device(self.options.device)
         self.backend = backend
         self.versions = dict(versions)
@@ -372,7 +378,9 @@ class FloodPipeline:
         backend: str = CHECKPOINT_BACKEND,
         default_size: int = DEFAULT_SIZE,
     ) -> FloodPipeline:
-        """Load both checkpoints once (validated, hash-checked) and prepare them."""
+        """Load both checkpoints once (validated, hash-checked) and prepare them. The masker's
+        config may name its inference framing and size (imported ClimateGAN weights: centre
+        crop at 640, as the published script); ``options`` override them."""
         from generator.checkpoint import build_model_from_checkpoint, load_checkpoint
 
         masker_ckpt = load_checkpoint(masker_path, "masker")
@@ -386,7 +394,8 @@ class FloodPipeline:
             versions={"masker": masker_ckpt.content_hash, "painter": painter_ckpt.content_hash},
             options=options,
             sky_class=getattr(masker_ckpt.config, "sky_class", effects.SKY_CLASS),
-            default_size=default_size,
+            default_size=getattr(masker_ckpt.config, "inference_size", default_size),
+            default_frame=getattr(masker_ckpt.config, "inference_frame", "pad"),
         )
 
     def _check_size(self, size: int) -> None:
@@ -512,7 +521,7 @@ class FloodPipeline:
         photos = [as_rgb_array(image) for image in images]
         originals, framings, squares = [], [], []
         for photo in photos:
-            framing = compute_framing(photo.shape[0], photo.shape[1], size, self.options.frame)
+            framing = compute_framing(photo.shape[0], photo.shape[1], size, self.frame)
             original = torch.from_numpy(photo).to(self.device).permute(2, 0, 1)[None]
             squares.append(frame_image(original.float() / 127.5 - 1.0, framing))
             originals.append(original)

@@ -1,9 +1,10 @@
-"""Build a ClimateGAN release-shaped folder (random values) from the published key list.
+"""A ClimateGAN release-shaped folder with random values, for tests and demos (no download).
 
-``data/climategan_release_keys.tsv`` lists every tensor name, shape and dtype of the two
+``climategan_release_keys.tsv`` lists every tensor name, shape and dtype of the two
 ``latest_ckpt.pth`` files of ``release-github-v1.zip``; :func:`write_release` writes
 ``<root>/masker`` and ``<root>/painter`` (``opts.yaml`` + ``checkpoints/latest_ckpt.pth``) with
-seeded random values scaled so that activations stay finite and mask logits stay O(1).
+seeded random values scaled so that activations stay finite and mask logits stay O(1), and
+:func:`imported_release` also imports them (``<root>/imported/masker.pt``, ``painter.pt``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 import torch
 import yaml
 
-KEYS_TSV = Path(__file__).parent / "data" / "climategan_release_keys.tsv"
+KEYS_TSV = Path(__file__).parent / "climategan_release_keys.tsv"
 
 # The release's opts.yaml, reduced to what the architecture depends on (the trainer's defaults
 # with the mask decoder's SPADE conditioning on).
@@ -94,3 +95,12 @@ def write_release(root: Path, seed: int = 0) -> tuple[Path, Path]:
     write_part(masker, release_state("masker", seed))
     write_part(painter, release_state("painter", seed + 1))
     return masker, painter
+
+
+def imported_release(root: Path, seed: int = 0) -> tuple[Path, Path]:
+    """Write a random release under ``root`` and import it; (masker.pt, painter.pt)."""
+    from generator.climategan import import_release
+
+    masker, painter = write_release(root, seed)
+    report = import_release(masker, painter, root / "imported")
+    return report.outputs["masker"], report.outputs["painter"]
