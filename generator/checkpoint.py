@@ -14,7 +14,10 @@ step, optimizer state or metadata. The backbone's ``pretrained_path`` is cleared
 config (the weights are in the file; the original path is kept in ``metadata``).
 
 ``convert_climategan_state_dict`` turns a published ClimateGAN state dict into plain weights
-(spectral norm folded) under this project's key names.
+(spectral norm folded) under this project's key names; ``generator.climategan`` uses it to
+import a whole release (``python -m generator import-climategan``). Imported architectures are
+stored with an ``"architecture"`` entry in their config (``ARCHITECTURE_CONFIG_CLASSES``), which
+this project's own configs lack, so their stored dicts and hashes did not change.
 """
 
 from __future__ import annotations
