@@ -294,7 +294,8 @@ class ClimateGANMaskerConfig(ConfigBase):
     Inference only: the importer folds spectral norm into plain weights. ``*_target_size`` are
     the square sizes the depth and segmentation maps are brought to (the release's
     ``data.transforms[-1].new_size``), whatever the input size, as the published code does.
-    ``inference_*`` are the published script's defaults (shorter side to 640, centre crop).
+    ``inference_*`` are the published script's defaults (shorter side to 640, centre crop,
+    float32).
     """
 
     architecture: str = CLIMATEGAN_ARCHITECTURE
@@ -323,6 +324,9 @@ class ClimateGANMaskerConfig(ConfigBase):
     mask_use_low_level_feats: bool = True
     inference_size: int = 640
     inference_frame: str = "crop"
+    # float32 as published (the pipeline's "auto" would be bf16 autocast on CUDA, which moves
+    # some mask edges); PipelineOptions(precision="bf16") trades that for speed.
+    inference_precision: str = "fp32"
 
     def __post_init__(self) -> None:
         if self.architecture != CLIMATEGAN_ARCHITECTURE:

@@ -346,6 +346,7 @@ class FloodPipeline:
         sky_class: int = effects.SKY_CLASS,
         default_size: int = DEFAULT_SIZE,
         default_frame: str = "pad",
+        default_precision: str = "auto",
     ) -> None:
         self.options = options or PipelineOptions()
         self.frame = self.options.frame or default_frame
@@ -359,7 +360,8 @@ class FloodPipeline:
         self.size_multiple = _size_multiple(painter)
         self.size = int(self.options.size or default_size)
         self._check_size(self.size)
-        self.autocast_dtype = _autocast_dtype(self.options.precision, self.device)
+        precision = self.options.precision if self.options.precision != "auto" else default_precision
+        self.autocast_dtype = _autocast_dtype(precision, self.device)
         self.precision = _precision_name(self.autocast_dtype)
         channels_last = self.options.channels_last
         self.channels_last = self.device.type == "cuda" if channels_last is None else channels_last
@@ -379,8 +381,8 @@ class FloodPipeline:
         default_size: int = DEFAULT_SIZE,
     ) -> FloodPipeline:
         """Load both checkpoints once (validated, hash-checked) and prepare them. The masker's
-        config may name its inference framing and size (imported ClimateGAN weights: centre
-        crop at 640, as the published script); ``options`` override them."""
+        config may name its inference framing, size and precision (imported ClimateGAN weights:
+        centre crop at 640 in float32, as the published script); ``options`` override them."""
         from generator.checkpoint import build_model_from_checkpoint, load_checkpoint
 
         masker_ckpt = load_checkpoint(masker_path, "masker")
@@ -396,6 +398,7 @@ class FloodPipeline:
             sky_class=getattr(masker_ckpt.config, "sky_class", effects.SKY_CLASS),
             default_size=getattr(masker_ckpt.config, "inference_size", default_size),
             default_frame=getattr(masker_ckpt.config, "inference_frame", "pad"),
+            default_precision=getattr(masker_ckpt.config, "inference_precision", "auto"),
         )
 
     def _check_size(self, size: int) -> None:

@@ -284,7 +284,8 @@ def test_imported_models_run_and_paint_in_range(climategan_checkpoints) -> None:
 def test_service_floods_with_imported_weights_cropping_as_published(tmp_path, climategan_checkpoints) -> None:
     masker_path, painter_path = climategan_checkpoints
     pipeline = FloodPipeline.from_checkpoints(masker_path, painter_path, PipelineOptions())
-    assert (pipeline.frame, pipeline.size) == ("crop", 640)  # the published script's defaults
+    # the published script's defaults: centre crop at 640, float32 even where "auto" means bf16
+    assert (pipeline.frame, pipeline.size, pipeline.precision) == ("crop", 640, "fp32")
     rng = np.random.default_rng(0)
     photo = tmp_path / "street.png"
     Image.fromarray(rng.integers(0, 256, (150, 200, 3), dtype=np.uint8)).save(photo)
