@@ -365,13 +365,17 @@ def _other(kind: str) -> str:
 
 
 def convert_part(kind: str, part: ReleasePart, state: Mapping[str, Tensor] | None = None,
-                 opts: Mapping[str, Any] | None = None) -> ImportedModel:
+                 opts: Mapping[str, Any] | None = None,
+                 info: Mapping[str, Any] | None = None) -> ImportedModel:
     """Build ``kind``'s config from the part's options, fold and rename its weights and check
-    every name and shape against the model (raises, naming the keys, on any mismatch)."""
+    every name and shape against the model (raises, naming the keys, on any mismatch).
+
+    ``state``, ``opts`` and ``info`` (epoch, step) are read from the part's files unless given.
+    """
     from generator.checkpoint import build_model
 
     opts = read_opts(part.opts) if opts is None else opts
-    info: dict[str, Any] = {}
+    info = dict(info or {})
     if state is None:
         state, info = read_generator_state(part.checkpoint)
     config: ConfigBase
@@ -413,14 +417,11 @@ def import_release(masker: str | Path, painter: str | Path | None, out: str | Pa
     """
     masker_part = locate(masker)
     masker_state, masker_info = read_generator_state(masker_part.checkpoint)
-    masker_model = convert_part("masker", masker_part, masker_state)
-    masker_model.info = masker_info
+    masker_model = convert_part("masker", masker_part, masker_state, info=masker_info)
     if painter is None:
-        painter_model = convert_part("painter", masker_part, masker_state)
-        painter_model.info = masker_info
+        painter_model = convert_part("painter", masker_part, masker_state, info=masker_info)
     else:
         painter_model = convert_part("painter", locate(painter))
-    # The painter's keys in the masker's file are expected; report them, do not treat as loss.
     out = Path(out)
     outputs = {"masker": out / "masker.pt", "painter": out / "painter.pt"}
     hashes = {}
