@@ -30,3 +30,10 @@ def _fresh_cache():
 
     cache.clear()
     yield
+@pytest.fixture(scope="session")
+def climategan_checkpoints(tmp_path_factory):
+    """(masker.pt, painter.pt) imported from a random ClimateGAN release-shaped folder, built once
+    per session (about 430 MB of weights: shared by the generator and treatment tests)."""
+    from generator.climategan_testing import imported_release
+
+    return imported_release(tmp_path_factory.mktemp("climategan"))

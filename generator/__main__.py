@@ -3,6 +3,7 @@
     python -m generator train masker|painter --config FILE --data sim|DIR --steps N --size S --out RUN_DIR
     python -m generator evaluate masker|painter --checkpoint C --data DIR|sim [--json]
     python -m generator flood --input IMG [IMG ...] --out DIR [...]   (see generator.flood_cli)
+    python -m generator import-climategan --masker DIR|FILE [--painter DIR|FILE] --out OUT
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 import importlib
 import sys
 
-USAGE = "usage: python -m generator {train,evaluate,flood} ...  (add --help after a command)"
+USAGE = ("usage: python -m generator {train,evaluate,flood,import-climategan} ...  "
+         "(add --help after a command)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,6 +39,10 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr)
             return 2
         return int(flood_cli.main(rest) or 0)
+    if command == "import-climategan":
+        from generator.climategan import main as import_main
+
+        return import_main(rest)
     print(f"unknown command {command!r}\n{USAGE}", file=sys.stderr)
     return 2
 

@@ -14,7 +14,10 @@ step, optimizer state or metadata. The backbone's ``pretrained_path`` is cleared
 config (the weights are in the file; the original path is kept in ``metadata``).
 
 ``convert_climategan_state_dict`` turns a published ClimateGAN state dict into plain weights
-(spectral norm folded) under this project's key names.
+(spectral norm folded) under this project's key names; ``generator.climategan`` uses it to
+import a whole release (``python -m generator import-climategan``). Imported architectures are
+stored with an ``"architecture"`` entry in their config (``ARCHITECTURE_CONFIG_CLASSES``), which
+this project's own configs lack, so their stored dicts and hashes did not change.
 """
 
 from __future__ import annotations
@@ -32,12 +35,25 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from generator.config import ConfigBase, MaskerConfig, PainterConfig
+from generator.config import (
+    CLIMATEGAN_ARCHITECTURE,
+    ClimateGANMaskerConfig,
+    ClimateGANPainterConfig,
+    ConfigBase,
+    MaskerConfig,
+    PainterConfig,
+)
 from generator.models.common import check_state_dict
 
 FORMAT_VERSION = 1
 HASH_LENGTH = 16
 CONFIG_CLASSES: dict[str, type[ConfigBase]] = {"masker": MaskerConfig, "painter": PainterConfig}
+# Imported published architectures, told apart by the config's "architecture" entry (this
+# project's own configs have none, so their stored dicts and content hashes are unchanged).
+ARCHITECTURE_CONFIG_CLASSES: dict[tuple[str, str], type[ConfigBase]] = {
+    ("masker", CLIMATEGAN_ARCHITECTURE): ClimateGANMaskerConfig,
+    ("painter", CLIMATEGAN_ARCHITECTURE): ClimateGANPainterConfig,
+}
 REQUIRED_KEYS = ("format_version", "kind", "config", "state_dict", "step")
 
 
@@ -64,7 +80,21 @@ def _kind_of(config: ConfigBase | Mapping[str, Any]) -> str | None:
     for kind, cls in CONFIG_CLASSES.items():
         if isinstance(config, cls):
             return kind
+    for (kind, _), cls in ARCHITECTURE_CONFIG_CLASSES.items():
+        if isinstance(config, cls):
+            return kind
     return None
+
+
+def config_class(kind: str, data: Mapping[str, Any]) -> type[ConfigBase]:
+    """The config class of a stored ``kind`` config dict (by its ``architecture`` entry)."""
+    architecture = data.get("architecture") if isinstance(data, Mapping) else None
+    if architecture is None:
+        return CONFIG_CLASSES[kind]
+    try:
+        return ARCHITECTURE_CONFIG_CLASSES[(kind, architecture)]
+    except KeyError:
+        raise CheckpointError(f"unknown {kind} architecture {architecture!r}") from None
 
 
 def content_hash(
@@ -180,7 +210,7 @@ def load_checkpoint(
         raise CheckpointError(f"{path} does not contain a checkpoint dict")
     absent = [key for key in REQUIRED_KEYS if key not in payload]
     if absent:
-        hint = " (a ClimateGAN file? see convert_climategan_state_dict)" if "G" in payload else ""
+        hint = " (a ClimateGAN file? import it with python -m generator import-climategan)" if "G" in payload else ""
         raise CheckpointError(f"{path} lacks checkpoint fields {absent}{hint}")
     if payload["format_version"] != FORMAT_VERSION:
         raise CheckpointError(
@@ -192,7 +222,7 @@ def load_checkpoint(
     if expected_kind is not None and kind != expected_kind:
         raise CheckpointError(f"{path} holds a {kind} checkpoint, expected a {expected_kind}")
     try:
-        config = CONFIG_CLASSES[kind].from_dict(payload["config"])
+        config = config_class(kind, payload["config"]).from_dict(payload["config"])
     except (TypeError, ValueError) as error:
         raise CheckpointError(f"{path} has an invalid {kind} config: {error}") from error
     version = content_hash(payload["state_dict"], config) if verify_hash else payload.get("content_hash")
@@ -217,7 +247,10 @@ def build_model(kind: str, config: ConfigBase) -> nn.Module:
     from generator.models import build_masker, build_painter
 
     builders: dict[str, Callable[[Any], nn.Module]] = {"masker": build_masker, "painter": build_painter}
-    return builders[kind](config)
+    model = builders[kind](config)
+    if _kind_of(config) != kind:
+        raise CheckpointError(f"a {type(config).__name__} does not describe a {kind}")
+    return model
 
 
 def build_model_from_checkpoint(
@@ -235,10 +268,30 @@ def build_model_from_checkpoint(
         checkpoint = load_checkpoint(checkpoint, expected_kind, map_location=map_location)
     elif expected_kind is not None and checkpoint.kind != expected_kind:
         raise CheckpointError(f"{checkpoint.path} holds a {checkpoint.kind}, expected {expected_kind}")
-    model = build_model(checkpoint.kind, checkpoint.config)
-    check_state_dict(model, checkpoint.state_dict, context=str(checkpoint.path))
-    model.load_state_dict(checkpoint.state_dict, strict=True)
+    model = instantiate_model(checkpoint.kind, checkpoint.config, checkpoint.state_dict,
+                              context=str(checkpoint.path))
     return model.eval()
+
+
+def instantiate_model(kind: str, config: ConfigBase, state_dict: Mapping[str, Tensor],
+                      context: str = "") -> nn.Module:
+    """Build ``kind`` for ``config`` and load ``state_dict`` strictly (names and shapes checked
+    first, every offending key named).
+
+    The imported published architectures (inference only, every tensor persistent) are built on
+    the meta device and materialised empty before the copy: randomly initialising 100 M
+    parameters only to overwrite them costs seconds per load.
+    """
+    if type(config) in ARCHITECTURE_CONFIG_CLASSES.values():
+        with torch.device("meta"):
+            model = build_model(kind, config)
+        check_state_dict(model, state_dict, context=context)
+        model = model.to_empty(device="cpu")
+    else:
+        model = build_model(kind, config)
+        check_state_dict(model, state_dict, context=context)
+    model.load_state_dict(state_dict, strict=True)
+    return model
 
 
 # ----------------------------------------------------------------------------- ClimateGAN

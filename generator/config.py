@@ -276,3 +276,103 @@ def tiny_painter_config() -> PainterConfig:
         spade_hidden=16,
         discriminator=PatchDiscriminatorConfig(num_scales=3, base_channels=16, num_layers=3),
     )
+
+
+# ----------------------------------------------------------------------------- ClimateGAN
+
+
+CLIMATEGAN_ARCHITECTURE = "climategan"
+CLIMATEGAN_CONV_NORMS = ("none", "batch", "instance", "spectral", "spectral_batch", "spectral_instance")
+
+
+@dataclass
+class ClimateGANMaskerConfig(ConfigBase):
+    """The published ClimateGAN masker, layer for layer (built from a release's ``opts.yaml`` by
+    :mod:`generator.climategan`): DeepLabv3+ ResNet-101 encoder at output stride 8 (multi-grid
+    layer4), DADA depth decoder, DeepLabv3+ segmentation decoder, SPADE or base mask decoder.
+
+    Inference only: the importer folds spectral norm into plain weights. ``*_target_size`` are
+    the square sizes the depth and segmentation maps are brought to (the release's
+    ``data.transforms[-1].new_size``), whatever the input size, as the published code does.
+    ``inference_*`` are the published script's defaults (shorter side to 640, centre crop,
+    float32).
+    """
+
+    architecture: str = CLIMATEGAN_ARCHITECTURE
+    num_classes: int = 11
+    sky_class: int = SKY_CLASS
+    depth_upsample_featuremaps: bool = True
+    depth_target_size: int = 160
+    segmentation_target_size: int = 160
+    segmentation_use_dada: bool = True  # encoder features times the depth decoder's z_depth
+    mask_use_dada: bool = False
+    mask_use_spade: bool = True
+    # SPADE mask decoder
+    mask_use_proj: bool = True
+    mask_proj_dim: int = 64
+    spade_latent_dim: int = 128
+    spade_cond_channels: int = 15  # depth 1 + segmentation classes + image 3 (12: no image)
+    spade_num_layers: int = 3
+    spade_param_free_norm: str = "batch"
+    spade_last_lrelu: bool = True
+    # Base (non-SPADE) mask decoder
+    mask_n_upsample: int = 3
+    mask_n_res: int = 3
+    mask_norm: str = "spectral"
+    mask_activation: str = "lrelu"
+    mask_pad_type: str = "reflect"
+    mask_use_low_level_feats: bool = True
+    inference_size: int = 640
+    inference_frame: str = "crop"
+    # float32 as published (the pipeline's "auto" would be bf16 autocast on CUDA, which moves
+    # some mask edges); PipelineOptions(precision="bf16") trades that for speed.
+    inference_precision: str = "fp32"
+
+    def __post_init__(self) -> None:
+        if self.architecture != CLIMATEGAN_ARCHITECTURE:
+            raise ValueError(f"architecture must be {CLIMATEGAN_ARCHITECTURE!r}")
+        if self.spade_param_free_norm not in ("batch", "instance"):
+            raise ValueError("spade_param_free_norm must be 'batch' or 'instance'")
+        if self.spade_cond_channels not in (self.num_classes + 1, self.num_classes + 4):
+            raise ValueError(
+                f"spade_cond_channels must be {self.num_classes + 1} (depth + segmentation) or "
+                f"{self.num_classes + 4} (+ image), got {self.spade_cond_channels}"
+            )
+        if self.mask_norm not in CLIMATEGAN_CONV_NORMS:
+            raise ValueError(f"mask_norm must be one of {CLIMATEGAN_CONV_NORMS}")
+        if self.mask_activation not in ("relu", "lrelu", "none"):
+            raise ValueError("mask_activation must be 'relu', 'lrelu' or 'none'")
+        if self.mask_pad_type not in ("zero", "reflect", "replicate"):
+            raise ValueError("mask_pad_type must be 'zero', 'reflect' or 'replicate'")
+
+    @property
+    def uses_z_depth(self) -> bool:
+        """Whether the depth decoder has its feature-fusion conv (``dec4``)."""
+        return self.mask_use_dada or self.segmentation_use_dada
+
+
+@dataclass
+class ClimateGANPainterConfig(ConfigBase):
+    """The published ClimateGAN painter: SPADE generator without noise whose input is the
+    masked image resized (nearest) to ``H / 2**num_upsamplings``, conditioned on the masked
+    image only, with a last full-resolution SPADE block and a tanh output. Inference only
+    (spectral norm folded)."""
+
+    architecture: str = CLIMATEGAN_ARCHITECTURE
+    latent_channels: int = 640
+    num_upsamplings: int = 7
+    param_free_norm: str = "instance"
+
+    def __post_init__(self) -> None:
+        if self.architecture != CLIMATEGAN_ARCHITECTURE:
+            raise ValueError(f"architecture must be {CLIMATEGAN_ARCHITECTURE!r}")
+        if self.num_upsamplings < 2:
+            raise ValueError("num_upsamplings must be at least 2")
+        if self.latent_channels % 2 ** (self.num_upsamplings - 2):
+            raise ValueError("latent_channels must be divisible by 2**(num_upsamplings - 2)")
+        if self.param_free_norm not in ("batch", "instance"):
+            raise ValueError("param_free_norm must be 'batch' or 'instance'")
+
+    @property
+    def size_multiple(self) -> int:
+        return 2**self.num_upsamplings

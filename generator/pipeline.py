@@ -175,7 +175,9 @@ class PipelineOptions:
     """How the models run. ``size``: working side (a multiple of the painter's 2**upsamplings,
     128 for the full painter; None: the backend's default); ``precision``: "auto" = bf16 (or fp16) on CUDA, fp32 on CPU;
     ``channels_last``: None = on for CUDA; ``compile_mode`` is passed to ``torch.compile``
-    ("reduce-overhead" captures CUDA graphs, "max-autotune" also tunes kernels)."""
+    ("reduce-overhead" captures CUDA graphs, "max-autotune" also tunes kernels); ``frame``: None
+    = the backend's ("pad" for this project's models, "crop" for imported ClimateGAN weights,
+    as the published inference script does)."""
 
     size: int | None = None
     device: str = "cpu"
@@ -184,13 +186,13 @@ class PipelineOptions:
     fold_batchnorm: bool = True
     compile: bool = False
     compile_mode: str | None = None
-    frame: str = "pad"
+    frame: str | None = None
     sync_timings: bool = True
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
-        if self.frame not in FRAMES:
+        if self.frame is not None and self.frame not in FRAMES:
             raise ValueError(f"frame must be one of {FRAMES}, got {self.frame!r}")
         if self.size is not None and self.size < 8:
             raise ValueError("size must be at least 8")
@@ -343,8 +345,13 @@ class FloodPipeline:
         options: PipelineOptions | None = None,
         sky_class: int = effects.SKY_CLASS,
         default_size: int = DEFAULT_SIZE,
+        default_frame: str = "pad",
+        default_precision: str = "auto",
     ) -> None:
         self.options = options or PipelineOptions()
+        self.frame = self.options.frame or default_frame
+        if self.frame not in FRAMES:
+            raise ValueError(f"frame must be one of {FRAMES}, got {self.frame!r}")
         self.device = torch.device(self.options.device)
         self.backend = backend
         self.versions = dict(versions)
@@ -353,7 +360,8 @@ class FloodPipeline:
         self.size_multiple = _size_multiple(painter)
         self.size = int(self.options.size or default_size)
         self._check_size(self.size)
-        self.autocast_dtype = _autocast_dtype(self.options.precision, self.device)
+        precision = self.options.precision if self.options.precision != "auto" else default_precision
+        self.autocast_dtype = _autocast_dtype(precision, self.device)
         self.precision = _precision_name(self.autocast_dtype)
         channels_last = self.options.channels_last
         self.channels_last = self.device.type == "cuda" if channels_last is None else channels_last
@@ -372,7 +380,9 @@ class FloodPipeline:
         backend: str = CHECKPOINT_BACKEND,
         default_size: int = DEFAULT_SIZE,
     ) -> FloodPipeline:
-        """Load both checkpoints once (validated, hash-checked) and prepare them."""
+        """Load both checkpoints once (validated, hash-checked) and prepare them. The masker's
+        config may name its inference framing, size and precision (imported ClimateGAN weights:
+        centre crop at 640 in float32, as the published script); ``options`` override them."""
         from generator.checkpoint import build_model_from_checkpoint, load_checkpoint
 
         masker_ckpt = load_checkpoint(masker_path, "masker")
@@ -386,7 +396,9 @@ class FloodPipeline:
             versions={"masker": masker_ckpt.content_hash, "painter": painter_ckpt.content_hash},
             options=options,
             sky_class=getattr(masker_ckpt.config, "sky_class", effects.SKY_CLASS),
-            default_size=default_size,
+            default_size=getattr(masker_ckpt.config, "inference_size", default_size),
+            default_frame=getattr(masker_ckpt.config, "inference_frame", "pad"),
+            default_precision=getattr(masker_ckpt.config, "inference_precision", "auto"),
         )
 
     def _check_size(self, size: int) -> None:
@@ -512,7 +524,7 @@ class FloodPipeline:
         photos = [as_rgb_array(image) for image in images]
         originals, framings, squares = [], [], []
         for photo in photos:
-            framing = compute_framing(photo.shape[0], photo.shape[1], size, self.options.frame)
+            framing = compute_framing(photo.shape[0], photo.shape[1], size, self.frame)
             original = torch.from_numpy(photo).to(self.device).permute(2, 0, 1)[None]
             squares.append(frame_image(original.float() / 127.5 - 1.0, framing))
             originals.append(original)

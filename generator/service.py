@@ -181,7 +181,7 @@ def _resolve_provider(provider: PipelineProvider | FloodPipeline | None, masker_
 def effective_params(params: FloodParams, pipeline: FloodPipeline) -> dict[str, Any]:
     """The parameters that determine the output bytes, with defaults resolved."""
     return {"event": params.event, "threshold": float(params.threshold),
-            "size": int(params.size or pipeline.size), "frame": pipeline.options.frame,
+            "size": int(params.size or pipeline.size), "frame": pipeline.frame,
             "seed": int(params.seed), "precision": pipeline.precision, "format": params.format}
 
 

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from generator.config import MaskerConfig, PainterConfig
+from torch import nn
+
+from generator.config import (
+    ClimateGANMaskerConfig,
+    ClimateGANPainterConfig,
+    MaskerConfig,
+    PainterConfig,
+)
+from generator.models.climategan_masker import ClimateGANMasker
+from generator.models.climategan_painter import ClimateGANPainter
 from generator.models.common import fold_spectral_norm
 from generator.models.discriminators import (
     MultiScaleDiscriminator,
@@ -13,13 +22,19 @@ from generator.models.painter import Painter, compose
 from generator.models.vgg import VGG19Features
 
 
-def build_masker(cfg: MaskerConfig | None = None) -> Masker:
-    """The masker for ``cfg`` (defaults: ResNet-101, output stride 8)."""
+def build_masker(cfg: MaskerConfig | ClimateGANMaskerConfig | None = None) -> nn.Module:
+    """The masker for ``cfg`` (defaults: ResNet-101, output stride 8); a
+    :class:`ClimateGANMaskerConfig` gives the published ClimateGAN masker."""
+    if isinstance(cfg, ClimateGANMaskerConfig):
+        return ClimateGANMasker(cfg)
     return Masker(cfg or MaskerConfig())
 
 
-def build_painter(cfg: PainterConfig | None = None) -> Painter:
-    """The painter for ``cfg`` (defaults: 640-channel latent, 7 upsamplings)."""
+def build_painter(cfg: PainterConfig | ClimateGANPainterConfig | None = None) -> nn.Module:
+    """The painter for ``cfg`` (defaults: 640-channel latent, 7 upsamplings); a
+    :class:`ClimateGANPainterConfig` gives the published ClimateGAN painter."""
+    if isinstance(cfg, ClimateGANPainterConfig):
+        return ClimateGANPainter(cfg)
     return Painter(cfg or PainterConfig())
 
 
@@ -32,6 +47,8 @@ def build_painter_discriminator(cfg: PainterConfig | None = None) -> MultiScaleD
 
 
 __all__ = [
+    "ClimateGANMasker",
+    "ClimateGANPainter",
     "Masker",
     "MaskerOutput",
     "MultiScaleDiscriminator",

@@ -142,6 +142,53 @@ class ResNetBackbone(nn.Module):
         return low, high
 
 
+class DeepLabResNet(nn.Module):
+    """ResNet-101 of the DeepLabv3+ reference code (as in the published ClimateGAN encoder).
+
+    Unlike :class:`ResNetBackbone` (torchvision's dilation scheme) every block of a dilated
+    layer uses that layer's dilation, the first included, and layer4 is a "multi-grid" unit
+    whose three blocks multiply the dilation by 1, 2 and 4. At output stride 8: strides
+    ``1, 2, 1, 1`` and dilations ``1, 1, 2, 4`` (layer4: 4, 8, 16). Returns ``(low, high)``:
+    layer1 (256 channels, stride 4) and layer4 (2048 channels, output stride).
+    """
+
+    def __init__(self, layers: tuple[int, ...] = (3, 4, 23, 3), output_stride: int = 8) -> None:
+        super().__init__()
+        schedules = {8: ((1, 2, 1, 1), (1, 1, 2, 4)), 16: ((1, 2, 2, 1), (1, 1, 1, 2))}
+        if output_stride not in schedules:
+            raise ValueError(f"output_stride must be 8 or 16, got {output_stride}")
+        strides, dilations = schedules[output_stride]
+        self.inplanes = 64
+        self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        self.layer1 = self._make_layer(64, [dilations[0]] * layers[0], strides[0])
+        self.layer2 = self._make_layer(128, [dilations[1]] * layers[1], strides[1])
+        self.layer3 = self._make_layer(256, [dilations[2]] * layers[2], strides[2])
+        self.layer4 = self._make_layer(512, [g * dilations[3] for g in (1, 2, 4)], strides[3])
+        self.low_level_channels = 64 * Bottleneck.expansion
+        self.out_channels = 512 * Bottleneck.expansion
+
+    def _make_layer(self, planes: int, block_dilations: list[int], stride: int) -> nn.Sequential:
+        downsample = None
+        if stride != 1 or self.inplanes != planes * Bottleneck.expansion:
+            downsample = nn.Sequential(
+                nn.Conv2d(self.inplanes, planes * Bottleneck.expansion, 1, stride, bias=False),
+                nn.BatchNorm2d(planes * Bottleneck.expansion),
+            )
+        blocks = [Bottleneck(self.inplanes, planes, stride, downsample, block_dilations[0])]
+        self.inplanes = planes * Bottleneck.expansion
+        blocks += [Bottleneck(self.inplanes, planes, dilation=d) for d in block_dilations[1:]]
+        return nn.Sequential(*blocks)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        low = self.layer1(x)
+        high = self.layer4(self.layer3(self.layer2(low)))
+        return low, high
+
+
 class ConvBNReLU(nn.Sequential):
     """Conv + BatchNorm + ReLU6 (indices 0/1/2 as torchvision's Conv2dNormActivation)."""
 
