@@ -30,6 +30,8 @@ def _fresh_cache():
 
     cache.clear()
     yield
+
+
 @pytest.fixture(scope="session")
 def climategan_checkpoints(tmp_path_factory):
     """(masker.pt, painter.pt) imported from a random ClimateGAN release-shaped folder, built once
