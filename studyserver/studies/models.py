@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F
 
@@ -37,6 +38,16 @@ class Study(models.Model):
         null=True, blank=True,
         help_text="Stop after this many participants are randomized: later ones go to the over-quota URL. "
         "Empty: no quota.",
+    )
+    # Geocoding: when a postal code is placed without asking the participant (geo/README.md).
+    fsa_area_threshold = models.FloatField(
+        default=0.99, validators=[MinValueValidator(0.5), MaxValueValidator(1.0)],
+        help_text="An FSA is placed without asking when one district holds at least this share of its area.",
+    )
+    postal_code_threshold = models.FloatField(
+        default=0.95, validators=[MinValueValidator(0.5), MaxValueValidator(1.0)],
+        help_text="A full postal code is placed without asking when one district holds at least this share "
+        "of its addresses.",
     )
     declined_count = models.PositiveIntegerField(
         default=0, editable=False, help_text="Anonymous count of people who declined consent."
