@@ -197,22 +197,30 @@ class PairCounter:
 
 
 class DistrictLocator:
-    """Vectorized point-in-polygon in Statistics Canada Lambert (EPSG:3347, the register's CRS)."""
+    """Vectorized point-in-polygon in Statistics Canada Lambert (EPSG:3347, the register's CRS).
+
+    The districts are prepared once and the query runs from them into an STRtree of each chunk's
+    points: a prepared polygon answers point-in-polygon from its edge index, where querying each
+    point against the district tree would walk every vertex of every candidate district.
+    """
 
     def __init__(self, districts: Sequence[DistrictShape]) -> None:
         if not districts:
             raise AddressSourceError("no district boundaries loaded for this representation order")
         self.fed_codes = [d.fed_code for d in districts]
         self.shapes = np.array([to_lambert(d.geometry) for d in districts], dtype=object)
+        shapely.prepare(self.shapes)
         self.tree = shapely.STRtree(self.shapes)
 
     def locate(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(district index or -1, snapped flag) per point."""
         points = shapely.points(x, y)
         found = np.full(len(points), -1, dtype=np.int64)
-        point_index, geom_index = self.tree.query(points, predicate="intersects")
-        # A point on a shared boundary matches both districts: keep the first, deterministically.
-        found[point_index[::-1]] = geom_index[::-1]
+        if len(points) == 0:
+            return found, np.zeros(0, dtype=bool)
+        geom_index, point_index = shapely.STRtree(points).query(self.shapes, predicate="contains")
+        found[point_index] = geom_index
+        # A point on a boundary (or just outside a simplified outline) goes to the nearest district.
         snapped = np.zeros(len(points), dtype=bool)
         missing = np.flatnonzero(found < 0)
         if missing.size:

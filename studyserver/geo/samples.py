@@ -70,8 +70,9 @@ def generate_register(
     prepared = [d.geometry for d in districts]
     for geometry in prepared:
         shapely.prepare(geometry)
+    boundaries: dict[int, shapely.Geometry] = {}
     tree = shapely.STRtree(prepared)
-    frames: list[pd.DataFrame] = []
+    parts: list[tuple[str, str, np.ndarray, np.ndarray, np.ndarray]] = []
     truth: dict[str, PostalTruth] = {}
     used: set[str] = set()
     wanted = {"whole": whole_codes, "split": split_codes}
@@ -80,7 +81,9 @@ def generate_register(
         attempts += 1
         kind = "split" if wanted["split"] and (not wanted["whole"] or rng.random() < 0.5) else "whole"
         home = int(rng.integers(len(districts)))
-        centre = _centre(prepared[home], kind, rng)
+        if kind == "split" and home not in boundaries:
+            boundaries[home] = prepared[home].boundary
+        centre = _centre(prepared[home], boundaries.get(home), kind, rng)
         if centre is None:
             continue
         lon, lat = _scatter(centre, addresses_per_code, radius_m, rng)
@@ -99,23 +102,22 @@ def generate_register(
         truth[postal_code] = PostalTruth(postal_code, kind,
                                          {districts[int(c)].fed_code: float(s) for c, s in zip(codes, shares, strict=True)})
         uses = rng.choice(np.array(["1", "2", "4"]), size=len(lon), p=[0.7, 0.1, 0.2])
-        frames.append(_rows(postal_code, province, lon, lat, uses, rng))
+        parts.append((postal_code, province, lon, lat, uses))
         extra = int(round(non_residential_share * len(lon)))
         if extra:
             # Offices and shops filed under the code but far away: they must not sway the decision.
-            other = int(rng.integers(len(districts)))
-            point = _centre(prepared[other], "whole", rng)
+            point = _centre(prepared[int(rng.integers(len(districts)))], None, "whole", rng)
             if point is not None:
                 far_lon, far_lat = _scatter(point, extra, radius_m, rng)
-                frames.append(_rows(postal_code, province, far_lon, far_lat, np.full(extra, "3"), rng))
+                parts.append((postal_code, province, far_lon, far_lat, np.full(extra, "3")))
     if any(wanted.values()):
         raise RuntimeError(f"could not place every sample postal code (missing {wanted})")
-    return RegisterSample(pd.concat(frames, ignore_index=True), truth)
+    return RegisterSample(_frame(parts, rng), truth)
 
 
-def _centre(geometry: shapely.Geometry, kind: str, rng: np.random.Generator) -> tuple[float, float] | None:
+def _centre(geometry: shapely.Geometry, boundary: shapely.Geometry | None, kind: str,
+            rng: np.random.Generator) -> tuple[float, float] | None:
     if kind == "split":
-        boundary = geometry.boundary
         point = boundary.interpolate(float(rng.random()), normalized=True)
         return point.x, point.y
     west, south, east, north = geometry.bounds
@@ -152,23 +154,25 @@ def _new_code(province: str, rng: np.random.Generator, used: set[str]) -> str:
             return code
 
 
-def _rows(postal_code: str, province: str, lon: np.ndarray, lat: np.ndarray, uses: np.ndarray,
-          rng: np.random.Generator) -> pd.DataFrame:
-    x, y = _TO_LAMBERT.transform(lon, lat)
-    count = len(lon)
+def _frame(parts: list[tuple[str, str, np.ndarray, np.ndarray, np.ndarray]], rng: np.random.Generator) -> pd.DataFrame:
+    sizes = [len(part[2]) for part in parts]
+    count = sum(sizes)
+    provinces = np.repeat([part[1] for part in parts], sizes)
+    x, y = _TO_LAMBERT.transform(np.concatenate([p[2] for p in parts]), np.concatenate([p[3] for p in parts]))
+    guid = np.char.mod("%016x", rng.integers(1 << 62, size=count, dtype=np.int64))
     frame = pd.DataFrame({column: "" for column in NAR_COLUMNS}, index=range(count))
-    frame["LOC_GUID"] = [f"{rng.integers(1 << 62):016x}" for _ in range(count)]
-    frame["ADDR_GUID"] = frame["LOC_GUID"]
+    frame["LOC_GUID"] = guid
+    frame["ADDR_GUID"] = guid
     frame["CIVIC_NO"] = rng.integers(1, 9999, count).astype(str)
     frame["OFFICIAL_STREET_NAME"] = "de l'Église"  # not ASCII: exercises the file's encoding
     frame["OFFICIAL_STREET_TYPE"] = "RUE"
-    frame["PROV_CODE"] = _SGC[province]
-    frame["MAIL_POSTAL_CODE"] = postal_code
-    frame["MAIL_PROV_ABVN"] = province
+    frame["PROV_CODE"] = pd.Series(provinces).map(_SGC).to_numpy()
+    frame["MAIL_POSTAL_CODE"] = np.repeat([part[0] for part in parts], sizes)
+    frame["MAIL_PROV_ABVN"] = provinces
     frame["BG_X"] = np.round(x, 1)
     frame["BG_Y"] = np.round(y, 1)
     frame["BU_N_CIVIC_ADD"] = "1"
-    frame["BU_USE"] = uses
+    frame["BU_USE"] = np.concatenate([p[4] for p in parts])
     return frame
 
 

@@ -123,6 +123,14 @@ def locate(
         .first()
     )
     if placement is None:
+        # An FSA newer than the centroid and boundary files can still be known from its addresses.
+        address = by_address.only("candidates", "source").first()
+        if address is not None and address.candidates:
+            decided, rows = _decide(address.candidates, postal_code_threshold, min_share=0.0)
+            province = postal.PROVINCE_BY_SGC_CODE.get(rows[0]["fed_code"][:2])
+            return Location(check.input, check.normalized, True, None, check.fsa, province, None, None,
+                            candidates=_candidates(rows), decided_fed_code=decided, placeable=True,
+                            method="address", source=address.source)
         if not FsaPlacement.objects.filter(representation_order=order).exists():
             logger.error("no FSA placements for representation order %s: run load_districts", order)
         return Location(check.input, check.normalized, False, postal.UNKNOWN_FSA, check.fsa, None, None, None)

@@ -1,0 +1,89 @@
+"""National Address Register loader: addresses per second and peak memory on a generated file.
+
+    .venv/bin/python benchmarks/address_loader.py [--rows 1000000] [--files 4] [--keep DIR]
+
+Generates a register sample in the real layout (all 29 columns; addresses clustered into postal
+codes inside the reference 2013 districts, ~20 % of codes across a boundary, 10 % offices) as
+``Address_N.csv`` files, then reads them in a child process exactly as ``load_addresses`` does
+(chunked pandas reading, vectorized point-in-polygon, per-code counting; without the database
+write) and prints rows/s and the child's peak resident memory, next to its memory before reading
+(the districts alone). No Django: FLOODLIGHT_REFERENCE_DATA (default ../shared/data) gives the
+boundaries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def districts():
+    from studyserver.geo.candidates import DistrictShape
+    from studyserver.geo.loaders import read_district_source
+
+    folder = Path(os.environ.get("FLOODLIGHT_REFERENCE_DATA") or REPO.parent / "shared" / "data")
+    source = read_district_source(folder / "fed_2013.geojson")
+    return [DistrictShape(r.fed_code, r.province_code, r.geometry) for r in source.records]
+
+
+def generate(folder: Path, rows: int, files: int) -> None:
+    from studyserver.geo.samples import generate_register, write_register
+
+    per_code = 30
+    codes = max(1, rows // int(per_code * 1.1))  # 10 % offices come on top
+    started = time.monotonic()
+    sample = generate_register(districts(), whole_codes=codes - codes // 5, split_codes=codes // 5,
+                               addresses_per_code=per_code, seed=2024)
+    write_register(sample.frame, folder, files=files)
+    size = sum(p.stat().st_size for p in folder.glob("Address_*.csv"))
+    print(f"generated {len(sample.frame):,} rows, {len(sample.truth):,} postal codes, {size / 1e6:.0f} MB "
+          f"in {time.monotonic() - started:.0f} s")
+
+
+def child(folder: Path) -> None:
+    from studyserver.geo.addresses import read_addresses
+
+    shapes = districts()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    counts = read_addresses(folder, shapes)
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"rows": counts.rows, "placed": counts.placed, "postal_codes": len(counts.postal_codes),
+                      "seconds": counts.seconds, "rss_before_mb": before / 1024, "rss_peak_mb": after / 1024}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--files", type=int, default=4)
+    parser.add_argument("--keep", default=None, help="Folder for the generated files (reused when present).")
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    options = parser.parse_args()
+    if options.child:
+        child(Path(options.child))
+        return
+    with tempfile.TemporaryDirectory(prefix="floodlight-nar-") as scratch:
+        folder = Path(options.keep or scratch)
+        if not list(folder.glob("Address_*.csv")):
+            generate(folder, options.rows, options.files)
+        result = subprocess.run([sys.executable, __file__, "--child", str(folder)], capture_output=True, text=True,
+                                check=True)
+        data = json.loads(result.stdout.strip().splitlines()[-1])
+    print(f"read {data['rows']:,} rows ({data['placed']:,} residential addresses placed, "
+          f"{data['postal_codes']:,} postal codes) in {data['seconds']:.1f} s: "
+          f"{data['rows'] / data['seconds']:,.0f} addresses/s")
+    print(f"peak memory {data['rss_peak_mb']:.0f} MB (districts alone: {data['rss_before_mb']:.0f} MB; "
+          f"streaming added {data['rss_peak_mb'] - data['rss_before_mb']:.0f} MB)")
+
+
+if __name__ == "__main__":
+    main()
