@@ -50,13 +50,25 @@ def generate(folder: Path, rows: int, files: int) -> None:
           f"in {time.monotonic() - started:.0f} s")
 
 
+def peak_rss_kb() -> int:
+    """This process's peak resident memory. VmHWM, not ru_maxrss: Linux carries ru_maxrss over an
+    exec, so a child started by a big parent would report the parent's peak."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def child(folder: Path) -> None:
     from studyserver.geo.addresses import read_addresses
 
     shapes = districts()
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = peak_rss_kb()
     counts = read_addresses(folder, shapes)
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    after = peak_rss_kb()
     print(json.dumps({"rows": counts.rows, "placed": counts.placed, "postal_codes": len(counts.postal_codes),
                       "seconds": counts.seconds, "rss_before_mb": before / 1024, "rss_peak_mb": after / 1024}))
 
