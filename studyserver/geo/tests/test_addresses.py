@@ -108,6 +108,11 @@ def test_a_second_load_replaces_the_first_and_a_concordance_is_accepted(geo2013,
     assert locate("H2X 1Y4", "2013").decided_fed_code == "24039"
     # A code the concordance does not list falls back to its FSA.
     assert locate("H2X 2A1", "2013").method == "fsa_area"
+    out = io.StringIO()
+    call_command("audit_geocoding", representation_order="2013", samples=5, caps="none", stdout=out)
+    section = out.getvalue().split("== full postal codes (method address), from concordance: ")[1]
+    rows = {line.split()[0]: line.split()[1:] for line in section.splitlines()[2:] if line.strip()}
+    assert rows["ON"] == ["1", "0.0%", "100.0%"] and rows["QC"] == ["1", "100.0%", "0.0%"] and rows["all"][0] == "2"
 
 
 def test_bad_register_files_are_clear_errors_and_keep_the_previous_load(geo2013, tmp_path):
