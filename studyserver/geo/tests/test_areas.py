@@ -176,3 +176,10 @@ def test_reference_polygons_decide_most_fsas(geo2013):
     assert by_area > 1550 and decided / placements.filter(placeable=True).count() > 0.5
     assert locate("Y1A 6E5", "2013").method == "sole_district"  # no polygon for the territories
     assert locate("M5K 1A1", "2013").method == "fsa_centroid"  # a GeoNames FSA without a 2021 polygon
+
+
+def test_admin_lists_polygons_and_postal_codes_read_only(geo2013, admin_client):
+    page = admin_client.get("/admin/geo/fsaboundary/?q=H2X")
+    assert page.status_code == 200 and b"H2X" in page.content and b"fsa_2021.geojson" in page.content
+    assert admin_client.get("/admin/geo/fsaboundary/add/").status_code == 403
+    assert admin_client.get("/admin/geo/postalcodeplacement/").status_code == 200
