@@ -337,10 +337,9 @@ def load_districts(
     summary = save_districts(district_source, order, str(source), progress)
     if build_candidates:
         if fsa_source is not None or not PostalArea.objects.exists():
-            summary.fsa_count = load_fsa_centroids(fsa_source, progress)
-        else:
-            summary.fsa_count = PostalArea.objects.count()
+            load_fsa_centroids(fsa_source, progress)
         summary.placements = rebuild_placements(order, progress)
+        summary.fsa_count = sum(summary.placements.values())  # FSAs with a polygon but no centroid too
     summary.seconds = time.monotonic() - started
     return summary
 
