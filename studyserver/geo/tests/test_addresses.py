@@ -136,3 +136,25 @@ def test_bad_register_files_are_clear_errors_and_keep_the_previous_load(geo2013,
     with pytest.raises(CommandError, match="no usable row"):
         call_command("load_addresses", str(unknown), "--representation-order", "2013", stdout=io.StringIO())
     assert locate("K1A 0B1", "2013").decided_fed_code == "35075"  # the earlier load is intact
+
+
+def test_sources_may_be_urls(geo2013, tmp_path):
+    import functools
+    import http.server
+    import threading
+
+    (tmp_path / "mine.csv").write_text("postal_code,fed_code\nK1A0B1,35075\n")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        out = io.StringIO()
+        call_command("load_addresses", f"http://127.0.0.1:{server.server_port}/mine.csv", "--representation-order",
+                     "2013", stdout=out)
+        assert "downloaded" in out.getvalue()
+        assert locate("K1A 0B1", "2013").decided_fed_code == "35075"
+        with pytest.raises(CommandError, match="could not download"):
+            call_command("load_fsa_boundaries", f"http://127.0.0.1:{server.server_port}/missing.zip",
+                         stdout=io.StringIO())
+    finally:
+        server.shutdown()
