@@ -45,6 +45,8 @@ def generate(folder: Path, rows: int, files: int) -> None:
     sample = generate_register(districts(), whole_codes=codes - codes // 5, split_codes=codes // 5,
                                addresses_per_code=per_code, seed=2024)
     write_register(sample.frame, folder, files=files)
+    (folder / "truth.json").write_text(json.dumps({code: [t.kind, t.residential_shares]
+                                                   for code, t in sample.truth.items()}))
     size = sum(p.stat().st_size for p in folder.glob("Address_*.csv"))
     print(f"generated {len(sample.frame):,} rows, {len(sample.truth):,} postal codes, {size / 1e6:.0f} MB "
           f"in {time.monotonic() - started:.0f} s")
@@ -69,8 +71,35 @@ def child(folder: Path) -> None:
     before = peak_rss_kb()
     counts = read_addresses(folder, shapes)
     after = peak_rss_kb()
-    print(json.dumps({"rows": counts.rows, "placed": counts.placed, "postal_codes": len(counts.postal_codes),
-                      "seconds": counts.seconds, "rss_before_mb": before / 1024, "rss_peak_mb": after / 1024}))
+    result = {"rows": counts.rows, "placed": counts.placed, "postal_codes": len(counts.postal_codes),
+              "seconds": counts.seconds, "rss_before_mb": before / 1024, "rss_peak_mb": after / 1024}
+    truth_file = folder / "truth.json"
+    if truth_file.exists():
+        result["accuracy"] = accuracy(json.loads(truth_file.read_text()), counts.postal_codes)
+    print(json.dumps(result))
+
+
+def accuracy(truth: dict, placed: dict) -> dict:
+    """Decisions at the default threshold against the generator's own point-in-polygon truth."""
+    from studyserver.geo.addresses import DEFAULT_POSTAL_CODE_THRESHOLD
+
+    whole_right = whole = split_asked = split = split_recalled = 0
+    candidates = []
+    for code, (kind, shares) in truth.items():
+        weights = placed.get(code, [])
+        total = sum(w for _c, w in weights) or 1.0
+        decided = weights[0][0] if weights and weights[0][1] / total >= DEFAULT_POSTAL_CODE_THRESHOLD else None
+        if kind == "whole":
+            whole += 1
+            whole_right += decided == next(iter(shares))
+        else:
+            split += 1
+            split_asked += decided is None
+            offered = {c for c, _w in weights}
+            split_recalled += set(shares) <= offered
+            candidates.append(len(offered))
+    return {"whole": whole, "whole_right": whole_right, "split": split, "split_asked": split_asked,
+            "split_all_true_offered": split_recalled, "mean_candidates": sum(candidates) / max(len(candidates), 1)}
 
 
 def main() -> None:
@@ -93,6 +122,11 @@ def main() -> None:
     print(f"read {data['rows']:,} rows ({data['placed']:,} residential addresses placed, "
           f"{data['postal_codes']:,} postal codes) in {data['seconds']:.1f} s: "
           f"{data['rows'] / data['seconds']:,.0f} addresses/s")
+    if "accuracy" in data:
+        a = data["accuracy"]
+        print(f"decided right: {a['whole_right']:,}/{a['whole']:,} one-district codes "
+              f"({a['whole_right'] / max(a['whole'], 1):.2%}); asked: {a['split_asked']:,}/{a['split']:,} split codes, "
+              f"every true district offered for {a['split_all_true_offered']:,}, {a['mean_candidates']:.2f} candidates")
     print(f"peak memory {data['rss_peak_mb']:.0f} MB (districts alone: {data['rss_before_mb']:.0f} MB; "
           f"streaming added {data['rss_peak_mb'] - data['rss_before_mb']:.0f} MB)")
 

@@ -38,6 +38,7 @@ CONCORDANCE_COLUMNS = ("postal_code", "fed_code")
 NON_RESIDENTIAL = "3"
 SNAP_METRES = 1000.0  # a building just outside every (simplified) outline goes to the nearest district this close
 CHUNK_ROWS = 200_000
+DENSIFY_DEGREES = 0.01  # longest edge (≈1 km) kept when projecting the districts
 POSTAL_CODE = re.compile(r"^[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z]\d[ABCEGHJ-NPRSTV-Z]\d$")
 _BOM = "\ufeffï»¿"
 
@@ -208,7 +209,11 @@ class DistrictLocator:
         if not districts:
             raise AddressSourceError("no district boundaries loaded for this representation order")
         self.fed_codes = [d.fed_code for d in districts]
-        self.shapes = np.array([to_lambert(d.geometry) for d in districts], dtype=object)
+        # Densified first: a long straight edge in lon/lat (the 60th parallel between the provinces
+        # and the territories) is a curve in Lambert; projecting its two ends alone would move the
+        # border by kilometres.
+        self.shapes = np.array([to_lambert(shapely.segmentize(d.geometry, DENSIFY_DEGREES)) for d in districts],
+                               dtype=object)
         shapely.prepare(self.shapes)
         self.tree = shapely.STRtree(self.shapes)
 

@@ -55,7 +55,8 @@ def to_equal_area(geometries: Sequence[shapely.Geometry]) -> np.ndarray:
     def project(xy: np.ndarray) -> np.ndarray:
         return np.column_stack(_TO_EQUAL_AREA.transform(xy[:, 0], xy[:, 1]))
 
-    return np.array([shapely.transform(g, project) for g in geometries], dtype=object)
+    # Densified so that long edges along parallels stay parallels once projected.
+    return np.array([shapely.transform(shapely.segmentize(g, 0.01), project) for g in geometries], dtype=object)
 
 
 def area_km2(geometries: Sequence[shapely.Geometry]) -> list[float]:
