@@ -88,3 +88,9 @@ def test_audit_reports_near_zero_silent_errors(geo2013):
     area = next(line.split() for line in by_method.splitlines() if line.strip().startswith("fsa_area"))
     assert int(area[1]) > 1500 and float(area[5].rstrip("%")) >= 99 and float(area[6]) <= 3  # recall, candidates
     assert "sole_district" in by_method and "\n  QC " in text.split("by province:")[1]
+    # The trade-off option: deciding only FSAs wholly in one district decides fewer.
+    out = io.StringIO()
+    call_command("audit_geocoding", representation_order="2013", samples=10, caps="none", fsa_area_threshold=1.0,
+                 stdout=out)
+    strict = float(out.getvalue().split("decided without asking:")[1].split("(")[1].split("%")[0])
+    assert 10 < strict < decided
