@@ -21,11 +21,13 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   touch "$stamp"
 fi
 
-# The test tools from Debian: chromium (browser tests) and a Compose client (validates
-# docker-compose.yml) when neither the v2 plugin nor docker-compose is there.
+# The test tools from Debian: chromium (browser tests), npm (axe-core for the accessibility
+# checks) and a Compose client (validates docker-compose.yml) when neither the v2 plugin nor
+# docker-compose is there.
 if [ "${1:-}" = "--browser" ]; then
   missing=""
   command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
+  command -v npm >/dev/null 2>&1 || missing="$missing npm"
   if ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null 2>&1; then
     missing="$missing docker-compose"
   fi
@@ -35,5 +37,14 @@ if [ "${1:-}" = "--browser" ]; then
     $SUDO apt-get update -qq
     # shellcheck disable=SC2086
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
+  fi
+fi
+
+# axe-core, pinned in package.json / package-lock.json, into node_modules/ (the browser tests
+# inject node_modules/axe-core/axe.min.js into each page).
+if [ "${1:-}" = "--browser" ]; then
+  if [ ! -f node_modules/axe-core/axe.min.js ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    echo "== installing axe-core (npm ci)"
+    npm ci --no-audit --no-fund --loglevel=error
   fi
 fi

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,12 +18,21 @@ from django.utils import timezone
 from studyserver.geo.models import District
 from studyserver.instrument.definition import get_instrument
 from studyserver.survey.models import Exposure, PageSubmission, Participant, PersonalData
-from studyserver.survey.tests.conftest import YUKON, answers_for, approve_images_for, make_study
+from studyserver.survey.tests.conftest import (
+    MONTREAL,
+    YUKON,
+    answers_for,
+    approve_images_for,
+    make_study,
+)
 
 CHROMIUM = os.environ.get("FLOODLIGHT_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
 PHONE = {"width": 360, "height": 740}  # the narrowest common phone width
+# axe-core from the npm registry (package.json; scripts/setup.sh --browser runs npm ci).
+AXE = Path(__file__).resolve().parents[1] / "node_modules" / "axe-core" / "axe.min.js"
+WCAG_21_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 LAPTOP = {"width": 1366, "height": 768}
 
 pytestmark = [
@@ -52,6 +62,18 @@ def study_in_yukon(geo2013, transactional_db, settings, tmp_path):
     return make_study(first_arm="house", min_exposure_seconds=2)
 
 
+def assert_accessible(page: Any, where: str) -> None:
+    """axe-core on the page as shown: no serious or critical WCAG 2.1 AA violation."""
+    if not AXE.exists():
+        pytest.fail(f"{AXE} is missing: run scripts/setup.sh --browser (npm ci installs axe-core)")
+    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
+        page.evaluate(AXE.read_text(encoding="utf-8"))  # evaluated, not a <script> tag: no CSP can block it
+    result = page.evaluate("tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", WCAG_21_AA)
+    serious = [(v["id"], v["impact"], v["help"], [n["target"] for n in v["nodes"]][:3])
+               for v in result["violations"] if v["impact"] in ("serious", "critical")]
+    assert not serious, (where, serious)
+
+
 def fill_page(page: Any, participant: Participant, overrides: dict[str, Any]) -> None:
     """Answer the questionnaire page on screen as a person would: click radios, type numbers."""
     definition = get_instrument().page(participant.current_step)
@@ -73,6 +95,7 @@ def take_the_study(browser: Any, live_server: Any, study: Any, language: str, vi
     texts = {key: text.get(language) for key, text in get_instrument().texts.items()}
     page.goto(f"{live_server.url}/s/{study.slug}/?pid={panel_id}&lang={language}")
     assert page.locator("html").get_attribute("lang") == language
+    assert_accessible(page, f"consent ({language})")
 
     page.get_by_label(texts["consent_age"]).check()
     page.get_by_role("button", name=texts["consent_agree"]).click()
@@ -81,6 +104,7 @@ def take_the_study(browser: Any, live_server: Any, study: Any, language: str, vi
     page.get_by_label(texts["postal_label"]).fill("Y1A 6E")
     page.get_by_role("button", name=texts["continue"]).click()
     assert page.locator(".field-error").count() == 1
+    assert_accessible(page, f"postal code with an error ({language})")
     page.get_by_label(texts["postal_label"]).fill(YUKON.lower().replace(" ", ""))
     page.get_by_role("button", name=texts["continue"]).click()
 
@@ -90,6 +114,7 @@ def take_the_study(browser: Any, live_server: Any, study: Any, language: str, vi
     for _ in range(20):
         participant.refresh_from_db()
         step = participant.current_step
+        assert_accessible(page, f"{step} ({language})")
         if step == "treatment":
             image = page.locator("figure.stimulus img")
             assert image.is_visible() and image.evaluate("img => img.naturalWidth") > 0
@@ -111,6 +136,7 @@ def take_the_study(browser: Any, live_server: Any, study: Any, language: str, vi
             page.wait_for_load_state()
             assert page.locator(".field-error").count() == 0, (step, page.locator(".field-error").all_inner_texts())
     page.wait_for_url(f"**/done/complete/?pid={panel_id}")
+    assert_accessible(page, f"panel redirect ({language})")
     participant.refresh_from_db()
     return participant, context
 
@@ -227,3 +253,37 @@ def test_a_researcher_prepares_and_opens_a_pilot_from_the_admin(browser, live_se
     context.close()
     study.refresh_from_db()
     assert study.declined_count == 1 and not Participant.objects.filter(study=study).exists()
+@pytest.mark.parametrize(("language", "viewport"), [("en", LAPTOP), ("fr", PHONE)], ids=["en-laptop", "fr-phone"])
+def test_the_district_picker_helps_with_places_and_a_map(browser, live_server, study_in_yukon, language, viewport):
+    """A Montreal postal area spans two ridings: the list, the places near them and the map."""
+    context = browser.new_context(viewport=viewport, locale="fr-CA" if language == "fr" else "en-CA")
+    page = context.new_page()
+    texts = {key: text.get(language) for key, text in get_instrument().texts.items()}
+    page.goto(f"{live_server.url}/s/{study_in_yukon.slug}/?pid=D-{language}&lang={language}")
+    page.get_by_label(texts["consent_age"]).check()
+    page.get_by_role("button", name=texts["consent_agree"]).click()
+    page.get_by_label(texts["postal_label"]).fill(MONTREAL)
+    page.get_by_role("button", name=texts["continue"]).click()
+    page.wait_for_load_state()
+    assert page.get_by_role("heading", level=1).inner_text() == texts["district_title"]
+    options = page.locator(".option label")
+    assert options.count() >= 3  # two or more ridings and "none of these"
+    first = options.nth(0).inner_text()
+    assert "Plateau" in first or "Centre-Sud" in first  # neighbourhoods near H2X, from GeoNames
+    assert "H2X" in first  # the share of the postal area
+    assert options.nth(options.count() - 1).inner_text() == texts["district_none"]
+    figure = page.get_by_role("img", name=texts["district_map_title"].format(fsa="H2X"))
+    assert figure.is_visible()
+    box = figure.bounding_box()
+    assert box["width"] <= viewport["width"]
+    description = page.locator("#district-map-desc").text_content()
+    assert "1:" in description and "2:" in description
+    widths = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+    assert widths[0] <= widths[1]
+    assert_accessible(page, f"district ({language})")
+    page.locator(".option input").nth(0).check()
+    page.get_by_role("button", name=texts["continue"]).click()
+    page.wait_for_load_state()
+    context.close()
+    participant = Participant.objects.get(study=study_in_yukon)
+    assert participant.district is not None and participant.district.fed_code in {"24039", "24077"}

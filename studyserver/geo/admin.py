@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import District, FsaPlacement, PostalArea
+from .models import District, FsaBoundary, FsaPlacement, PostalArea, PostalCodePlacement
 
 
 @admin.register(District)
@@ -27,7 +27,7 @@ class FsaPlacementAdmin(admin.ModelAdmin):
     """Read-only: placements are recomputed by load_districts / build_fsa_candidates."""
 
     list_display = ("fsa", "representation_order", "province_code", "method", "decided_fed_code", "snapped",
-                    "extent_km", "nearest_other_km", "candidate_count")
+                    "extent_km", "nearest_other_km", "candidate_count", "source")
     list_filter = ("representation_order", "method", "province_code", "snapped")
     search_fields = ("fsa", "decided_fed_code")
 
@@ -40,3 +40,28 @@ class FsaPlacementAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+
+class _ReadOnly(admin.ModelAdmin):
+    """Loaded by management commands (load_fsa_boundaries, load_addresses): shown, never edited here."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(FsaBoundary)
+class FsaBoundaryAdmin(_ReadOnly):
+    list_display = ("fsa", "province_code", "area_km2", "source", "loaded_at")
+    list_filter = ("province_code",)
+    search_fields = ("fsa",)
+    exclude = ("geometry_wkb",)
+
+
+@admin.register(PostalCodePlacement)
+class PostalCodePlacementAdmin(_ReadOnly):
+    list_display = ("postal_code", "representation_order", "decided_fed_code", "addresses", "source")
+    list_filter = ("representation_order",)
+    search_fields = ("postal_code", "decided_fed_code")

@@ -1,11 +1,13 @@
 """An independent check of the stored FSA placements: how often would a participant be placed
 silently in the wrong district, and how often asked?
 
-Independent of ``candidates.py`` on purpose: it re-reads the district polygons (from the database
-WKB or any source file), works in a different metric CRS (EPSG:3978, Canada Atlas Lambert) and
-models each FSA's area differently — as its **Voronoi cell** among the FSA centroids of its
-province (rural FSAs among the rural ones only: they tile what the towns leave), clipped to the
-province's land — instead of a plausible disc. Points drawn uniformly at random (seeded) in that
+Independent of ``candidates.py`` and ``areas.py`` on purpose: it re-reads the district polygons
+(from the database WKB or any source file), works in a different metric CRS (EPSG:3978, Canada
+Atlas Lambert) and models each FSA's area differently. An FSA with a polygon is that polygon,
+sampled at random instead of overlaid (areas.py intersects polygons in an equal-area CRS); an
+FSA without one is its **Voronoi cell** among the FSA centroids of its province (rural FSAs among
+the rural ones only: they tile what the towns leave), clipped to the province's land — instead
+of candidates.py's plausible disc. Points drawn uniformly at random (seeded) in that
 cell are located by point-in-polygon; the share landing in a district other than the decided one
 is the FSA's silent-error share.
 
@@ -41,11 +43,16 @@ class AuditPlacement:
     placeable: bool
     decided_fed_code: str | None
     candidate_fed_codes: tuple[str, ...]
+    method: str = "fsa_centroid"  # as reported by locate: fsa_area | fsa_centroid | sole_district
+    polygon: shapely.Geometry | None = None  # the FSA's polygon (EPSG:4326) when one is loaded
 
 
 @dataclass
 class FsaVerdict:
     fsa: str
+    province_code: str
+    method: str
+    candidate_count: int
     decided_fed_code: str | None
     wrong_share: float  # decided: share of the cell in another district; asked: 0
     candidate_recall: float | None  # asked with candidates: share of the cell in an offered district
@@ -66,6 +73,7 @@ class AuditReport:
     samples_per_fsa: int
     cap_factor: float | None = None
     worst: list[FsaVerdict] = field(default_factory=list)
+    verdicts: list[FsaVerdict] = field(default_factory=list)
 
     @property
     def asked_rate(self) -> float:
@@ -78,7 +86,7 @@ class AuditReport:
             f"asked (participant picks):      {self.asked} ({self.asked_rate:.1%})"
             f"  [short list: {self.asked_with_candidates}, province list: {self.asked_province_list}]",
             f"silent-error rate:              {self.silent_error_rate:.4%} "
-            "(decided AND wrong, over random locations in each FSA's Voronoi cell)",
+            "(decided AND wrong, over random locations in each FSA's polygon or Voronoi cell)",
             f"decided FSAs with any error:    {self.decided_with_any_error}"
             f"  (with > 5% of their cell wrong: {self.decided_with_error_over_5pct})",
             f"candidate recall when asked:    {self.mean_candidate_recall:.1%} "
@@ -86,12 +94,35 @@ class AuditReport:
             f"samples per FSA:                {self.samples_per_fsa}; cells capped at "
             + (f"{self.cap_factor:g} x nearest-centroid distance" if self.cap_factor else "no cap (raw Voronoi)"),
         ]
+        lines += breakdown_lines(self.verdicts)
         for verdict in self.worst:
             lines.append(
                 f"  worst: {verdict.fsa} decided {verdict.decided_fed_code}, {verdict.wrong_share:.1%} of its "
                 f"cell elsewhere: {verdict.district_shares}"
             )
         return lines
+
+
+def breakdown_lines(verdicts: Sequence[FsaVerdict]) -> list[str]:
+    """Decided / asked rates, silent errors and candidates, by method and by province."""
+    lines: list[str] = []
+    for title, key in (("method", lambda v: v.method), ("province", lambda v: v.province_code)):
+        groups: dict[str, list[FsaVerdict]] = {}
+        for verdict in verdicts:
+            groups.setdefault(key(verdict), []).append(verdict)
+        lines.append(f"by {title}: {'':<10} FSAs  decided   asked  silent-err  recall  candidates")
+        for name, group in sorted(groups.items()):
+            decided = [v for v in group if v.decided_fed_code]
+            asked = [v for v in group if not v.decided_fed_code]
+            recalls = [v.candidate_recall for v in asked if v.candidate_recall is not None]
+            counts = [v.candidate_count for v in asked if v.candidate_count]
+            lines.append(
+                f"  {name:<18} {len(group):>5} {len(decided) / len(group):>8.1%} {len(asked) / len(group):>7.1%}"
+                f" {sum(v.wrong_share for v in decided) / len(group):>10.3%}"
+                f" {(sum(recalls) / len(recalls)) if recalls else 1.0:>7.1%}"
+                f" {(sum(counts) / len(counts)) if counts else 0.0:>11.2f}"
+            )
+    return lines
 
 
 def _projector():
@@ -186,6 +217,8 @@ def audit_placements(
                 cells[index] = group_cells[position[index]]
         member_set = set(members)
         for placement, cell in zip(in_province, cells, strict=True):
+            if placement.polygon is not None:
+                cell = project(placement.polygon)
             points = _sample(cell, samples_per_fsa, rng)
             shares: dict[str, float] = {}
             if len(points):
@@ -194,13 +227,14 @@ def audit_placements(
                 located = hit_geom[mask]
                 for geom_index, count in zip(*np.unique(located, return_counts=True), strict=True):
                     shares[codes[geom_index]] = round(float(count) / max(len(np.unique(hit_point[mask])), 1), 4)
+            common = (placement.fsa, placement.province_code, placement.method, len(placement.candidate_fed_codes))
             if placement.decided_fed_code:
                 wrong = 1.0 - shares.get(placement.decided_fed_code, 0.0) if shares else 0.0
-                verdicts.append(FsaVerdict(placement.fsa, placement.decided_fed_code, max(wrong, 0.0), None, shares))
+                verdicts.append(FsaVerdict(*common, placement.decided_fed_code, max(wrong, 0.0), None, shares))
             else:
                 recall = sum(shares.get(code, 0.0) for code in placement.candidate_fed_codes) if (
                     placement.candidate_fed_codes and shares) else None
-                verdicts.append(FsaVerdict(placement.fsa, None, 0.0, recall, shares))
+                verdicts.append(FsaVerdict(*common, None, 0.0, recall, shares))
     decided = [v for v in verdicts if v.decided_fed_code]
     asked = [v for v in verdicts if not v.decided_fed_code]
     recalls = [v.candidate_recall for v in asked if v.candidate_recall is not None]
@@ -218,4 +252,5 @@ def audit_placements(
         samples_per_fsa=samples_per_fsa,
         cap_factor=cap_factor,
         worst=sorted((v for v in decided if v.wrong_share > 0), key=lambda v: -v.wrong_share)[:worst],
+        verdicts=verdicts,
     )

@@ -116,10 +116,8 @@ def read_district_source(
     """Read districts from a GeoJSON, shapefile (file, folder or zip) or names-only CSV."""
     with local_copy(source, progress) as path:
         name = path.name.lower()
-        if path.is_dir() or name.endswith((".shp", ".zip")):
-            return read_shapefile(path, field_map=field_map, source_crs=source_crs, progress=progress)
-        if name.endswith((".geojson", ".json")):
-            return read_geojson(path, field_map=field_map, source_crs=source_crs, progress=progress)
+        if path.is_dir() or name.endswith((".shp", ".zip", ".geojson", ".json")):
+            return _read_district_features(path, field_map=field_map, source_crs=source_crs, progress=progress)
         if name.endswith((".csv", ".txt")):
             return read_names_csv(path, field_map=field_map, progress=progress)
         raise DistrictSourceError(
@@ -131,11 +129,17 @@ def read_district_source(
 # --- attribute handling ------------------------------------------------------------------------
 
 
-def _resolve_columns(available: Iterable[str], field_map: dict[str, str] | None, where: str) -> dict[str, str]:
+def _resolve_columns(
+    available: Iterable[str],
+    field_map: dict[str, str] | None,
+    where: str,
+    aliases: dict[str, tuple[str, ...]] = FIELD_ALIASES,
+    required: tuple[str, ...] = REQUIRED_FIELDS,
+) -> dict[str, str]:
     """Map our field names to the source's column names; a clear error if a required one is missing."""
     by_lower = {column.lower(): column for column in available}
     resolved: dict[str, str] = {}
-    for our_name, aliases in FIELD_ALIASES.items():
+    for our_name, names in aliases.items():
         wanted = (field_map or {}).get(our_name)
         if wanted:
             if wanted.lower() not in by_lower:
@@ -145,15 +149,15 @@ def _resolve_columns(available: Iterable[str], field_map: dict[str, str] | None,
                 )
             resolved[our_name] = by_lower[wanted.lower()]
             continue
-        for alias in aliases:
+        for alias in names:
             if alias.lower() in by_lower:
                 resolved[our_name] = by_lower[alias.lower()]
                 break
-    missing = [name for name in REQUIRED_FIELDS if name not in resolved]
+    missing = [name for name in required if name not in resolved]
     if missing:
         raise DistrictSourceError(
             f"{where}: missing field {', '.join(missing)} (looked for "
-            + "; ".join(f"{name}: {'/'.join(FIELD_ALIASES[name])}" for name in missing)
+            + "; ".join(f"{name}: {'/'.join(aliases[name])}" for name in missing)
             + f"; columns present: {', '.join(sorted(by_lower.values())) or 'none'}). "
             "Name the column with --field NAME=COLUMN."
         )
@@ -276,55 +280,66 @@ def _merge_parts(records: list[DistrictRecord], notes: list[str]) -> list[Distri
 # --- the three kinds of source ------------------------------------------------------------------
 
 
-def read_geojson(
-    path: Path, *, field_map: dict[str, str] | None = None, source_crs: str | None = None, progress: Progress = _quiet
-) -> DistrictSource:
+@dataclass
+class Feature:
+    where: str  # "file feature N", for messages
+    properties: dict
+    geometry: shapely.Geometry | None  # in the source's CRS; None when the feature has none
+    error: str | None = None  # an unreadable geometry: the caller decides how to report it
+
+
+@dataclass
+class FeatureSource:
+    kind: str  # "geojson" | "shapefile"
+    crs: CRS
+    columns: list[str]
+    features: Iterator[Feature]
+    total: int
+
+
+@contextmanager
+def open_features(path: Path, *, source_crs: str | None = None, progress: Progress = _quiet) -> Iterator[FeatureSource]:
+    """The features of a GeoJSON file or a shapefile (``.shp``, folder or ``.zip``), streamed."""
+    name = path.name.lower()
+    if path.is_dir() or name.endswith((".shp", ".zip")):
+        with _shapefile_features(path, source_crs, progress) as features:
+            yield features
+    elif name.endswith((".geojson", ".json")):
+        yield _geojson_features(path, source_crs)
+    else:
+        raise DistrictSourceError(
+            f"{path}: unknown kind of file (expected .geojson/.json, or .shp, a folder or .zip holding a shapefile)"
+        )
+
+
+def _geojson_features(path: Path, source_crs: str | None) -> FeatureSource:
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise DistrictSourceError(f"{path}: not valid JSON ({exc})") from exc
-    features = document.get("features") if isinstance(document, dict) else None
-    if not isinstance(features, list) or not features:
+    raw = document.get("features") if isinstance(document, dict) else None
+    if not isinstance(raw, list) or not raw:
         raise DistrictSourceError(f"{path}: not a GeoJSON FeatureCollection with features")
     crs_text = source_crs
     if crs_text is None and isinstance(document.get("crs"), dict):
         crs_text = (document["crs"].get("properties") or {}).get("name")
     crs = crs_from_text(crs_text, str(path)) if crs_text else WGS84  # RFC 7946: WGS84 by default
-    columns = _resolve_columns((features[0].get("properties") or {}).keys(), field_map, str(path))
-    notes: list[str] = []
-    records: list[DistrictRecord] = []
-    for index, feature in enumerate(features, start=1):
-        where = f"{path.name} feature {index}"
-        record = _record(feature.get("properties") or {}, columns, where)
-        if not feature.get("geometry"):
-            raise DistrictSourceError(f"{where} (district {record.fed_code}): no geometry")
-        try:
-            geometry = shape(feature["geometry"])
-        except (ValueError, TypeError, AttributeError, KeyError) as exc:
-            raise DistrictSourceError(f"{where} (district {record.fed_code}): unreadable geometry ({exc})") from exc
-        record.geometry = repair(to_wgs84(geometry, crs), f"district {record.fed_code}", notes)
-        records.append(record)
-        if index % 50 == 0 or index == len(features):
-            progress(f"read {index}/{len(features)} features")
-    return DistrictSource(_merge_parts(records, notes), "geojson", crs.to_string(), notes)
+
+    def features() -> Iterator[Feature]:
+        for index, item in enumerate(raw, start=1):
+            feature = Feature(f"{path.name} feature {index}", item.get("properties") or {}, None)
+            if item.get("geometry"):
+                try:
+                    feature.geometry = shape(item["geometry"])
+                except (ValueError, TypeError, AttributeError, KeyError) as exc:
+                    feature.error = f"unreadable geometry ({exc})"
+            yield feature
+
+    return FeatureSource("geojson", crs, list((raw[0].get("properties") or {}).keys()), features(), len(raw))
 
 
-def _find_shapefile(path: Path) -> Path:
-    if path.is_file():
-        return path
-    candidates = sorted(path.rglob("*.shp"))
-    if not candidates:
-        raise DistrictSourceError(f"{path}: no .shp file in this folder/archive")
-    if len(candidates) > 1:
-        raise DistrictSourceError(
-            f"{path}: several shapefiles ({', '.join(c.name for c in candidates)}); give the .shp path"
-        )
-    return candidates[0]
-
-
-def read_shapefile(
-    path: Path, *, field_map: dict[str, str] | None = None, source_crs: str | None = None, progress: Progress = _quiet
-) -> DistrictSource:
+@contextmanager
+def _shapefile_features(path: Path, source_crs: str | None, progress: Progress) -> Iterator[FeatureSource]:
     import shapefile  # pyshp
 
     with tempfile.TemporaryDirectory(prefix="floodlight-shp-") as folder:
@@ -352,26 +367,52 @@ def read_shapefile(
         except shapefile.ShapefileException as exc:
             raise DistrictSourceError(f"{shp_path}: unreadable shapefile ({exc})") from exc
         with reader:
-            field_names = [f[0] for f in reader.fields[1:]]
-            columns = _resolve_columns(field_names, field_map, shp_path.name)
-            total = len(reader)
-            notes: list[str] = []
-            records: list[DistrictRecord] = []
-            progress(f"{shp_path.name}: {total} records, CRS {crs.name}")
-            for index, shape_record in enumerate(reader.iterShapeRecords(), start=1):
-                where = f"{shp_path.name} record {index}"
-                record = _record(shape_record.record.as_dict(), columns, where)
-                if shape_record.shape.shapeType == shapefile.NULL:
-                    raise DistrictSourceError(f"{where} (district {record.fed_code}): no geometry")
-                try:
-                    geometry = shape(shape_record.shape.__geo_interface__)
-                except (ValueError, TypeError, AttributeError, KeyError) as exc:
-                    raise DistrictSourceError(f"{where} (district {record.fed_code}): unreadable geometry ({exc})") from exc
-                record.geometry = repair(to_wgs84(geometry, crs), f"district {record.fed_code}", notes)
-                records.append(record)
-                if index % 25 == 0 or index == total:
-                    progress(f"read {index}/{total} records")
-    return DistrictSource(_merge_parts(records, notes), "shapefile", crs.to_string(), notes)
+            progress(f"{shp_path.name}: {len(reader)} records, CRS {crs.name}")
+
+            def features() -> Iterator[Feature]:
+                for index, shape_record in enumerate(reader.iterShapeRecords(), start=1):
+                    feature = Feature(f"{shp_path.name} record {index}", shape_record.record.as_dict(), None)
+                    if shape_record.shape.shapeType != shapefile.NULL:
+                        try:
+                            feature.geometry = shape(shape_record.shape.__geo_interface__)
+                        except (ValueError, TypeError, AttributeError, KeyError) as exc:
+                            feature.error = f"unreadable geometry ({exc})"
+                    yield feature
+
+            yield FeatureSource("shapefile", crs, [f[0] for f in reader.fields[1:]], features(), len(reader))
+
+
+def _read_district_features(
+    path: Path, *, field_map: dict[str, str] | None, source_crs: str | None, progress: Progress
+) -> DistrictSource:
+    with open_features(path, source_crs=source_crs, progress=progress) as source:
+        columns = _resolve_columns(source.columns, field_map, path.name)
+        notes: list[str] = []
+        records: list[DistrictRecord] = []
+        for index, feature in enumerate(source.features, start=1):
+            record = _record(feature.properties, columns, feature.where)
+            if feature.error:
+                raise DistrictSourceError(f"{feature.where} (district {record.fed_code}): {feature.error}")
+            if feature.geometry is None:
+                raise DistrictSourceError(f"{feature.where} (district {record.fed_code}): no geometry")
+            record.geometry = repair(to_wgs84(feature.geometry, source.crs), f"district {record.fed_code}", notes)
+            records.append(record)
+            if index % 50 == 0 or index == source.total:
+                progress(f"read {index}/{source.total} {'records' if source.kind == 'shapefile' else 'features'}")
+        return DistrictSource(_merge_parts(records, notes), source.kind, source.crs.to_string(), notes)
+
+
+def _find_shapefile(path: Path) -> Path:
+    if path.is_file():
+        return path
+    candidates = sorted(path.rglob("*.shp"))
+    if not candidates:
+        raise DistrictSourceError(f"{path}: no .shp file in this folder/archive")
+    if len(candidates) > 1:
+        raise DistrictSourceError(
+            f"{path}: several shapefiles ({', '.join(c.name for c in candidates)}); give the .shp path"
+        )
+    return candidates[0]
 
 
 def read_names_csv(path: Path, *, field_map: dict[str, str] | None = None, progress: Progress = _quiet) -> DistrictSource:
@@ -384,6 +425,83 @@ def read_names_csv(path: Path, *, field_map: dict[str, str] | None = None, progr
     progress(f"read {len(records)} districts (names only, no boundaries)")
     notes: list[str] = []
     return DistrictSource(_merge_parts(records, notes), "csv", None, notes)
+
+
+# --- FSA boundaries ----------------------------------------------------------------------------
+
+FSA_FIELD_ALIASES: dict[str, tuple[str, ...]] = {
+    "fsa": ("fsa", "CFSAUID", "FSA", "CFSA", "FSA_CODE", "POSTAL_FSA"),
+    "province_code": ("province_code", "PRUID", "PROV_CODE", "PRABBR", "PR_ABBR", "PROVINCE"),
+}
+
+
+@dataclass
+class FsaBoundaryRecord:
+    fsa: str
+    province_code: str
+    geometry: shapely.Geometry  # EPSG:4326, valid
+
+
+@dataclass
+class FsaBoundarySource:
+    records: list[FsaBoundaryRecord]
+    crs: str
+    repaired: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def read_fsa_boundaries(
+    source: str | os.PathLike[str],
+    *,
+    field_map: dict[str, str] | None = None,
+    source_crs: str | None = None,
+    progress: Progress = _quiet,
+) -> FsaBoundarySource:
+    """FSA polygons from a GeoJSON, a shapefile (``.shp``, folder, ``.zip``) or a URL of one.
+
+    Statistics Canada's ``lfsa000b21a_e.zip`` (EPSG:3347, ``CFSAUID``/``PRUID``) and the reference
+    ``fsa_2021.geojson`` (``fsa``/``province_code``) are recognized without a field mapping.
+    """
+    with local_copy(source, progress) as path, open_features(path, source_crs=source_crs, progress=progress) as features:
+        columns = _resolve_columns(features.columns, field_map, path.name, FSA_FIELD_ALIASES, ("fsa",))
+        notes: list[str] = []
+        by_fsa: dict[str, FsaBoundaryRecord] = {}
+        for index, feature in enumerate(features.features, start=1):
+            fsa = str(feature.properties.get(columns["fsa"]) or "").strip().upper().replace(" ", "")
+            if len(fsa) != 3 or not (fsa[0].isalpha() and fsa[1].isdigit() and fsa[2].isalpha()):
+                raise DistrictSourceError(f"{feature.where}: {fsa or 'an empty value'!r} is not an FSA (e.g. K1A)")
+            if feature.error or feature.geometry is None:
+                raise DistrictSourceError(f"{feature.where} (FSA {fsa}): {feature.error or 'no geometry'}")
+            province = _fsa_province(feature.properties.get(columns["province_code"]) if "province_code" in columns
+                                     else None, fsa, feature.where)
+            geometry = repair(to_wgs84(feature.geometry, features.crs), f"FSA {fsa}", notes)
+            if fsa in by_fsa:  # a multi-part FSA delivered as several features
+                geometry = shapely.unary_union([by_fsa[fsa].geometry, geometry])
+            by_fsa[fsa] = FsaBoundaryRecord(fsa, province, geometry)
+            if index % 250 == 0 or index == features.total:
+                progress(f"read {index}/{features.total} FSA polygons")
+        if not by_fsa:
+            raise DistrictSourceError(f"{path}: no FSA polygons")
+        return FsaBoundarySource(sorted(by_fsa.values(), key=lambda r: r.fsa), features.crs.to_string(),
+                                 repaired=len(notes), notes=notes)
+
+
+def _fsa_province(value: object, fsa: str, where: str) -> str:
+    """The FSA's province: the column (a code or an SGC number) when given, else its first letter's."""
+    allowed = PROVINCES_BY_FIRST_LETTER.get(fsa[0], ())
+    text = str(value).strip().upper() if value not in (None, "") else ""
+    if text.endswith(".0"):
+        text = text[:-2]
+    text = PROVINCE_BY_SGC_CODE.get(text, text)
+    if not text:
+        if len(allowed) != 1:
+            raise DistrictSourceError(f"{where}: FSA {fsa} needs a province column (its letter is shared)")
+        return allowed[0]
+    if text not in PROVINCE_NAMES:
+        raise DistrictSourceError(f"{where}: unknown province {value!r} for FSA {fsa}")
+    if allowed and text not in allowed:
+        raise DistrictSourceError(f"{where}: FSA {fsa} cannot be in {text} (its first letter is {'/'.join(allowed)}'s)")
+    return text
 
 
 # --- FSA centroids ------------------------------------------------------------------------------

@@ -76,9 +76,13 @@ class FsaPlacement(models.Model):
     name_fr, score, district_id, distance_km), denormalized so that a lookup is a single
     indexed query; it is rebuilt whenever the districts or the centroids are (re)loaded.
     ``decided_fed_code`` is set only when one district is certain (the participant is not asked).
+    With an FSA polygon (methods ``area``/``area_split``) a candidate's score is the share of the
+    FSA's area in that district, so a study's own threshold can decide at lookup time.
     """
 
     class Method(models.TextChoices):
+        AREA = "area", "FSA polygon: one district holds at least the threshold share of its area"
+        AREA_SPLIT = "area_split", "FSA polygon split between districts: the participant picks"
         CONTAINED = "contained", "centroid well inside one district"
         SOLE_DISTRICT = "sole_district", "the only district of its province"
         SNAPPED = "snapped", "centroid in water, snapped to the nearest district"
@@ -100,6 +104,7 @@ class FsaPlacement(models.Model):
     snapped = models.BooleanField(default=False)
     placeable = models.BooleanField(default=True)
     candidates = models.JSONField(default=list)
+    source = models.CharField(max_length=300, blank=True, help_text="What the placement was computed from.")
 
     class Meta:
         constraints = [
@@ -109,3 +114,54 @@ class FsaPlacement(models.Model):
 
     def __str__(self) -> str:
         return f"{self.fsa} ({self.representation_order}): {self.decided_fed_code or self.method}"
+
+
+class FsaBoundary(models.Model):
+    """An FSA's polygon (e.g. Statistics Canada's 2021 Census FSA boundary file), independent of orders."""
+
+    fsa = models.CharField(max_length=3, unique=True)
+    province_code = models.CharField(max_length=2, db_index=True)
+    # EPSG:4326, made valid at load time.
+    geometry_wkb = models.BinaryField(editable=False)
+    area_km2 = models.FloatField()
+    source = models.CharField(max_length=300, blank=True, help_text="File or URL the polygon was loaded from.")
+    loaded_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["fsa"]
+        verbose_name_plural = "FSA boundaries"
+
+    def __str__(self) -> str:
+        return f"{self.fsa} ({self.area_km2:.1f} km²)"
+
+    def geometry(self):
+        import shapely
+
+        return shapely.from_wkb(bytes(self.geometry_wkb))
+
+
+class PostalCodePlacement(models.Model):
+    """A full postal code's districts in one order, counted from the addresses that carry it.
+
+    ``candidates`` lists every district holding some of the code's addresses (dicts with
+    fed_code, name_en, name_fr, score = share of the addresses, district_id), largest share first;
+    ``decided_fed_code`` is set when the first holds at least the default threshold (a study's
+    own threshold is applied at lookup time). Replaced as a whole by each ``load_addresses`` run.
+    """
+
+    representation_order = models.CharField(max_length=4)
+    postal_code = models.CharField(max_length=6)
+    addresses = models.PositiveIntegerField(help_text="Addresses (or concordance weight) behind the shares.")
+    decided_fed_code = models.CharField(max_length=5, blank=True)
+    candidates = models.JSONField(default=list)
+    source = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["representation_order", "postal_code"],
+                                    name="unique_postal_code_placement_per_order")
+        ]
+        ordering = ["representation_order", "postal_code"]
+
+    def __str__(self) -> str:
+        return f"{self.postal_code} ({self.representation_order}): {self.decided_fed_code or 'split'}"

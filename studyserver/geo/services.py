@@ -2,19 +2,25 @@
 
 ``locate`` turns a typed postal code into a Location: normalized code, FSA, province, centroid,
 the candidate districts precomputed at load time, and the district decided without asking (only
-when the data make it certain). A lookup is one indexed query on FsaPlacement.
+when the data make it certain). Lookup order: the full postal code (addresses, ``address``) →
+the FSA's polygon (``fsa_area``) → the FSA's centroid (``fsa_centroid``); at most two indexed
+queries. Area and address shares are stored, so a study's own thresholds decide at lookup time.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db import connection
 from django.db.models import QuerySet
 
 from . import postal
-from .models import District, FsaPlacement
+from .addresses import DEFAULT_POSTAL_CODE_THRESHOLD
+from .areas import DEFAULT_AREA_THRESHOLD, offered
+from .models import District, FsaPlacement, PostalCodePlacement
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +51,9 @@ class Location:
     decided_fed_code: str | None = None  # None: the participant is asked
     snapped: bool = False  # decided from a centroid in water snapped to the nearest district
     placeable: bool = False  # False with valid=True: not placeable in Canada → screen-out
+    # address | fsa_area | fsa_centroid | sole_district (a territory) | unplaceable; None for an error
+    method: str | None = None
+    source: str | None = None  # the file the placement was computed from
 
     def to_json_dict(self) -> dict[str, Any]:
         """Exactly the object `locate_postal_code --json` prints (stable field names)."""
@@ -62,46 +71,126 @@ class Location:
                 for c in self.candidates
             ],
             "decided_fed_code": self.decided_fed_code,
+            "method": self.method,
+            "source": self.source,
         }
 
 
-def locate(raw: str, representation_order: str) -> Location:
-    """Locate a typed postal code in the districts of one representation order."""
+# FsaPlacement.method → the method reported by locate.
+FSA_METHODS = {
+    FsaPlacement.Method.AREA: "fsa_area",
+    FsaPlacement.Method.AREA_SPLIT: "fsa_area",
+    FsaPlacement.Method.SOLE_DISTRICT: "sole_district",
+    FsaPlacement.Method.UNPLACEABLE: "unplaceable",
+}
+
+
+def _candidates(rows: list[dict]) -> list[Candidate]:
+    return [Candidate(c["fed_code"], c["name_en"], c["name_fr"], c["score"], c["district_id"]) for c in rows]
+
+
+def _decide(rows: list[dict], threshold: float, min_share: float) -> tuple[str | None, list[dict]]:
+    decided, kept = offered([(c["fed_code"], c["score"]) for c in rows], threshold, min_share=min_share)
+    codes = {code for code, _share in kept}
+    return decided, [c for c in rows if c["fed_code"] in codes]
+
+
+@dataclass(frozen=True)
+class _Row:
+    province_code: str
+    lat: float | None
+    lon: float | None
+    decided_fed_code: str
+    snapped: bool
+    placeable: bool
+    candidates: list[dict]
+    method: str
+    source: str
+    address_candidates: list[dict] | None
+    address_source: str | None
+
+
+def _fetch_placement(order: str, fsa: str, postal_code: str) -> _Row | None:
+    """The FSA's placement and the full code's address placement, in one query.
+
+    Plain SQL: the survey looks up every participant, and building the ORM's subquery costs more
+    than the database does.
+    """
+    fsa_table, code_table = FsaPlacement._meta.db_table, PostalCodePlacement._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT f.province_code, f.lat, f.lon, f.decided_fed_code, f.snapped, f.placeable, f.candidates, "  # noqa: S608
+            f"f.method, f.source, p.candidates, p.source FROM {fsa_table} f LEFT JOIN {code_table} p "
+            "ON p.representation_order = f.representation_order AND p.postal_code = %s "
+            "WHERE f.representation_order = %s AND f.fsa = %s LIMIT 1",
+            [postal_code, order, fsa],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = list(row)
+    for index in (6, 9):  # JSON columns arrive as text (Django leaves decoding to the field)
+        if isinstance(values[index], str):
+            values[index] = json.loads(values[index])
+    values[4], values[5] = bool(values[4]), bool(values[5])
+    return _Row(*values)
+
+
+def locate(
+    raw: str,
+    representation_order: str,
+    *,
+    fsa_area_threshold: float = DEFAULT_AREA_THRESHOLD,
+    postal_code_threshold: float = DEFAULT_POSTAL_CODE_THRESHOLD,
+) -> Location:
+    """Locate a typed postal code in the districts of one representation order.
+
+    The thresholds are the study's (``Study.fsa_area_threshold``, ``Study.postal_code_threshold``).
+    """
+    order = str(representation_order)
     check = postal.normalize_postal_code(raw)
     if check.error == postal.NOT_CANADIAN:
         # Understood, but not Canadian: no retry, the flow screens the participant out.
         return Location(check.input, None, True, check.error, None, None, None, None, placeable=False)
     if check.error:
         return Location(check.input, None, False, check.error, None, None, None, None)
-    placement = (
-        FsaPlacement.objects.filter(representation_order=str(representation_order), fsa=check.fsa)
-        .only("province_code", "lat", "lon", "decided_fed_code", "snapped", "placeable", "candidates")
-        .first()
-    )
+    postal_code = check.normalized.replace(" ", "")
+    placement = _fetch_placement(order, check.fsa, postal_code)
     if placement is None:
-        if not FsaPlacement.objects.filter(representation_order=str(representation_order)).exists():
-            logger.error("no FSA placements for representation order %s: run load_districts", representation_order)
+        # An FSA newer than the centroid and boundary files can still be known from its addresses.
+        address = PostalCodePlacement.objects.filter(representation_order=order, postal_code=postal_code).only(
+            "candidates", "source").first()
+        if address is not None and address.candidates:
+            decided, rows = _decide(address.candidates, postal_code_threshold, min_share=0.0)
+            province = postal.PROVINCE_BY_SGC_CODE.get(rows[0]["fed_code"][:2])
+            return Location(check.input, check.normalized, True, None, check.fsa, province, None, None,
+                            candidates=_candidates(rows), decided_fed_code=decided, placeable=True,
+                            method="address", source=address.source)
+        if not FsaPlacement.objects.filter(representation_order=order).exists():
+            logger.error("no FSA placements for representation order %s: run load_districts", order)
         return Location(check.input, check.normalized, False, postal.UNKNOWN_FSA, check.fsa, None, None, None)
     if not placement.placeable:
         return Location(check.input, check.normalized, True, postal.UNPLACEABLE, check.fsa,
-                        placement.province_code, placement.lat, placement.lon, placeable=False)
-    candidates = [
-        Candidate(c["fed_code"], c["name_en"], c["name_fr"], c["score"], c["district_id"])
-        for c in placement.candidates
-    ]
+                        placement.province_code, placement.lat, placement.lon, placeable=False,
+                        method="unplaceable", source=placement.source)
+    common = {"input": check.input, "normalized": check.normalized, "valid": True, "error": None, "fsa": check.fsa,
+              "province_code": placement.province_code, "lat": placement.lat, "lon": placement.lon, "placeable": True}
+    if placement.address_candidates:
+        # Every district holding some of the code's addresses is offered: they are real, not noise.
+        decided, rows = _decide(placement.address_candidates, postal_code_threshold, min_share=0.0)
+        return Location(**common, candidates=_candidates(rows), decided_fed_code=decided, method="address",
+                        source=placement.address_source)
+    if placement.method in (FsaPlacement.Method.AREA, FsaPlacement.Method.AREA_SPLIT):
+        decided, rows = _decide(placement.candidates, fsa_area_threshold, min_share=0.0)
+        return Location(**common, candidates=_candidates(rows), decided_fed_code=decided, method="fsa_area",
+                        source=placement.source)
     return Location(
-        input=check.input,
-        normalized=check.normalized,
-        valid=True,
-        error=None,
-        fsa=check.fsa,
-        province_code=placement.province_code,
-        lat=placement.lat,
-        lon=placement.lon,
-        candidates=candidates,
+        **common,
+        candidates=_candidates(placement.candidates),
         decided_fed_code=placement.decided_fed_code or None,
         snapped=placement.snapped,
-        placeable=True,
+        method=FSA_METHODS.get(placement.method, "fsa_centroid"),
+        source=placement.source,
     )
 
 

@@ -14,11 +14,28 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.utils import timezone
 
-from .candidates import DistrictShape, FsaPoint, compute_placements, to_lambert
-from .loaders import DistrictSource, read_district_source, read_fsa_centroids
-from .models import District, FsaPlacement, PostalArea
+from .addresses import DEFAULT_POSTAL_CODE_THRESHOLD, AddressCounts, read_addresses
+from .areas import (
+    DEFAULT_AREA_THRESHOLD,
+    AreaShares,
+    FsaShape,
+    area_km2,
+    compute_area_shares,
+    offered,
+)
+from .candidates import DistrictShape, FsaPoint, Placement, compute_placements, to_lambert
+from .loaders import (
+    DistrictSource,
+    local_copy,
+    read_district_source,
+    read_fsa_boundaries,
+    read_fsa_centroids,
+)
+from .models import District, FsaBoundary, FsaPlacement, PostalArea, PostalCodePlacement
 
 REPRESENTATION_ORDERS = ("2013", "2023")
+DECIDED_METHODS = ("area", "contained", "sole_district", "snapped")
+CENTROID_SOURCE = "GeoNames FSA centroid"
 Progress = Callable[[str], None]
 
 
@@ -50,7 +67,7 @@ class LoadSummary:
                 f"and were kept: {', '.join(self.missing_from_source[:10])}"
             )
         if self.placements:
-            decided = sum(v for k, v in self.placements.items() if k in ("contained", "sole_district", "snapped"))
+            decided = sum(v for k, v in self.placements.items() if k in DECIDED_METHODS)
             lines.append(
                 f"FSA placements: {self.fsa_count} FSAs, {decided} decided, "
                 + ", ".join(f"{k} {v}" for k, v in sorted(self.placements.items()))
@@ -146,7 +163,11 @@ def _differs(current: object, new: object) -> bool:
 
 
 def rebuild_placements(representation_order: str, progress: Progress = _quiet) -> dict[str, int]:
-    """Recompute every FSA's candidates for one representation order and store them (one row per FSA)."""
+    """Recompute every FSA's candidates for one representation order and store them (one row per FSA).
+
+    FSAs with a polygon (``FsaBoundary``) are placed by area shares; the others (the territories,
+    FSAs created since the boundary file) by the conservative centroid method of candidates.py.
+    """
     order = check_representation_order(representation_order)
     districts = list(District.objects.filter(representation_order=order))
     if not districts:
@@ -160,14 +181,24 @@ def rebuild_placements(representation_order: str, progress: Progress = _quiet) -
     shapes = [DistrictShape(d.fed_code, d.province_code, d.geometry()) for d in with_geometry]
     by_code = {d.fed_code: d for d in districts}
     areas = list(PostalArea.objects.all())
-    if not areas:
+    boundaries = list(FsaBoundary.objects.all()) if shapes else []
+    if not areas and not boundaries:
         raise ValueError("no FSA centroids loaded (load them first: they come with load_districts)")
     points = [FsaPoint(a.fsa, a.province_code, a.lat, a.lon, a.spread_km) for a in areas]
     placements = compute_placements(shapes, points, progress)
+    shares = compute_area_shares(shapes, [FsaShape(b.fsa, b.province_code, b.geometry()) for b in boundaries], progress)
+    boundary_source = {b.fsa: b.source for b in boundaries}
+
+    def candidate(fed_code: str, score: float, distance_km: float) -> dict:
+        district = by_code[fed_code]
+        return {"fed_code": fed_code, "name_en": district.name_en, "name_fr": district.name_fr, "score": score,
+                "district_id": district.pk, "distance_km": distance_km}
+
     rows = []
-    counts: dict[str, int] = {}
     for placement in placements:
-        counts[placement.method] = counts.get(placement.method, 0) + 1
+        if placement.fsa in shares:
+            rows.append(_area_row(order, shares.pop(placement.fsa), placement, boundary_source, candidate))
+            continue
         rows.append(FsaPlacement(
             representation_order=order,
             fsa=placement.fsa,
@@ -180,22 +211,113 @@ def rebuild_placements(representation_order: str, progress: Progress = _quiet) -
             decided_fed_code=placement.decided_fed_code or "",
             snapped=placement.snapped,
             placeable=placement.placeable,
-            candidates=[
-                {
-                    "fed_code": c.fed_code,
-                    "name_en": by_code[c.fed_code].name_en,
-                    "name_fr": by_code[c.fed_code].name_fr,
-                    "score": c.score,
-                    "district_id": by_code[c.fed_code].pk,
-                    "distance_km": c.distance_km,
-                }
-                for c in placement.candidates
-            ],
+            candidates=[candidate(c.fed_code, c.score, c.distance_km) for c in placement.candidates],
+            source=CENTROID_SOURCE,
         ))
+    # FSAs with a polygon that GeoNames does not list (created since its snapshot).
+    rows += [_area_row(order, area, None, boundary_source, candidate) for area in shares.values()]
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row.method] = counts.get(row.method, 0) + 1
     with transaction.atomic():
         FsaPlacement.objects.filter(representation_order=order).delete()
         FsaPlacement.objects.bulk_create(rows, batch_size=500)
     return counts
+
+
+def _area_row(order: str, area: AreaShares, centroid: Placement | None, sources: dict[str, str],
+              candidate: Callable[[str, float, float], dict]) -> FsaPlacement:
+    decided, _ = offered(area.shares, DEFAULT_AREA_THRESHOLD)
+    # Every district above the offer floor is kept, so a study with a lower threshold decides at lookup.
+    _, kept = offered(area.shares, threshold=2.0)
+    usable = centroid is not None and centroid.placeable
+    return FsaPlacement(
+        representation_order=order,
+        fsa=area.fsa,
+        province_code=area.province_code,
+        lat=centroid.lat if usable else area.lat,
+        lon=centroid.lon if usable else area.lon,
+        extent_km=centroid.extent_km if centroid else None,
+        nearest_other_km=centroid.nearest_other_km if centroid else None,
+        method=FsaPlacement.Method.AREA if decided else FsaPlacement.Method.AREA_SPLIT,
+        decided_fed_code=decided or "",
+        snapped=False,
+        placeable=True,
+        candidates=[candidate(code, round(share, 6), 0.0) for code, share in kept],
+        source=f"FSA polygon: {sources.get(area.fsa, '')}"[:300],
+    )
+
+
+@dataclass
+class BoundaryLoadSummary:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    repaired: int = 0
+    missing_from_source: list[str] = field(default_factory=list)
+    placements: dict[str, dict[str, int]] = field(default_factory=dict)  # per representation order
+    seconds: float = 0.0
+
+    def lines(self) -> list[str]:
+        lines = [f"FSA polygons: {self.created} created, {self.updated} updated, {self.unchanged} unchanged, "
+                 f"{self.repaired} invalid geometries repaired"]
+        if self.missing_from_source:
+            lines.append(f"  warning: {len(self.missing_from_source)} FSA polygon(s) in the database are not in the "
+                         f"source and were kept: {', '.join(self.missing_from_source[:10])}")
+        for order, counts in sorted(self.placements.items()):
+            decided = sum(v for k, v in counts.items() if k in DECIDED_METHODS)
+            lines.append(f"FSA placements ({order}): {sum(counts.values())} FSAs, {decided} decided, "
+                         + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+        lines.append(f"done in {self.seconds:.1f} s")
+        return lines
+
+
+def load_fsa_boundaries(
+    source: str | os.PathLike[str],
+    *,
+    field_map: dict[str, str] | None = None,
+    source_crs: str | None = None,
+    rebuild: bool = True,
+    progress: Progress = _quiet,
+) -> BoundaryLoadSummary:
+    """Store FSA polygons (idempotent), then recompute the placements of every loaded order."""
+    started = time.monotonic()
+    boundary_source = read_fsa_boundaries(source, field_map=field_map, source_crs=source_crs, progress=progress)
+    for note in boundary_source.notes:
+        progress(f"note: {note}")
+    summary = BoundaryLoadSummary(repaired=boundary_source.repaired)
+    existing = {b.fsa: b for b in FsaBoundary.objects.all()}
+    now = timezone.now()
+    origin = str(source)[:300]
+    areas = area_km2([r.geometry for r in boundary_source.records])
+    creates: list[FsaBoundary] = []
+    updates: list[FsaBoundary] = []
+    for record, km2 in zip(boundary_source.records, areas, strict=True):
+        wkb = shapely.to_wkb(record.geometry)
+        current = existing.get(record.fsa)
+        if current is None:
+            creates.append(FsaBoundary(fsa=record.fsa, province_code=record.province_code, geometry_wkb=wkb,
+                                       area_km2=km2, source=origin, loaded_at=now))
+        elif bytes(current.geometry_wkb) != wkb or current.province_code != record.province_code:
+            current.geometry_wkb, current.province_code, current.area_km2 = wkb, record.province_code, km2
+            current.source, current.loaded_at = origin, now
+            updates.append(current)
+        else:
+            summary.unchanged += 1
+    with transaction.atomic():
+        FsaBoundary.objects.bulk_create(creates, batch_size=200)
+        FsaBoundary.objects.bulk_update(updates, ["geometry_wkb", "province_code", "area_km2", "source", "loaded_at"],
+                                        batch_size=200)
+    summary.created, summary.updated = len(creates), len(updates)
+    summary.missing_from_source = sorted(set(existing) - {r.fsa for r in boundary_source.records})
+    progress(f"saved {len(boundary_source.records)} FSA polygons")
+    if rebuild:
+        orders = District.objects.exclude(geometry_wkb=None).values_list("representation_order", flat=True).distinct()
+        for order in sorted(set(orders)):
+            progress(f"recomputing the {order} placements")
+            summary.placements[order] = rebuild_placements(order, progress)
+    summary.seconds = time.monotonic() - started
+    return summary
 
 
 def load_districts(
@@ -215,12 +337,65 @@ def load_districts(
     summary = save_districts(district_source, order, str(source), progress)
     if build_candidates:
         if fsa_source is not None or not PostalArea.objects.exists():
-            summary.fsa_count = load_fsa_centroids(fsa_source, progress)
-        else:
-            summary.fsa_count = PostalArea.objects.count()
+            load_fsa_centroids(fsa_source, progress)
         summary.placements = rebuild_placements(order, progress)
+        summary.fsa_count = sum(summary.placements.values())  # FSAs with a polygon but no centroid too
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def load_addresses(
+    source: str | os.PathLike[str],
+    representation_order: str,
+    *,
+    residential_only: bool = True,
+    progress: Progress = _quiet,
+) -> tuple[AddressCounts, int]:
+    """Place a register's addresses (or a concordance) and replace the order's postal-code placements.
+
+    Returns the counts and the number of postal codes decided at the default threshold. The
+    previous load stays in place until the new one is complete (one transaction).
+    """
+    order = check_representation_order(representation_order)
+    districts = [d for d in District.objects.filter(representation_order=order) if d.has_geometry]
+    by_code = {d.fed_code: d for d in District.objects.filter(representation_order=order)}
+    if not by_code:
+        raise ValueError(f"no districts loaded for the {order} representation order: run load_districts first")
+    shapes = [DistrictShape(d.fed_code, d.province_code, d.geometry()) for d in districts]
+    if not shapes:  # a concordance needs only the districts' codes
+        shapes = [DistrictShape(d.fed_code, d.province_code, shapely.Point()) for d in by_code.values()]
+    with local_copy(source, progress) as path:
+        counts = read_addresses(path, shapes, residential_only=residential_only, progress=progress)
+    origin = f"{counts.kind}: {source}"[:300]
+    decided = 0
+
+    def rows():
+        nonlocal decided
+        for postal_code, weights in counts.postal_codes.items():
+            total = sum(w for _code, w in weights)
+            top_code, top_weight = weights[0]
+            chosen = top_code if top_weight / total >= DEFAULT_POSTAL_CODE_THRESHOLD else ""
+            decided += bool(chosen)
+            yield PostalCodePlacement(
+                representation_order=order, postal_code=postal_code, addresses=max(1, round(total)),
+                decided_fed_code=chosen, source=origin,
+                candidates=[{"fed_code": code, "name_en": by_code[code].name_en, "name_fr": by_code[code].name_fr,
+                             "score": round(w / total, 6), "district_id": by_code[code].pk} for code, w in weights],
+            )
+
+    progress(f"storing {len(counts.postal_codes):,} postal codes")
+    with transaction.atomic():
+        PostalCodePlacement.objects.filter(representation_order=order).delete()
+        batch: list[PostalCodePlacement] = []
+        for index, row in enumerate(rows(), start=1):
+            batch.append(row)
+            if len(batch) == 5000:
+                PostalCodePlacement.objects.bulk_create(batch)
+                batch = []
+                if index % 100_000 == 0:
+                    progress(f"stored {index:,}/{len(counts.postal_codes):,} postal codes")
+        PostalCodePlacement.objects.bulk_create(batch)
+    return counts, decided
 
 
 def reference_data_dir() -> Path:

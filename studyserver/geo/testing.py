@@ -3,7 +3,8 @@
 ``load_reference_districts("2013")`` loads ``fed_2013.geojson`` (boundaries) and
 ``load_reference_districts("2023")`` loads ``fed_2023.csv`` (names only) from the folder named by
 ``FLOODLIGHT_REFERENCE_DATA``, plus the FSA centroids (pgeocode's ``CA.txt`` from
-``PGEOCODE_DATA_DIR``, else the folder's ``geonames_CA.txt``), then computes the FSA candidates.
+``PGEOCODE_DATA_DIR``, else the folder's ``geonames_CA.txt``) and the FSA polygons
+(``fsa_2021.geojson``), then computes the FSA placements (by area where a polygon is known).
 It does nothing when that order is already loaded with its placements, so a session-scoped
 fixture (or the demo seeding) can call it freely.
 
@@ -22,10 +23,17 @@ from typing import IO
 
 from django.conf import settings
 
-from .models import District, FsaPlacement, PostalArea
-from .store import LoadSummary, load_districts, load_fsa_centroids, reference_data_dir
+from .models import District, FsaBoundary, FsaPlacement, PostalArea
+from .store import (
+    LoadSummary,
+    load_districts,
+    load_fsa_boundaries,
+    load_fsa_centroids,
+    reference_data_dir,
+)
 
 REFERENCE_FILES = {"2013": "fed_2013.geojson", "2023": "fed_2023.csv"}
+REFERENCE_FSA_BOUNDARIES = "fsa_2021.geojson"
 
 
 def reference_fsa_source() -> str:
@@ -44,6 +52,7 @@ def load_reference_districts(representation_order: str = "2013", stdout: IO[str]
     already = (
         District.objects.filter(representation_order=order).exists()
         and FsaPlacement.objects.filter(representation_order=order).exists()
+        and FsaBoundary.objects.exists()
     )
     if already and not force:
         if stdout is not None:
@@ -56,6 +65,11 @@ def load_reference_districts(representation_order: str = "2013", stdout: IO[str]
 
     if not PostalArea.objects.exists():
         load_fsa_centroids(reference_fsa_source(), progress)
+    if not FsaBoundary.objects.exists():
+        # Before the districts, so that their placements are computed once, with the polygons.
+        boundaries = load_fsa_boundaries(reference_data_dir() / REFERENCE_FSA_BOUNDARIES, rebuild=False,
+                                         progress=progress)
+        progress(boundaries.lines()[0])
     summary = load_districts(reference_data_dir() / REFERENCE_FILES[order], order, progress=progress)
     for line in summary.lines():
         progress(line)

@@ -42,6 +42,8 @@ REQUIRED_TEXTS: tuple[str, ...] = (
     "letter_opening_riding", "letter_signed_line",
     # fielding: the declined exit and the debrief for each arm
     "return_to_panel", "debrief_arm_control", "debrief_arm_distant", "debrief_arm_generated",
+    # the district picker's help (places near the participant, share of the postal area, the map)
+    "district_near", "district_share", "district_map_title", "district_map_desc", "district_map_caption",
 )
 
 

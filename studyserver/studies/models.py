@@ -13,7 +13,7 @@ from urllib.parse import quote, urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -158,6 +158,16 @@ class Study(models.Model):
     entry_secret = models.CharField(
         max_length=64, default=new_entry_secret,
         help_text="Shared with the panel only; changing it invalidates every signed link sent so far.",
+    )
+    # Geocoding: when a postal code is placed without asking the participant (geo/README.md).
+    fsa_area_threshold = models.FloatField(
+        default=0.99, validators=[MinValueValidator(0.5), MaxValueValidator(1.0)],
+        help_text="An FSA is placed without asking when one district holds at least this share of its area.",
+    )
+    postal_code_threshold = models.FloatField(
+        default=0.95, validators=[MinValueValidator(0.5), MaxValueValidator(1.0)],
+        help_text="A full postal code is placed without asking when one district holds at least this share "
+        "of its addresses.",
     )
     declined_count = models.PositiveIntegerField(
         default=0, editable=False, help_text="Anonymous count of people who declined consent."

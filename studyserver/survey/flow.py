@@ -312,7 +312,9 @@ def submit_postal_code(participant: Participant, raw: str) -> PostalOutcome:
     from studyserver.geo import services as geo
 
     instrument = participant.instrument
-    location = geo.locate(raw, participant.study.representation_order)
+    study = participant.study
+    location = geo.locate(raw, study.representation_order, fsa_area_threshold=study.fsa_area_threshold,
+                          postal_code_threshold=study.postal_code_threshold)
     with transaction.atomic():
         participant = _lock(participant)
         _check_current(participant, POSTAL, instrument)

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods
 
 from studyserver.instrument.definition import Instrument, get_instrument
@@ -301,8 +302,48 @@ def _district(request: HttpRequest, participant: Participant, step: str, languag
         participant = flow.choose_district(participant, None if chosen == DistrictChoiceForm.NONE_OF_THESE else chosen)
         return _go_on(participant)
     flow.record_page_served(participant, step)
-    return _render(request, "survey/district.html", language, {"form": form, "label": label},
+    context: dict[str, Any] = {"form": form, "label": label, "options": [(radio, None) for radio in form["district"]]}
+    if mode == "candidates" and participant.fsa and instrument.texts.keys() >= DISTRICT_HELP_TEXTS:
+        # A questionnaire version stored before the picker's help texts existed keeps the plain list.
+        context.update(_district_help(participant, [d.fed_code for d in districts], form, language))
+    return _render(request, "survey/district.html", language, context,
                    status=400 if request.method == "POST" else 200, participant=participant)
+
+
+DISTRICT_HELP_TEXTS = frozenset({"district_share", "district_near", "district_map_title", "district_map_desc"})
+
+
+def _district_help(participant: Participant, fed_codes: list[str], form: DistrictChoiceForm,
+                   language: str) -> dict[str, Any]:
+    """Nearby places and a share of the postal area next to each candidate, and the map above them."""
+    from studyserver.geo.picker import picker_help
+
+    instrument = participant.instrument
+    help_ = picker_help(participant.fsa, fed_codes, participant.study.representation_order, language)
+    by_code = help_.by_code()
+    options = []
+    for radio in form["district"]:
+        candidate = by_code.get(radio.data["value"])
+        details = []
+        if candidate is not None and candidate.share is not None:
+            details.append(instrument.text("district_share", language, percent=_percent(candidate.share),
+                                           fsa=participant.fsa))
+        if candidate is not None and candidate.places:
+            details.append(instrument.text("district_near", language, places="; ".join(candidate.places)))
+        options.append((radio, {"number": candidate.number if candidate else None, "details": details}))
+    districts = "; ".join(
+        f"{c.number}: {c.name}" + (f" ({_percent(c.share)} %)" if c.share is not None else "")
+        for c in help_.candidates
+    )
+    svg = help_.map_svg(title=instrument.text("district_map_title", language, fsa=participant.fsa),
+                        description=instrument.text("district_map_desc", language, fsa=participant.fsa,
+                                                    districts=districts))
+    return {"options": options, "district_map": mark_safe(svg) if svg else None}  # text escaped in geo.picker
+
+
+def _percent(share: float) -> str:
+    # A district holding a sliver still shows "1 %", never "0 %".
+    return str(max(1, round(share * 100)) if share > 0 else 0)
 
 
 def _questionnaire_page(request: HttpRequest, participant: Participant, step: str, language: str) -> HttpResponse:

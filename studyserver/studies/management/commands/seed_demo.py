@@ -44,7 +44,7 @@ class Command(BaseCommand):
                 f"got {data_dir!r}. `make demo` sets it for you."
             )
         started = time.monotonic()
-        self.stdout.write(f"[1/4] districts and FSA candidates ({DEMO_REPRESENTATION_ORDER} representation order)…")
+        self.stdout.write(f"[1/4] districts, FSA polygons and placements ({DEMO_REPRESENTATION_ORDER} representation order)…")
         load_reference_districts(DEMO_REPRESENTATION_ORDER, stdout=self.stdout)
 
         self.stdout.write("[2/4] demo study, its questionnaire version and allocation scheme…")
