@@ -18,7 +18,7 @@ from django.views.decorators.http import require_http_methods
 from studyserver.instrument.definition import get_instrument
 from studyserver.studies.models import Study
 
-from . import flow
+from . import errors, flow
 from .forms import ConsentForm, DistrictChoiceForm, InstrumentPageForm, PostalCodeForm
 from .models import Participant
 
@@ -60,7 +60,9 @@ def _render(request: HttpRequest, template: str, language: str, context: dict[st
         current, total = flow.progress(participant)
         base["progress"] = {"current": current, "total": total, "percent": round(100 * current / total)}
         base["progress_text"] = get_instrument().text("progress", language, current=current, total=total)
-    return render(request, template, {**base, **context}, status=status)
+    response = render(request, template, {**base, **context}, status=status)
+    errors.remember_language(request, response, language)
+    return response
 
 
 def _message(request: HttpRequest, title_key: str, body_key: str, status: int, language: str | None = None,
@@ -126,7 +128,9 @@ def enter(request: HttpRequest, slug: str) -> HttpResponse:
     if entry.outcome == "already_done":
         return _message(request, "already_done_title", "already_done_body", 409, language)
     _bind(request, entry.participant)
-    return _go_on(entry.participant)
+    response = _go_on(entry.participant)
+    errors.remember_language(request, response, entry.participant.language)
+    return response
 
 
 @require_http_methods(["GET"])
@@ -329,24 +333,27 @@ def panel_exit(request: HttpRequest, kind: str) -> HttpResponse:
 # --- error pages: a clear page in the participant's language, never a stack trace --------------------------
 
 
+# They read neither the session nor the database (either may be what failed): see errors.py.
+
+
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
-    return _message(request, "bad_request_title", "csrf_body", 403)
+    return errors.message_page(request, "bad_request_title", "csrf_body", 403)
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return _message(request, "bad_request_title", "bad_request_body", 400)
+    return errors.message_page(request, "bad_request_title", "bad_request_body", 400)
 
 
 def forbidden(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return _message(request, "forbidden_title", "forbidden_body", 403)
+    return errors.message_page(request, "forbidden_title", "forbidden_body", 403)
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return _message(request, "bad_request_title", "bad_request_body", 404)
+    return errors.message_page(request, "bad_request_title", "bad_request_body", 404)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
-    return _message(request, "bad_request_title", "bad_request_body", 500)
+    return errors.server_error_page(request)
 
 
 def healthz(request: HttpRequest) -> HttpResponse:
