@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "studyserver.assignment",
     "studyserver.treatments",
     "studyserver.exports",
+    "studyserver.retries",
 ]
 
 MIDDLEWARE = [
@@ -191,6 +192,21 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": int(os.environ.get("CEL
 CELERY_TASK_TIME_LIMIT = int(os.environ.get("CELERY_TASK_TIME_LIMIT", 600))
 CELERY_TASK_SOFT_TIME_LIMIT = int(os.environ.get("CELERY_TASK_SOFT_TIME_LIMIT", 540))
 CELERY_TIMEZONE = TIME_ZONE
+# Deferred work (e-mails, image generation requests) that could not be done at once is retried by
+# a sweep that Celery beat runs (`celery -A studyserver beat`; embedded: `manage.py sweep_deferred_work --every 60`).
+FLOODLIGHT_SWEEP_SECONDS = float(os.environ.get("FLOODLIGHT_SWEEP_SECONDS", "60"))
+FLOODLIGHT_SWEEP_GRACE_SECONDS = float(os.environ.get("FLOODLIGHT_SWEEP_GRACE_SECONDS", "120"))
+FLOODLIGHT_RETRY_BASE_SECONDS = float(os.environ.get("FLOODLIGHT_RETRY_BASE_SECONDS", "30"))
+FLOODLIGHT_RETRY_MAX_SECONDS = float(os.environ.get("FLOODLIGHT_RETRY_MAX_SECONDS", "3600"))
+FLOODLIGHT_RETRY_MAX_ATTEMPTS = int(os.environ.get("FLOODLIGHT_RETRY_MAX_ATTEMPTS", "8"))
+CELERY_BEAT_SCHEDULE = {
+    "sweep-deferred-work": {
+        "task": "retries.sweep_deferred_work",
+        "schedule": FLOODLIGHT_SWEEP_SECONDS,
+        # Sweeps that piled up while the broker was down are dropped: the next one does their work.
+        "options": {"expires": FLOODLIGHT_SWEEP_SECONDS},
+    },
+}
 
 # --- E-mail (information requested by participants) -----------------------------------------
 EMAIL_BACKEND = os.environ.get(
@@ -203,6 +219,8 @@ EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
 EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+# A mail server that accepts the connection and then hangs must not hold a worker forever.
+EMAIL_TIMEOUT = float(os.environ.get("EMAIL_TIMEOUT", "30"))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Floodlight study <study@example.org>")
 
 # --- REST API ---------------------------------------------------------------------------------

@@ -42,8 +42,8 @@ def _free_port() -> int:
 
 def test_compose_declares_the_stack_with_health_checks_and_volumes():
     services = COMPOSE["services"]
-    assert {"postgres", "redis", "web", "worker", "gpu-worker"} <= set(services)
-    for name in ("postgres", "redis", "web", "worker", "gpu-worker"):
+    assert {"postgres", "redis", "web", "worker", "beat", "gpu-worker"} <= set(services)
+    for name in ("postgres", "redis", "web", "worker", "beat", "gpu-worker"):
         assert "healthcheck" in services[name], name
     assert services["gpu-worker"]["command"][:6] == ["celery", "-A", "studyserver", "worker", "-Q", "gpu"]
     assert services["gpu-worker"]["deploy"]["resources"]["reservations"]["devices"][0]["capabilities"] == ["gpu"]

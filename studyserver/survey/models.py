@@ -178,20 +178,23 @@ class PersonalData(models.Model):
 
 
 class InformationRequest(models.Model):
-    """An information e-mail a participant asked for, and whether it was sent."""
+    """An information e-mail a participant asked for, and whether it was sent (see ``tasks.py``)."""
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
+        SENDING = "sending", "Being sent"
         SENT = "sent", "Sent"
-        FAILED = "failed", "Failed after retries"
+        FAILED = "failed", "Failed (see the reason)"
 
     participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="information_requests")
     topic = models.CharField(max_length=40)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, help_text="When the sweep tries again after a failure.")
+    claimed_at = models.DateTimeField(null=True, blank=True, help_text="When the last attempt started sending.")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["participant", "topic"], name="one_request_per_topic")]
