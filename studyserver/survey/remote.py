@@ -81,6 +81,11 @@ class RemoteParticipant:
     patience_seconds: float = 120.0  # how long a page may stay unavailable before giving up
     language: str = "en"
     session: requests.Session = field(default_factory=requests.Session)
+    accepted_steps: list[str] = field(default_factory=list)  # pages whose POST the server took (302)
+
+    @property
+    def email(self) -> str:
+        return f"participant-{self.number}@example.org"
 
     def request(self, kind: str, method: str, path: str, **kwargs: Any) -> requests.Response:
         """Send one request, waiting out unavailability; the answer that was not 5xx."""
@@ -138,10 +143,12 @@ class RemoteParticipant:
                 elif step in {"treatment", "debrief"}:
                     data = {}
                 else:
-                    data = answers_for(instrument.page(step), province, answers)
+                    data = answers_for(instrument.page(step), province, answers, overrides={"email": self.email})
                     answers.update(data)
                 data["csrfmiddlewaretoken"] = token.group(1)
                 response = self.request("page POST", "POST", location, data=data, headers={"Referer": self.base + location})
+                if response.status_code == 302 and step != "debrief":
+                    self.accepted_steps.append(step)
         except TimeoutError as error:
             self.observations.error(f"participant {self.number}: {error}")
         return False
