@@ -82,10 +82,11 @@ def next_step(participant: Participant, after: str, instrument: Instrument | Non
     return DEBRIEF
 
 
-def progress(participant: Participant, instrument: Instrument | None = None) -> tuple[int, int]:
-    """(current step number, total steps) as the participant would count them."""
+def progress(participant: Participant, instrument: Instrument | None = None,
+             answers: Mapping[str, Any] | None = None) -> tuple[int, int]:
+    """(current step number, total steps) as the participant would count them (``answers``: if already read)."""
     instrument = instrument or get_instrument()
-    answers = participant.answers()
+    answers = participant.answers() if answers is None else answers
     visible = [s for s in all_steps(instrument) if s == participant.current_step or step_is_visible(participant, s, instrument, answers)]
     current = visible.index(participant.current_step) + 1 if participant.current_step in visible else 1
     return current, len(visible)

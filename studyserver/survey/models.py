@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import secrets
 import uuid
+from collections.abc import Iterable
 
 from django.conf import settings
 from django.db import models
@@ -92,10 +93,15 @@ class Participant(models.Model):
 
     def answers(self) -> dict[str, object]:
         """Every stored (non-personal) answer, by item code."""
-        merged: dict[str, object] = {}
-        for submission in self.submissions.order_by("submitted_at"):
-            merged.update(submission.answers)
-        return merged
+        return merged_answers(self.submissions.all())
+
+
+def merged_answers(submissions: Iterable[PageSubmission]) -> dict[str, object]:
+    """The answers of several page submissions by item code, a later page's winning."""
+    merged: dict[str, object] = {}
+    for submission in sorted(submissions, key=lambda s: s.submitted_at):
+        merged.update(submission.answers)
+    return merged
 
 
 class PageView(models.Model):

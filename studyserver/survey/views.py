@@ -20,7 +20,7 @@ from studyserver.studies.models import Study
 
 from . import errors, flow
 from .forms import ConsentForm, DistrictChoiceForm, InstrumentPageForm, PostalCodeForm
-from .models import Participant
+from .models import Participant, merged_answers
 
 SESSION_TOKENS = "floodlight_participants"
 logger = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ def _texts(language: str) -> dict[str, str]:
 
 
 def _render(request: HttpRequest, template: str, language: str, context: dict[str, Any], status: int = 200,
-            participant: Participant | None = None) -> HttpResponse:
+            participant: Participant | None = None, answers: dict[str, Any] | None = None) -> HttpResponse:
     other = "fr" if language == "en" else "en"
     base = {
         "lang": language,
@@ -57,7 +57,7 @@ def _render(request: HttpRequest, template: str, language: str, context: dict[st
         "participant": participant,
     }
     if participant is not None and participant.current_step not in {flow.FINISHED, flow.SCREENED_OUT, "withdrawn"}:
-        current, total = flow.progress(participant)
+        current, total = flow.progress(participant, answers=answers)
         base["progress"] = {"current": current, "total": total, "percent": round(100 * current / total)}
         base["progress_text"] = get_instrument().text("progress", language, current=current, total=total)
     response = render(request, template, {**base, **context}, status=status)
@@ -82,7 +82,7 @@ def _bind(request: HttpRequest, participant: Participant) -> None:
 
 
 def _participant_for(request: HttpRequest, token: str) -> Participant | HttpResponse:
-    participant = Participant.objects.select_related("study", "district").filter(token=token).first()
+    participant = Participant.objects.select_related("study", "district", "assignment").filter(token=token).first()
     if participant is None:
         return not_found(request)
     if token not in request.session.get(SESSION_TOKENS, []):
@@ -239,8 +239,10 @@ def _district(request: HttpRequest, participant: Participant, step: str, languag
 def _questionnaire_page(request: HttpRequest, participant: Participant, step: str, language: str) -> HttpResponse:
     instrument = get_instrument()
     page = instrument.page(step)
-    answers = participant.answers()
-    stored = next((s.answers for s in participant.submissions.filter(step=step)), None)
+    # One read of the participant's pages: their answers so far, this page's stored answers, progress.
+    submissions = list(participant.submissions.all())
+    answers = merged_answers(submissions)
+    stored = next((s.answers for s in submissions if s.step == step), None)
     form = InstrumentPageForm(
         request.POST or None,
         initial=stored or {},
@@ -263,7 +265,7 @@ def _questionnaire_page(request: HttpRequest, participant: Participant, step: st
         context["letter"] = instrument.letter.get(language).format(mp_district=district)
         context["letter_intro"] = instrument.text("letter_intro", language, mp_district=district)
     return _render(request, "survey/page.html", language, context,
-                   status=400 if request.method == "POST" else 200, participant=participant)
+                   status=400 if request.method == "POST" else 200, participant=participant, answers=answers)
 
 
 def _treatment(request: HttpRequest, participant: Participant, step: str, language: str) -> HttpResponse:
