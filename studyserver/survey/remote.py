@@ -51,9 +51,12 @@ class Observations:
         self.errors: list[str] = []
         self._lock = threading.Lock()
 
-    def timed(self, kind: str, seconds: float, status: int | None) -> None:
+    def timed(self, kind: str, seconds: float, status: int | None, count: bool = True) -> None:
+        """One request's latency under ``kind``; ``count=False``: a second view of a request already counted."""
         with self._lock:
             self.latency[kind].append(seconds)
+            if not count:
+                return
             if status is None:
                 self.connection_errors += 1
             else:
@@ -82,6 +85,7 @@ class RemoteParticipant:
     language: str = "en"
     session: requests.Session = field(default_factory=requests.Session)
     accepted_steps: list[str] = field(default_factory=list)  # pages whose POST the server took (302)
+    last_seconds: float = 0.0  # the latency of the last request answered
 
     @property
     def email(self) -> str:
@@ -98,7 +102,8 @@ class RemoteParticipant:
                 self.observations.timed(kind, time.perf_counter() - started, None)
                 response = None
             else:
-                self.observations.timed(kind, time.perf_counter() - started, response.status_code)
+                self.last_seconds = time.perf_counter() - started
+                self.observations.timed(kind, self.last_seconds, response.status_code)
                 if response.status_code < 500:
                     return response
                 if response.status_code == 503 and response.headers.get("Retry-After"):
@@ -136,6 +141,7 @@ class RemoteParticipant:
                     self.observations.error(f"participant {self.number}: GET {location} answered {page.status_code}")
                     return False
                 step = location.rstrip("/").rsplit("/", 1)[-1]
+                self.observations.timed(f"GET {step}", self.last_seconds, 200, count=False)
                 if step == "consent":
                     data: dict[str, Any] = {"decision": "agree", "adult": "on"}
                 elif step == "postal":

@@ -82,7 +82,9 @@ def _bind(request: HttpRequest, participant: Participant) -> None:
 
 
 def _participant_for(request: HttpRequest, token: str) -> Participant | HttpResponse:
-    participant = Participant.objects.select_related("study", "district", "assignment").filter(token=token).first()
+    # The district's boundary (up to megabytes for the North) is never needed to serve a page.
+    participant = (Participant.objects.select_related("study", "district", "assignment")
+                   .defer("district__geometry_wkb").filter(token=token).first())
     if participant is None:
         return not_found(request)
     if token not in request.session.get(SESSION_TOKENS, []):
