@@ -63,3 +63,18 @@ def test_a_questionnaire_page_reads_the_participants_pages_once(yukon):
     assert len(submission_reads) == 1, submission_reads
     # The session, the participant (with study, district, arm), their pages, the page view (update, then insert).
     assert len(statements) <= 5, "\n".join(sql[:150] for sql in statements)
+
+
+@pytest.mark.django_db
+def test_serving_a_page_again_keeps_its_first_time_and_counts_the_serves(yukon):
+    from studyserver.survey.models import PageView
+
+    respondent = Respondent(make_study())
+    respondent.enter()
+    respondent.get("consent")
+    first = PageView.objects.get(participant=respondent.participant, step="consent")
+    respondent.get("consent")
+    respondent.get("consent")
+    again = PageView.objects.get(participant=respondent.participant, step="consent")
+    assert (first.times_served, again.times_served) == (1, 3)
+    assert again.first_served_at == first.first_served_at == first.last_served_at < again.last_served_at
