@@ -392,17 +392,21 @@ def _queue_information_emails(participant: Participant, instrument: Instrument) 
 # --- treatment ---------------------------------------------------------------------------------------------
 
 
-def stimulus_shown(participant: Participant) -> Any:
+def exposure_of(participant: Participant) -> Exposure | None:
+    return Exposure.objects.filter(participant=participant).first()
+
+
+def stimulus_shown(participant: Participant, exposure: Exposure | None = None) -> Any:
     """The stimulus this participant sees: the one first served to them, on every later reload.
 
     Chosen once (an image approved or replaced later does not change what a participant already
     saw); ``None`` when no approved image is available for their arm and district, or the one
-    they were shown has since been rejected.
+    they were shown has since been rejected. ``exposure``: the participant's, if already read.
     """
     from studyserver.treatments.models import Stimulus
     from studyserver.treatments.services import stimulus_for
 
-    exposure = Exposure.objects.filter(participant=participant).first()
+    exposure = exposure or exposure_of(participant)
     if exposure is not None and exposure.stimulus_id:
         # Only while it is approved: a researcher who withdraws an image withdraws it from everyone.
         return (Stimulus.objects.select_related("source")
@@ -410,16 +414,18 @@ def stimulus_shown(participant: Participant) -> Any:
     return stimulus_for(arm_of(participant), participant.district, study=participant.study)
 
 
-def treatment_served(participant: Participant, stimulus_id: str) -> Exposure:
+def treatment_served(participant: Participant, stimulus_id: str, exposure: Exposure | None = None) -> Exposure:
     """The first time the page is served starts the exposure clock; reloads do not restart it."""
+    if exposure is not None:
+        return exposure
     exposure, _ = Exposure.objects.get_or_create(
         participant=participant, defaults={"page_served_at": timezone.now(), "stimulus_id": stimulus_id}
     )
     return exposure
 
 
-def seconds_left(participant: Participant) -> float:
-    exposure = Exposure.objects.filter(participant=participant).first()
+def seconds_left(participant: Participant, exposure: Exposure | None = None) -> float:
+    exposure = exposure or exposure_of(participant)
     if exposure is None:
         return float(participant.study.min_exposure_seconds)
     shown = (timezone.now() - exposure.page_served_at).total_seconds()

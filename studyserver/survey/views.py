@@ -271,13 +271,14 @@ def _questionnaire_page(request: HttpRequest, participant: Participant, step: st
 
 
 def _treatment(request: HttpRequest, participant: Participant, step: str, language: str) -> HttpResponse:
-    stimulus = flow.stimulus_shown(participant)
+    exposure = flow.exposure_of(participant)  # read once for the image, the clock and the wait
+    stimulus = flow.stimulus_shown(participant, exposure)
     if stimulus is None:
         # Eligibility guarantees an approved image before the arm is drawn; if it was withdrawn
         # since, say so and start no exposure clock (the participant can come back with the link).
         logger.error("participant %s (%s) has no approved stimulus to show", participant.pk, flow.arm_of(participant))
         return _message(request, "image_missing_title", "image_missing_body", 503, language, link=_step_url(participant))
-    flow.treatment_served(participant, stimulus.public_id)
+    exposure = flow.treatment_served(participant, stimulus.public_id, exposure)
     too_early = False
     if request.method == "POST":
         participant, accepted = flow.submit_treatment(participant)
@@ -285,7 +286,7 @@ def _treatment(request: HttpRequest, participant: Participant, step: str, langua
             return _go_on(participant)
         too_early = True
     flow.record_page_served(participant, step)
-    wait = flow.seconds_left(participant)
+    wait = flow.seconds_left(participant, exposure)
     context = {
         "stimulus": stimulus,
         "caption": get_instrument().text("treatment_caption", language, place=stimulus.place_name(language)),
