@@ -94,6 +94,7 @@ def test_sixteen_participants_at_once_on_the_embedded_default_see_no_error(embed
     assert observations.connection_errors == 0
     assert "database is locked" not in server_log
     assert sum(outcomes.values()) == PARTICIPANTS, observations.errors
+    assert observations.latency["image"]  # the treatment images were fetched too, as browsers do
     with sqlite3.connect(database) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         completed = db.execute("SELECT count(*) FROM survey_participant WHERE state = 'completed'").fetchone()[0]

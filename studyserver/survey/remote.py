@@ -21,6 +21,7 @@ import requests
 POSTAL_CODES = [("Y1A 6E5", "YT"), ("X1A 2N4", "NT"), ("X0A 0H0", "NU")]
 TERRITORY_DISTRICTS = ["60001", "61001", "62001"]
 CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+IMAGE = re.compile(r'<img src="(/stimuli/[^"]+)"')
 
 
 def seed_load_study(slug: str, min_exposure_seconds: int = 0) -> None:
@@ -142,6 +143,8 @@ class RemoteParticipant:
                     return False
                 step = location.rstrip("/").rsplit("/", 1)[-1]
                 self.observations.timed(f"GET {step}", self.last_seconds, 200, count=False)
+                for image in IMAGE.findall(page.text):  # as a browser would (the server records the load)
+                    self.request("image", "GET", image)
                 if step == "consent":
                     data: dict[str, Any] = {"decision": "agree", "adult": "on"}
                 elif step == "postal":
