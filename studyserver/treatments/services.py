@@ -180,13 +180,13 @@ def sweep_generation_requests(now: datetime | None = None) -> dict[str, int]:
             status=Stimulus.Status.FAILED, error=Concat(Value(f"not queued after {policy.max_attempts()} tries: "), F("send_error"), output_field=TextField()))
     if gave_up:
         outcomes["failed (never queued)"] = len(gave_up)
-    # A worker killed by the hard time limit acknowledges its message: its claim goes stale.
+    # A worker killed by the hard time limit acknowledges its message: its claim goes stale. The
+    # claim is dropped as the task is resent, so the next sweep leaves the new message to the queue.
     stale_before = now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
-    due = list(
-        Stimulus.objects.filter(status=Stimulus.Status.QUEUED)
-        .filter((~Q(send_error="") & Q(next_attempt_at__lte=now)) | Q(started_at__lt=stale_before))
-        .order_by("pk").values_list("pk", flat=True)
-    )
+    stale = Stimulus.objects.filter(status=Stimulus.Status.QUEUED, started_at__lt=stale_before)
+    due = sorted({*stale.values_list("pk", flat=True), *Stimulus.objects.filter(
+        status=Stimulus.Status.QUEUED, next_attempt_at__lte=now).exclude(send_error="").values_list("pk", flat=True)})
+    stale.update(started_at=None, task_id="")
     for stimulus_id in due:
         key = "resent" if send_generation_task(stimulus_id) else "not queued yet"
         outcomes[key] = outcomes.get(key, 0) + 1

@@ -78,3 +78,16 @@ def test_a_request_never_queued_after_the_allowed_tries_is_failed_with_the_reaso
     stimulus.refresh_from_db()
     assert stimulus.status == Stimulus.Status.FAILED
     assert stimulus.error.startswith("not queued after 2 tries: ")
+
+
+@pytest.mark.django_db
+def test_a_claim_left_by_a_killed_worker_is_resent_once(broker, settings):
+    stimulus = _queued(settings)
+    Stimulus.objects.filter(pk=stimulus.pk).update(
+        started_at=timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 120), task_id="dead-task")
+    broker(REDIS_URL)
+    assert sweep_generation_requests() == {"resent": 1}
+    assert sweep_generation_requests() == {}  # the new message waits in the queue: not resent again
+    stimulus.refresh_from_db()
+    assert stimulus.started_at is None and stimulus.task_id == ""
+    assert _messages_for(stimulus) == 1
