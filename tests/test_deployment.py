@@ -22,7 +22,7 @@ PRODUCTION_ENV = {
     "SECRET_KEY": "a-production-like-secret-key-with-enough-length-and-variety-0123456789",
     "ALLOWED_HOSTS": "study.example.ca",
     "DATABASE_URL": os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/floodlight"),
-    "REDIS_URL": "redis://127.0.0.1:6379/15",
+    "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15"),
     "DJANGO_SETTINGS_MODULE": "studyserver.settings",
 }
 
