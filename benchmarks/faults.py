@@ -127,6 +127,50 @@ class PrivateRedis:
         return f"redis://127.0.0.1:{self.port}/0"
 
 
+class Supervisor:
+    """Restarts a service that exits, as docker-compose.yml's ``restart: unless-stopped`` does.
+
+    Celery 5.7's worker can die with "Unrecoverable error" when the broker drops while a message is
+    in flight; in a deployment its container is restarted, so here it is too, and counted.
+    """
+
+    def __init__(self) -> None:
+        self.services: dict[str, tuple[list[str], dict[str, str], Path, subprocess.Popen]] = {}
+        self.restarts: Counter[str] = Counter()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def start(self, name: str, command: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen:
+        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                                   stderr=log_path.open("a"))
+        self.services[name] = (command, env, log_path, process)
+        if not self._thread.is_alive():
+            self._thread.start()
+        return process
+
+    def _watch(self) -> None:
+        while not self._stop.wait(1.0):
+            for name, (command, env, log_path, process) in list(self.services.items()):
+                if process.poll() is not None:
+                    log(f"{name} exited ({process.returncode}); restarting it, as compose would")
+                    self.restarts[name] += 1
+                    time.sleep(1)
+                    self.start(name, command, env, log_path)
+
+    def processes(self) -> list[subprocess.Popen]:
+        return [process for *_, process in self.services.values()]
+
+    def stop(self) -> None:
+        self._stop.set()
+        for process in reversed(self.processes()):
+            process.terminate()
+        for process in self.processes():
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
 def gunicorn_workers(master: subprocess.Popen) -> list[int]:
     found = subprocess.run(["pgrep", "-P", str(master.pid)], capture_output=True, text=True)
     return [int(pid) for pid in found.stdout.split()]
@@ -236,7 +280,7 @@ def main() -> None:
 
     root = Path(tempfile.mkdtemp(prefix="floodlight-faults-"))
     postgres, redis_server, sink = PrivatePostgres(root), PrivateRedis(root), SmtpSink()
-    processes: list[subprocess.Popen] = []
+    supervisor = Supervisor()
     try:
         log(f"private PostgreSQL on port {postgres.port}, Redis on {redis_server.port} (in {root})")
         postgres.init()
@@ -269,16 +313,15 @@ def main() -> None:
         logs.mkdir()
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        # The commands docker-compose.yml runs.
-        web = subprocess.Popen([sys.executable, "-m", "gunicorn", "studyserver.wsgi:application", "--bind", f"127.0.0.1:{port}",
-                                "--workers", str(args.gunicorn_workers), "--timeout", "60"],
-                               cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=(logs / "gunicorn.log").open("w"))
-        processes.append(web)
+        # The commands docker-compose.yml runs, restarted when they exit as its restart policy does.
+        web = supervisor.start("web", [sys.executable, "-m", "gunicorn", "studyserver.wsgi:application", "--bind",
+                                       f"127.0.0.1:{port}", "--workers", str(args.gunicorn_workers), "--timeout", "60"],
+                               env, logs / "gunicorn.log")
         celery = [sys.executable, "-m", "celery", "-A", "studyserver"]
-        processes.append(subprocess.Popen([*celery, "worker", "-Q", "default", "--concurrency", "2", "--loglevel", "INFO"],
-                                          cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=(logs / "worker.log").open("w")))
-        processes.append(subprocess.Popen([*celery, "beat", "--loglevel", "INFO", "--schedule", str(root / "beat-schedule")],
-                                          cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=(logs / "beat.log").open("w")))
+        supervisor.start("worker", [*celery, "worker", "-Q", "default", "--concurrency", "2", "--loglevel", "INFO"],
+                         env, logs / "worker.log")
+        supervisor.start("beat", [*celery, "beat", "--loglevel", "INFO", "--schedule", str(root / "beat-schedule")],
+                         env, logs / "beat.log")
         wait_for(f"{base}/healthz")
         log(f"logs in {logs}")
 
@@ -341,19 +384,14 @@ def main() -> None:
             "emails_received": len(sink.messages),
             "deferred_work_left_undone": undone + state["generation_requests_unsent"],
             "recovery_seconds": round(recovery_seconds, 1),
+            "services_restarted": dict(supervisor.restarts),
             "load_seconds": round(load_seconds, 1),
             "participants_per_minute": round(60 * sum(outcomes) / load_seconds, 1),
             "latency": {kind: percentiles(values) for kind, values in sorted(observations.latency.items())},
             "errors": observations.errors[:10] + state["information_request_errors"],
         }
     finally:
-        for process in reversed(processes):
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        supervisor.stop()
         sink.stop()
         redis_server.stop()
         with contextlib.suppress(subprocess.CalledProcessError):
@@ -373,6 +411,7 @@ def main() -> None:
               f"{result['participant_bare_5xx']} bare), {result['participant_dropped_connections']} dropped connections")
         print(f"information e-mails: {result['information_requests']}, {result['emails_received']} received by the mail server")
         print(f"deferred work left undone {result['recovery_seconds']} s after the load: {result['deferred_work_left_undone']}")
+        print(f"services restarted by the supervisor (compose's restart policy): {result['services_restarted'] or 'none'}")
         for error in result["errors"]:
             print("note:", error)
     ok = (result["completed"] == args.participants and result["answers_lost"] == 0

@@ -192,9 +192,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": int(os.environ.get("CEL
 CELERY_TASK_TIME_LIMIT = int(os.environ.get("CELERY_TASK_TIME_LIMIT", 600))
 CELERY_TASK_SOFT_TIME_LIMIT = int(os.environ.get("CELERY_TASK_SOFT_TIME_LIMIT", 540))
 CELERY_TIMEZONE = TIME_ZONE
-# Workers and beat outlive a broker outage: they keep reconnecting (also when they start during one).
+# Workers and beat that start while the broker is down wait for it instead of exiting.
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 # Deferred work (e-mails, image generation requests) that could not be done at once is retried by
 # a sweep that Celery beat runs (`celery -A studyserver beat`; embedded: `manage.py sweep_deferred_work --every 60`).
 FLOODLIGHT_SWEEP_SECONDS = float(os.environ.get("FLOODLIGHT_SWEEP_SECONDS", "60"))
