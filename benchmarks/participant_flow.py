@@ -18,14 +18,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import socket
 import statistics
 import subprocess
 import sys
 import threading
 import time
-from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -34,9 +32,6 @@ import requests
 
 REPO = Path(__file__).resolve().parents[1]
 DATABASE = "floodlight_bench"
-POSTAL_CODES = ["Y1A 6E5", "X1A 2N4", "X0A 0H0"]  # Yukon, Northwest Territories, Nunavut (decided)
-TERRITORIES = ["60001", "61001", "62001"]
-CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 
 
 def django_env(database_url: str) -> dict[str, str]:
@@ -62,29 +57,19 @@ def django_env(database_url: str) -> dict[str, str]:
     return env
 
 
-def prepare_database(admin_url: str, env: dict[str, str], seed_districts: bool = True) -> str:
+def prepare_database(admin_url: str, env: dict[str, str], database: str = DATABASE) -> str:
     import psycopg2
 
     connection = psycopg2.connect(admin_url)
     connection.autocommit = True
     with connection.cursor() as cursor:
-        cursor.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        cursor.execute(f"CREATE DATABASE {DATABASE}")
+        cursor.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+        cursor.execute(f"CREATE DATABASE {database}")
     connection.close()
     manage = [sys.executable, "manage.py"]
     subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], cwd=REPO, env=env, check=True)
-    setup = f"""
-from studyserver.geo.models import District
-from studyserver.geo.testing import load_reference_districts
-from studyserver.studies.models import Study
-from studyserver.treatments.testing import approve_images_for
-load_reference_districts("2013")
-for code in {TERRITORIES!r}:
-    approve_images_for(District.objects.get(representation_order="2013", fed_code=code))
-Study.objects.create(slug="bench", title="Benchmark", is_open=True, representation_order="2013",
-                     min_exposure_seconds=0)
-"""
-    subprocess.run([*manage, "shell", "-c", setup], cwd=REPO, env=env, check=True)
+    subprocess.run([*manage, "shell", "-c", "from studyserver.survey.remote import seed_load_study; seed_load_study('bench')"],
+                   cwd=REPO, env=env, check=True)
     return "bench"
 
 
@@ -92,76 +77,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-class Timings:
-    def __init__(self) -> None:
-        self.by_kind: dict[str, list[float]] = defaultdict(list)
-        self.errors: list[str] = []
-        self.lock = threading.Lock()
-
-    def add(self, kind: str, seconds: float) -> None:
-        with self.lock:
-            self.by_kind[kind].append(seconds)
-
-    def error(self, message: str) -> None:
-        with self.lock:
-            self.errors.append(message)
-
-
-def timed(session: requests.Session, timings: Timings, kind: str, method: str, url: str, **kwargs: Any) -> Any:
-    started = time.perf_counter()
-    response = session.request(method, url, allow_redirects=False, timeout=60, **kwargs)
-    timings.add(kind, time.perf_counter() - started)
-    return response
-
-
-def take_study(base: str, number: int, timings: Timings) -> bool:
-    """One participant from the entry link to the panel redirect; False on any unexpected answer."""
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "studyserver.settings")
-    from studyserver.instrument.definition import get_instrument
-    from studyserver.survey.testing import answers_for
-
-    instrument = get_instrument()
-    session = requests.Session()
-    entry = f"{base}/s/bench/?pid=BENCH-{number}"
-    page = timed(session, timings, "entry", "GET", entry)  # the consent page; nothing stored yet
-    token = CSRF.search(page.text)
-    if page.status_code != 200 or token is None:
-        timings.error(f"participant {number}: entry answered {page.status_code}")
-        return False
-    response = timed(session, timings, "page POST", "POST", entry, headers={"Referer": entry},
-                     data={"decision": "agree", "adult": "on", "csrfmiddlewaretoken": token.group(1)})
-    location = response.headers.get("Location", "")
-    province = ""
-    answers: dict[str, Any] = {}
-    for _ in range(30):
-        if response.status_code != 302 or not location:
-            timings.error(f"participant {number}: {response.status_code} at {response.url}")
-            return False
-        if not location.startswith("/take/"):
-            return "/done/complete/" in location
-        page = timed(session, timings, "page GET", "GET", base + location)
-        token = CSRF.search(page.text)
-        if page.status_code != 200 or token is None:
-            timings.error(f"participant {number}: GET {location} answered {page.status_code}")
-            return False
-        step = location.rstrip("/").rsplit("/", 1)[-1]
-        if step == "consent":
-            data = {"decision": "agree", "adult": "on"}
-        elif step == "postal":
-            data = {"postal_code": POSTAL_CODES[number % len(POSTAL_CODES)]}
-            province = ["YT", "NT", "NU"][number % len(POSTAL_CODES)]
-        elif step in {"treatment", "debrief"}:
-            data = {}
-        else:
-            data = answers_for(instrument.page(step), province, answers)
-            answers.update(data)
-        data["csrfmiddlewaretoken"] = token.group(1)
-        response = timed(session, timings, "page POST", "POST", base + location, data=data,
-                         headers={"Referer": base + location})
-        location = response.headers.get("Location", "")
-    return False
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
@@ -200,13 +115,14 @@ def main() -> None:
     parser.add_argument("--gunicorn-workers", type=int, default=4)
     parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432/postgres",
                         help="an admin connection used to (re)create the benchmark database")
+    parser.add_argument("--database", default=DATABASE, help="name of the benchmark database (dropped and created)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     args = parser.parse_args()
 
-    database_url = args.postgres.rsplit("/", 1)[0] + f"/{DATABASE}"
+    database_url = args.postgres.rsplit("/", 1)[0] + f"/{args.database}"
     env = django_env(database_url)
-    print(f"== preparing {DATABASE} (migrate, reference districts, images)…", file=sys.stderr)
-    prepare_database(args.postgres, env)
+    print(f"== preparing {args.database} (migrate, reference districts, images)…", file=sys.stderr)
+    prepare_database(args.postgres, env, args.database)
     log = REPO / "var" / "bench" / "gunicorn.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     print(f"== gunicorn's log: {log}", file=sys.stderr)
@@ -230,13 +146,15 @@ def main() -> None:
         import django
 
         django.setup()
-        timings = Timings()
+        from studyserver.survey.remote import Observations, RemoteParticipant
+
+        timings = Observations()
         stop = threading.Event()
 
         def probe_health() -> None:
-            session = requests.Session()
+            prober = RemoteParticipant(base, "bench", -1, timings, patience_seconds=0)
             while not stop.is_set():
-                timed(session, timings, "healthz", "GET", f"{base}/healthz")
+                prober.request("healthz", "GET", "/healthz")
                 time.sleep(0.05)
 
         print(f"== {args.participants} participants, {args.concurrency} at a time, "
@@ -245,7 +163,8 @@ def main() -> None:
         started = time.perf_counter()
         prober.start()
         with ThreadPoolExecutor(args.concurrency) as pool:
-            outcomes = list(pool.map(lambda n: take_study(base, n, timings), range(args.participants)))
+            outcomes = list(pool.map(lambda n: RemoteParticipant(base, "bench", n, timings, patience_seconds=0).take_study(),
+                                     range(args.participants)))
         elapsed = time.perf_counter() - started
         stop.set()
         prober.join()
@@ -253,7 +172,8 @@ def main() -> None:
         server.terminate()
         server.wait(timeout=30)
 
-    requests_made = sum(len(v) for k, v in timings.by_kind.items() if k != "healthz")
+    requests_made = sum(len(v) for k, v in timings.latency.items() if k in {"entry", "page GET", "page POST"})
+    floor = statistics.median(timings.latency["healthz"])
     result = {
         "participants": args.participants,
         "concurrency": args.concurrency,
@@ -262,12 +182,15 @@ def main() -> None:
         "seconds": round(elapsed, 2),
         "participants_per_minute": round(60 * sum(outcomes) / elapsed, 1),
         "requests_per_second": round(requests_made / elapsed, 1),
-        "latency": {kind: percentiles(values) for kind, values in sorted(timings.by_kind.items())},
+        "latency": {kind: percentiles(values) for kind, values in sorted(timings.latency.items())},
         "errors": timings.errors[:10],
         # The figure that counts: what a study page costs beyond the stack's floor, same run, same load.
         "page_to_healthz_p50_ratio": round(
-            statistics.median(timings.by_kind["page GET"] + timings.by_kind["page POST"])
-            / statistics.median(timings.by_kind["healthz"]), 2),
+            statistics.median(timings.latency["page GET"] + timings.latency["page POST"]) / floor, 2),
+        # Every page on its own (GET), against the same floor: the slowest one is the figure to watch.
+        "page_get_to_healthz_p50_ratio_by_step": {
+            kind.removeprefix("GET "): round(statistics.median(values) / floor, 2)
+            for kind, values in sorted(timings.latency.items()) if kind.startswith("GET ")},
         "database": check_database(env, args.participants),
         "cpu_count": os.cpu_count(),
     }
@@ -281,6 +204,9 @@ def main() -> None:
     for kind, row in result["latency"].items():
         print(f"{kind:<10} {row['n']:>6} {row['p50_ms']:>8} {row['p95_ms']:>8} {row['p99_ms']:>8} {row['mean_ms']:>8}")
     print(f"study page p50 / healthz p50 = {result['page_to_healthz_p50_ratio']}")
+    by_step = result["page_get_to_healthz_p50_ratio_by_step"]
+    print("page GET p50 / healthz p50, per page: " + ", ".join(f"{step} {ratio}" for step, ratio in by_step.items()))
+    print(f"worst page: {max(by_step.values())}x the floor")
     database = result["database"]
     print(f"database: {database['completed']} completed of {database['participants']}, "
           f"{database['assignments']} assignments {database['arms']}, "

@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "studyserver.treatments",
     "studyserver.exports",
     "studyserver.letters",
+    "studyserver.retries",
     "axes",
     # Last: its post_migrate handler syncs the roles once every app's permissions exist.
     "studyserver.accounts",
@@ -80,6 +81,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "studyserver.accounts.middleware.AdminPermissionDeniedMiddleware",
+    "studyserver.survey.errors.ServiceUnavailableMiddleware",
     # Last, as django-axes requires: it turns a locked-out login into its lockout response.
     "axes.middleware.AxesMiddleware",
 ]
@@ -108,9 +110,19 @@ DATABASES = {
         conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "60")),
     )
 }
+# A connection kept across requests is checked before reuse, so a database restart costs the
+# next request a reconnect instead of an error.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # SQLite serializes writers; a generous timeout keeps the demo's few concurrent requests safe.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # SQLite serves a classroom of concurrent participants when: readers never wait for the writer
+    # (WAL), every transaction takes the write lock when it begins (IMMEDIATE: a deferred one that
+    # reads and then writes cannot wait for the lock and fails with "database is locked" at once),
+    # and a writer waits its turn for up to SQLITE_BUSY_TIMEOUT seconds instead of failing.
+    DATABASES["default"].setdefault("OPTIONS", {}).update({
+        "timeout": float(os.environ.get("SQLITE_BUSY_TIMEOUT", "30")),
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    })
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     _sqlite = Path(DATABASES["default"]["NAME"])
     if _sqlite.exists() and _sqlite.stat().st_uid == os.getuid():
@@ -234,6 +246,23 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": int(os.environ.get("CEL
 CELERY_TASK_TIME_LIMIT = int(os.environ.get("CELERY_TASK_TIME_LIMIT", 600))
 CELERY_TASK_SOFT_TIME_LIMIT = int(os.environ.get("CELERY_TASK_SOFT_TIME_LIMIT", 540))
 CELERY_TIMEZONE = TIME_ZONE
+# Workers and beat that start while the broker is down wait for it instead of exiting.
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Deferred work (e-mails, image generation requests) that could not be done at once is retried by
+# a sweep that Celery beat runs (`celery -A studyserver beat`; embedded: `manage.py sweep_deferred_work --every 60`).
+FLOODLIGHT_SWEEP_SECONDS = float(os.environ.get("FLOODLIGHT_SWEEP_SECONDS", "60"))
+FLOODLIGHT_SWEEP_GRACE_SECONDS = float(os.environ.get("FLOODLIGHT_SWEEP_GRACE_SECONDS", "120"))
+FLOODLIGHT_RETRY_BASE_SECONDS = float(os.environ.get("FLOODLIGHT_RETRY_BASE_SECONDS", "30"))
+FLOODLIGHT_RETRY_MAX_SECONDS = float(os.environ.get("FLOODLIGHT_RETRY_MAX_SECONDS", "3600"))
+FLOODLIGHT_RETRY_MAX_ATTEMPTS = int(os.environ.get("FLOODLIGHT_RETRY_MAX_ATTEMPTS", "8"))
+CELERY_BEAT_SCHEDULE = {
+    "sweep-deferred-work": {
+        "task": "retries.sweep_deferred_work",
+        "schedule": FLOODLIGHT_SWEEP_SECONDS,
+        # Sweeps that piled up while the broker was down are dropped: the next one does their work.
+        "options": {"expires": FLOODLIGHT_SWEEP_SECONDS},
+    },
+}
 
 # --- E-mail (information requested by participants) -----------------------------------------
 EMAIL_BACKEND = os.environ.get(
@@ -246,6 +275,8 @@ EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
 EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+# A mail server that accepts the connection and then hangs must not hold a worker forever.
+EMAIL_TIMEOUT = float(os.environ.get("EMAIL_TIMEOUT", "30"))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Floodlight study <study@example.org>")
 
 # --- Cache (API throttling counters) ------------------------------------------------------------

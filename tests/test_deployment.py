@@ -22,7 +22,7 @@ PRODUCTION_ENV = {
     "SECRET_KEY": "a-production-like-secret-key-with-enough-length-and-variety-0123456789",
     "ALLOWED_HOSTS": "study.example.ca",
     "DATABASE_URL": os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/floodlight"),
-    "REDIS_URL": "redis://127.0.0.1:6379/15",
+    "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15"),
     "DJANGO_SETTINGS_MODULE": "studyserver.settings",
 }
 
@@ -42,8 +42,8 @@ def _free_port() -> int:
 
 def test_compose_declares_the_stack_with_health_checks_and_volumes():
     services = COMPOSE["services"]
-    assert {"postgres", "redis", "web", "worker", "gpu-worker"} <= set(services)
-    for name in ("postgres", "redis", "web", "worker", "gpu-worker"):
+    assert {"postgres", "redis", "web", "worker", "beat", "gpu-worker"} <= set(services)
+    for name in ("postgres", "redis", "web", "worker", "beat", "gpu-worker"):
         assert "healthcheck" in services[name], name
     assert services["gpu-worker"]["command"][:6] == ["celery", "-A", "studyserver", "worker", "-Q", "gpu"]
     assert services["gpu-worker"]["deploy"]["resources"]["reservations"]["devices"][0]["capabilities"] == ["gpu"]

@@ -80,9 +80,10 @@ class PersonalDataAdmin(admin.ModelAdmin):
 
 @admin.register(InformationRequest)
 class InformationRequestAdmin(admin.ModelAdmin):
-    list_display = ("participant", "topic", "status", "attempts", "created_at", "sent_at")
+    list_display = ("participant", "topic", "status", "attempts", "next_attempt_at", "last_error", "created_at", "sent_at")
     list_filter = ("topic", "status")
-    readonly_fields = ("participant", "topic", "status", "attempts", "last_error", "created_at", "sent_at")
+    readonly_fields = ("participant", "topic", "status", "attempts", "last_error", "next_attempt_at", "claimed_at",
+                       "created_at", "sent_at")
 
     def has_add_permission(self, request):
         return False

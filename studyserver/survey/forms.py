@@ -6,6 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from django import forms
+from django.forms import BoundField
+from django.utils.html import conditional_escape
+from django.utils.safestring import mark_safe
 
 from studyserver.instrument.definition import Instrument, Item, Page
 
@@ -101,11 +104,38 @@ class InstrumentPageForm(forms.Form):
         return answers, personal
 
     def rows(self) -> list[dict[str, Any]]:
-        """What the template needs per item: the bound field, the item, and whether it is a group."""
-        return [
-            {"item": item, "field": self[item.code], "grouped": item.type in {"choice", "scale", "yesno"}}
-            for item in self.items
-        ]
+        """What the template needs per item: the bound field, the item, whether it is a group, and
+        a group's options already rendered (see :func:`radio_options_html`)."""
+        rows = []
+        for item in self.items:
+            field = self[item.code]
+            grouped = item.type in {"choice", "scale", "yesno"}
+            rows.append({"item": item, "field": field, "grouped": grouped,
+                         "options": radio_options_html(field) if grouped else ""})
+        return rows
+
+
+def _input_tag(widget: Mapping[str, Any]) -> str:
+    """Django's ``django/forms/widgets/input.html`` (with ``attrs.html``), character for character."""
+    value = "" if widget["value"] is None else f' value="{conditional_escape(str(widget["value"]))}"'
+    attrs = "".join(
+        f" {conditional_escape(name)}" if attr is True else f' {conditional_escape(name)}="{conditional_escape(str(attr))}"'
+        for name, attr in widget["attrs"].items() if attr is not False
+    )
+    return f'<input type="{conditional_escape(widget["type"])}" name="{conditional_escape(widget["name"])}"{value}{attrs}>'
+
+
+def radio_options_html(field: BoundField) -> str:
+    """A radio group's options, the markup ``_field.html`` used to render one widget template at a time.
+
+    A questionnaire page has hundreds of options; rendering each through Django's widget templates
+    cost two thirds of the page's time. The markup is the same (a test compares it with Django's).
+    """
+    return mark_safe("".join(
+        f'\n    <div class="option">{_input_tag(radio.data)}<label for="{conditional_escape(radio.data["attrs"].get("id") or "")}">'
+        f'{conditional_escape(radio.data["label"])}</label></div>\n  '
+        for radio in field
+    ))  # every interpolated value is escaped above
 
 
 class ConsentForm(forms.Form):

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import secrets
 import uuid
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -127,10 +128,15 @@ class Participant(models.Model):
 
     def answers(self) -> dict[str, object]:
         """Every stored (non-personal) answer, by item code."""
-        merged: dict[str, object] = {}
-        for submission in self.submissions.order_by("submitted_at"):
-            merged.update(submission.answers)
-        return merged
+        return merged_answers(self.submissions.all())
+
+
+def merged_answers(submissions: Iterable[PageSubmission]) -> dict[str, object]:
+    """The answers of several page submissions by item code, a later page's winning."""
+    merged: dict[str, object] = {}
+    for submission in sorted(submissions, key=lambda s: s.submitted_at):
+        merged.update(submission.answers)
+    return merged
 
 
 class PageView(models.Model):
@@ -230,20 +236,23 @@ class DeclinedEntry(models.Model):
 
 
 class InformationRequest(models.Model):
-    """An information e-mail a participant asked for, and whether it was sent."""
+    """An information e-mail a participant asked for, and whether it was sent (see ``tasks.py``)."""
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
+        SENDING = "sending", "Being sent"
         SENT = "sent", "Sent"
-        FAILED = "failed", "Failed after retries"
+        FAILED = "failed", "Failed (see the reason)"
 
     participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="information_requests")
     topic = models.CharField(max_length=40)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, help_text="When the sweep tries again after a failure.")
+    claimed_at = models.DateTimeField(null=True, blank=True, help_text="When the last attempt started sending.")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["participant", "topic"], name="one_request_per_topic")]

@@ -19,9 +19,9 @@ from django.views.decorators.http import require_http_methods
 from studyserver.instrument.definition import Instrument, get_instrument
 from studyserver.studies.models import EXIT_KINDS, SIGNATURE_PARAMETER, Study
 
-from . import flow
+from . import errors, flow
 from .forms import ConsentForm, DistrictChoiceForm, InstrumentPageForm, PostalCodeForm
-from .models import Participant, PersonalData
+from .models import Participant, PersonalData, merged_answers
 
 SESSION_TOKENS = "floodlight_participants"
 # Participants this browser took over by panel id (not the browser that started them): it may
@@ -65,10 +65,12 @@ def _render(request: HttpRequest, template: str, language: str, context: dict[st
         "participant": participant,
     }
     if participant is not None and participant.current_step not in {flow.FINISHED, flow.SCREENED_OUT, "withdrawn"}:
-        current, total = flow.progress(participant)
+        current, total = flow.progress(participant, instrument)
         base["progress"] = {"current": current, "total": total, "percent": round(100 * current / total)}
         base["progress_text"] = participant.instrument.text("progress", language, current=current, total=total)
-    return render(request, template, {**base, **context}, status=status)
+    response = render(request, template, {**base, **context}, status=status)
+    errors.remember_language(request, response, language)
+    return response
 
 
 def _switch_url(request: HttpRequest, language: str) -> str:
@@ -103,7 +105,9 @@ def _resumed_elsewhere(request: HttpRequest, participant: Participant) -> bool:
 
 
 def _participant_for(request: HttpRequest, token: str) -> Participant | HttpResponse:
-    participant = Participant.objects.select_related("study", "district").filter(token=token).first()
+    # The district's boundary (up to megabytes for the North) is never needed to serve a page.
+    participant = (Participant.objects.select_related("study", "district", "assignment")
+                   .defer("district__geometry_wkb").filter(token=token).first())
     if participant is None:
         return not_found(request)
     if token not in request.session.get(SESSION_TOKENS, []):
@@ -166,7 +170,9 @@ def enter(request: HttpRequest, slug: str) -> HttpResponse:
             return _declined_page(request, language, study.instrument, entry.exit_url)
         if entry.outcome == "new":
             _bind(request, entry.participant)
-            return _go_on(entry.participant)
+            response = _go_on(entry.participant)
+            errors.remember_language(request, response, language)
+            return response
     if entry is None:
         return _consent_page(request, form, language, study.instrument, status=400 if request.method == "POST" else 200)
     if entry.outcome == "over_quota":
@@ -178,7 +184,9 @@ def enter(request: HttpRequest, slug: str) -> HttpResponse:
                         instrument=entry.participant.instrument)
     known = entry.participant.token in request.session.get(SESSION_TOKENS, [])
     _bind(request, entry.participant, resumed_elsewhere=not known)
-    return _go_on(entry.participant)
+    response = _go_on(entry.participant)
+    errors.remember_language(request, response, entry.participant.language)
+    return response
 
 
 @require_http_methods(["GET"])
@@ -349,10 +357,12 @@ def _percent(share: float) -> str:
 def _questionnaire_page(request: HttpRequest, participant: Participant, step: str, language: str) -> HttpResponse:
     instrument = participant.instrument
     page = instrument.page(step)
-    answers = participant.answers()
+    # One read of the participant's pages: their answers so far, this page's stored answers, progress.
+    submissions = list(participant.submissions.all())
+    answers = merged_answers(submissions)
     # A browser that took the participant over by panel id sees no stored answer pre-filled.
     stored = None if _resumed_elsewhere(request, participant) else next(
-        (s.answers for s in participant.submissions.filter(step=step)), None)
+        (s.answers for s in submissions if s.step == step), None)
     form = InstrumentPageForm(
         request.POST or None,
         initial=stored or {},
@@ -380,14 +390,15 @@ def _questionnaire_page(request: HttpRequest, participant: Participant, step: st
 
 
 def _treatment(request: HttpRequest, participant: Participant, step: str, language: str) -> HttpResponse:
-    stimulus = flow.stimulus_shown(participant)
+    exposure = flow.exposure_of(participant)  # read once for the image, the clock and the wait
+    stimulus = flow.stimulus_shown(participant, exposure)
     if stimulus is None:
         # Eligibility guarantees an approved image before the arm is drawn; if it was withdrawn
         # since, say so and start no exposure clock (the participant can come back with the link).
         logger.error("participant %s (%s) has no approved stimulus to show", participant.pk, flow.arm_of(participant))
         return _message(request, "image_missing_title", "image_missing_body", 503, language,
                         link=_step_url(participant), instrument=participant.instrument)
-    flow.treatment_served(participant, stimulus.public_id)
+    exposure = flow.treatment_served(participant, stimulus.public_id, exposure)
     too_early = False
     if request.method == "POST":
         participant, accepted = flow.submit_treatment(participant)
@@ -395,7 +406,7 @@ def _treatment(request: HttpRequest, participant: Participant, step: str, langua
             return _go_on(participant)
         too_early = True
     flow.record_page_served(participant, step)
-    wait = flow.seconds_left(participant)
+    wait = flow.seconds_left(participant, exposure)
     context = {
         "stimulus": stimulus,
         "caption": participant.instrument.text("treatment_caption", language, place=stimulus.place_name(language)),
@@ -447,24 +458,27 @@ def panel_exit(request: HttpRequest, kind: str) -> HttpResponse:
 # --- error pages: a clear page in the participant's language, never a stack trace --------------------------
 
 
+# They read neither the session nor the database (either may be what failed): see errors.py.
+
+
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
-    return _message(request, "bad_request_title", "csrf_body", 403)
+    return errors.message_page(request, "bad_request_title", "csrf_body", 403)
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return _message(request, "bad_request_title", "bad_request_body", 400)
+    return errors.message_page(request, "bad_request_title", "bad_request_body", 400)
 
 
 def forbidden(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return _message(request, "forbidden_title", "forbidden_body", 403)
+    return errors.message_page(request, "forbidden_title", "forbidden_body", 403)
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return _message(request, "bad_request_title", "bad_request_body", 404)
+    return errors.message_page(request, "bad_request_title", "bad_request_body", 404)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
-    return _message(request, "bad_request_title", "bad_request_body", 500)
+    return errors.server_error_page(request)
 
 
 def healthz(request: HttpRequest) -> HttpResponse:

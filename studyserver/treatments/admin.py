@@ -106,7 +106,8 @@ class StimulusAdmin(admin.ModelAdmin):
     change_list_template = "treatments/admin/stimulus_changelist.html"
     readonly_fields = [
         "public_id", "source", "status", "images", "backend", "model_version", "params", "seed", "timings",
-        "error", "attempts", "task_id", "created_at", "started_at", "generated_at", "approved_at",
+        "error", "attempts", "task_id", "sends", "send_error", "next_attempt_at", "created_at", "started_at",
+        "generated_at", "approved_at",
     ]
     fields = readonly_fields
 

@@ -129,6 +129,11 @@ class Stimulus(models.Model):
     error = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0)
     task_id = models.CharField(max_length=64, blank=True)
+    # Sending the generation task to the broker: how often, and why the last send failed ("" once
+    # the broker took it). A stimulus that could not be sent is sent again by the sweep when due.
+    sends = models.PositiveIntegerField(default=0)
+    send_error = models.TextField(blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     generated_at = models.DateTimeField(null=True, blank=True)

@@ -10,14 +10,20 @@ coverage board (every district of a representation order) both read it, so they 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
-from django.db.models import Max, Q, QuerySet
+from django.db.models import F, Max, Q, QuerySet, TextField, Value
+from django.db.models.functions import Concat
 from django.utils import timezone
 
 from .models import DISTRICT_KINDS, Kind, ReviewEvent, SourcePhoto, Stimulus
+
+logger = logging.getLogger(__name__)
 
 MATERIAL_KINDS: tuple[str, ...] = tuple(Kind.values)
 CONTROL_ARM = "control"
@@ -122,7 +128,6 @@ def next_seed(source: SourcePhoto) -> int:
 
 def queue_stimulus(source: SourcePhoto, *, seed: int | None = None, params: dict | None = None) -> Stimulus:
     """Create a queued stimulus for ``source`` and send its generation task once the row is committed."""
-    from .tasks import generate_stimulus
 
     stimulus = Stimulus.objects.create(
         source=source,
@@ -130,8 +135,62 @@ def queue_stimulus(source: SourcePhoto, *, seed: int | None = None, params: dict
         params=dict(params or {}),
         status=Stimulus.Status.QUEUED,
     )
-    transaction.on_commit(lambda: generate_stimulus.delay(stimulus.pk))
+    transaction.on_commit(lambda: send_generation_task(stimulus.pk))
     return stimulus
+
+
+def send_generation_task(stimulus_id: int, countdown: float | None = None) -> bool:
+    """Hand the stimulus' generation task to the broker; a broker that is down is left to the sweep.
+
+    Sending twice is harmless (the task claims the stimulus under a row lock and a second message
+    finds it claimed or done), so the sweep may resend whatever it cannot prove was sent.
+    """
+    from studyserver.retries import policy
+
+    from .tasks import generate_stimulus
+
+    try:
+        generate_stimulus.apply_async(args=[stimulus_id], countdown=countdown)
+    except Exception as error:  # noqa: BLE001 (any broker failure: recorded, retried by the sweep)
+        logger.warning("generation of stimulus %s not queued; the sweep will send it: %s", stimulus_id, error)
+        stimulus = Stimulus.objects.filter(pk=stimulus_id).only("sends").first()
+        sends = (stimulus.sends if stimulus else 0) + 1
+        Stimulus.objects.filter(pk=stimulus_id, status=Stimulus.Status.QUEUED).update(
+            sends=sends, send_error=f"{type(error).__name__}: {error}"[:2000],
+            next_attempt_at=policy.next_attempt_at(timezone.now(), sends))
+        return False
+    Stimulus.objects.filter(pk=stimulus_id).update(sends=F("sends") + 1, send_error="", next_attempt_at=None)
+    return True
+
+
+def sweep_generation_requests(now: datetime | None = None) -> dict[str, int]:
+    """Resend generation tasks that never reached the broker, or whose worker died, when due.
+
+    A stimulus still waiting in the queue is left alone (a long GPU queue is not a fault); one that
+    could not be sent after the allowed number of tries is marked failed with the reason.
+    """
+    from studyserver.retries import policy
+
+    now = now or timezone.now()
+    outcomes: dict[str, int] = {}
+    unsent = Stimulus.objects.filter(status=Stimulus.Status.QUEUED).exclude(send_error="")
+    gave_up = list(unsent.filter(sends__gte=policy.max_attempts()).values_list("pk", flat=True))
+    for stimulus_id in gave_up:
+        Stimulus.objects.filter(pk=stimulus_id, status=Stimulus.Status.QUEUED).update(
+            status=Stimulus.Status.FAILED, error=Concat(Value(f"not queued after {policy.max_attempts()} tries: "), F("send_error"), output_field=TextField()))
+    if gave_up:
+        outcomes["failed (never queued)"] = len(gave_up)
+    # A worker killed by the hard time limit acknowledges its message: its claim goes stale. The
+    # claim is dropped as the task is resent, so the next sweep leaves the new message to the queue.
+    stale_before = now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
+    stale = Stimulus.objects.filter(status=Stimulus.Status.QUEUED, started_at__lt=stale_before)
+    due = sorted({*stale.values_list("pk", flat=True), *Stimulus.objects.filter(
+        status=Stimulus.Status.QUEUED, next_attempt_at__lte=now).exclude(send_error="").values_list("pk", flat=True)})
+    stale.update(started_at=None, task_id="")
+    for stimulus_id in due:
+        key = "resent" if send_generation_task(stimulus_id) else "not queued yet"
+        outcomes[key] = outcomes.get(key, 0) + 1
+    return outcomes
 
 
 def _locked(stimulus: Stimulus) -> Stimulus:

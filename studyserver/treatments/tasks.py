@@ -271,7 +271,9 @@ def _release(stimulus_id: int, error: Exception) -> None:
     """A companion that failed in someone else's batch goes back to its own task and retries."""
     Stimulus.objects.filter(pk=stimulus_id, status=Stimulus.Status.QUEUED).update(
         started_at=None, task_id="", error=f"{type(error).__name__}: {error}"[:2000])
-    transaction.on_commit(lambda: generate_stimulus.apply_async(args=[stimulus_id], countdown=retry_delay(0)))
+    from .services import send_generation_task
+
+    transaction.on_commit(lambda: send_generation_task(stimulus_id, countdown=retry_delay(0)))
 
 
 @shared_task(

@@ -1,4 +1,7 @@
-"""Queue again the information e-mails still pending (a broker or mail server was down)."""
+"""Send the pending information e-mails now, without waiting for their next automatic try.
+
+Not needed in normal operation: the sweep (Celery beat, or ``sweep_deferred_work``) retries them.
+"""
 
 from datetime import timedelta
 
@@ -10,7 +13,7 @@ from studyserver.survey.tasks import queue_information_email
 
 
 class Command(BaseCommand):
-    help = "Queue every pending information e-mail request again (safe to repeat: a sent one is never re-sent)."
+    help = "Queue every pending information e-mail request now (safe to repeat: a request is never sent twice)."
 
     def add_arguments(self, parser):
         parser.add_argument("--older-than-minutes", type=int, default=10,
@@ -23,7 +26,8 @@ class Command(BaseCommand):
         self.stdout.write(f"{len(pending)} pending information e-mail request(s)")
         queued = 0
         for number, request_id in enumerate(pending, start=1):
-            queued += queue_information_email(request_id)
+            # A person asked for it now: the request's backoff is skipped (its claim still prevents a second send).
+            queued += queue_information_email(request_id, force=True)
             if number % 100 == 0 or number == len(pending):
                 self.stdout.write(f"  {number}/{len(pending)} handled")
         sent = InformationRequest.objects.filter(pk__in=pending, status=InformationRequest.Status.SENT).count()

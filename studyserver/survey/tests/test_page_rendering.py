@@ -1,0 +1,80 @@
+"""The fast rendering of radio groups is the markup Django's widget templates produce, and a
+questionnaire page reads the participant's pages once."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.template import Context, Template
+from django.test.utils import CaptureQueriesContext
+
+from studyserver.instrument.definition import get_instrument
+from studyserver.survey.forms import InstrumentPageForm, radio_options_html
+
+from .conftest import Respondent, make_study
+
+# The loop _field.html ran before: one widget template per option.
+DJANGO_LOOP = Template(
+    '{% for radio in field %}\n    <div class="option">{{ radio.tag }}<label for="{{ radio.id_for_label }}">'
+    '{{ radio.choice_label }}</label></div>\n  {% endfor %}'
+)
+
+
+def _forms(page, language: str):
+    instrument = get_instrument()
+    everything_visible = {item.code: 1 for p in instrument.pages for item in p.items}
+    kwargs = {"page": page, "instrument": instrument, "language": language,
+              "earlier_answers": everything_visible, "province_code": "QC"}
+    first = {item.code: item.options_for("QC")[0].code for item in page.items if item.options_for("QC")}
+    yield InstrumentPageForm(**kwargs)  # unbound, no initial
+    yield InstrumentPageForm(initial=first, **kwargs)  # the stored answers of a revisited page
+    bound = InstrumentPageForm({"csrfmiddlewaretoken": "x"}, **kwargs)  # every required item missing
+    bound.is_valid()
+    yield bound
+    chosen = InstrumentPageForm({code: str(value) for code, value in first.items()}, **kwargs)
+    chosen.is_valid()
+    yield chosen
+
+
+@pytest.mark.parametrize("language", ["en", "fr"])
+def test_radio_groups_render_exactly_as_django_widgets_do(language):
+    compared = 0
+    for page in get_instrument().pages:
+        for form in _forms(page, language):
+            for row in form.rows():
+                if row["grouped"]:
+                    assert radio_options_html(row["field"]) == DJANGO_LOOP.render(Context({"field": row["field"]}))
+                    compared += 1
+    assert compared > 50
+
+
+@pytest.mark.django_db
+def test_a_questionnaire_page_reads_the_participants_pages_once(yukon):
+    respondent = Respondent(make_study(first_arm="control"))
+    respondent.enter()
+    respondent.consent()
+    respondent.post("postal", {"postal_code": "Y1A 6E5"})
+    url = respondent.url(respondent.current_step())
+    with CaptureQueriesContext(connection) as queries:
+        response = respondent.client.get(url)
+    assert response.status_code == 200
+    statements = [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]
+    submission_reads = [sql for sql in statements if 'FROM "survey_pagesubmission"' in sql]
+    assert len(submission_reads) == 1, submission_reads
+    # The session, the participant (with study, district, arm), their pages, the page view (update, then insert).
+    assert len(statements) <= 5, "\n".join(sql[:150] for sql in statements)
+
+
+@pytest.mark.django_db
+def test_serving_a_page_again_keeps_its_first_time_and_counts_the_serves(yukon):
+    from studyserver.survey.models import PageView
+
+    respondent = Respondent(make_study())
+    respondent.enter()
+    respondent.get("consent")
+    first = PageView.objects.get(participant=respondent.participant, step="consent")
+    respondent.get("consent")
+    respondent.get("consent")
+    again = PageView.objects.get(participant=respondent.participant, step="consent")
+    assert (first.times_served, again.times_served) == (1, 3)
+    assert again.first_served_at == first.first_served_at == first.last_served_at < again.last_served_at
