@@ -71,10 +71,11 @@ def test_serving_a_page_again_keeps_its_first_time_and_counts_the_serves(yukon):
 
     respondent = Respondent(make_study())
     respondent.enter()
-    respondent.get("consent")
-    first = PageView.objects.get(participant=respondent.participant, step="consent")
-    respondent.get("consent")
-    respondent.get("consent")
-    again = PageView.objects.get(participant=respondent.participant, step="consent")
+    respondent.consent()  # the participant exists from here on; the postal code page is theirs
+    respondent.get("postal")
+    first = PageView.objects.get(participant=respondent.participant, step="postal")
+    respondent.get("postal")
+    respondent.get("postal")
+    again = PageView.objects.get(participant=respondent.participant, step="postal")
     assert (first.times_served, again.times_served) == (1, 3)
     assert again.first_served_at == first.first_served_at == first.last_served_at < again.last_served_at

@@ -210,7 +210,7 @@ def test_admin_pages_render_and_flag_demo_material(staff_client, districts, make
 
 def test_admin_upload_of_a_single_source(staff_client, districts, media, monkeypatch, django_capture_on_commit_callbacks):
     queued: list = []
-    monkeypatch.setattr("studyserver.treatments.tasks.generate_stimulus.delay", lambda pk: queued.append(pk))
+    monkeypatch.setattr("studyserver.treatments.services.send_generation_task", lambda pk, countdown=None: queued.append(pk))
     page = staff_client.get(reverse("admin:treatments_sourcephoto_add")).content.decode()
     assert "The caption reads “A flood in” followed by this name" in page and "Riding code" in page
     image = io.BytesIO(png_bytes(9))

@@ -23,7 +23,6 @@ from tqdm import tqdm
 
 from studyserver.treatments import services
 from studyserver.treatments.models import DISTRICT_KINDS, Kind, SourcePhoto, Stimulus
-from studyserver.treatments.tasks import generate_stimulus
 
 LIVE = (Stimulus.Status.QUEUED, Stimulus.Status.GENERATED, Stimulus.Status.APPROVED)
 
@@ -94,7 +93,7 @@ class Command(BaseCommand):
         stale = list(Stimulus.objects.filter(source__in=sources, status=Stimulus.Status.QUEUED,
                                              started_at__lt=stale_before).values_list("pk", flat=True))
         for stimulus_id in stale:
-            generate_stimulus.delay(stimulus_id)
+            services.send_generation_task(stimulus_id)  # a broker that is down leaves it to the sweep
         queued = 0
         for source in tqdm(todo, desc="queueing", unit="photo", file=getattr(self.stderr, "_out", self.stderr), disable=not todo):
             services.queue_stimulus(source)
