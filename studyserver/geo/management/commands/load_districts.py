@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
+from studyserver.commands import field_map as parse_field_map
 from studyserver.geo.loaders import FIELD_ALIASES, DistrictSourceError
 from studyserver.geo.store import REPRESENTATION_ORDERS, load_districts
 
@@ -38,12 +39,7 @@ class Command(BaseCommand):
         parser.add_argument("--skip-candidates", action="store_true", help="Only load the districts.")
 
     def handle(self, *args, **options):
-        field_map: dict[str, str] = {}
-        for item in options["field"]:
-            name, _, column = item.partition("=")
-            if name not in FIELD_ALIASES or not column:
-                raise CommandError(f"--field {item!r}: expected NAME=COLUMN with NAME in {', '.join(FIELD_ALIASES)}")
-            field_map[name] = column
+        field_map = parse_field_map(options["field"], FIELD_ALIASES)
         verbosity = options["verbosity"]
 
         def progress(message: str) -> None:

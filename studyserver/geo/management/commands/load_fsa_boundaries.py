@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
+from studyserver.commands import field_map as parse_field_map
 from studyserver.geo.loaders import FSA_FIELD_ALIASES, DistrictSourceError
 from studyserver.geo.store import load_fsa_boundaries
 
@@ -25,12 +26,7 @@ class Command(BaseCommand):
         parser.add_argument("--skip-placements", action="store_true", help="Only store the polygons.")
 
     def handle(self, *args, **options):
-        field_map: dict[str, str] = {}
-        for item in options["field"]:
-            name, _, column = item.partition("=")
-            if name not in FSA_FIELD_ALIASES or not column:
-                raise CommandError(f"--field {item!r}: expected NAME=COLUMN with NAME in {', '.join(FSA_FIELD_ALIASES)}")
-            field_map[name] = column
+        field_map = parse_field_map(options["field"], FSA_FIELD_ALIASES)
         verbosity = options["verbosity"]
 
         def progress(message: str) -> None:

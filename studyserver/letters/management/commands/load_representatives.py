@@ -12,6 +12,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from studyserver.commands import field_map as parse_field_map
 from studyserver.geo.store import REPRESENTATION_ORDERS
 from studyserver.letters.roster import HOC_COLUMNS, RosterError, load_roster, read_roster
 
@@ -30,12 +31,7 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="Report what would change; store nothing.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        field_map: dict[str, str] = {}
-        for item in options["field"]:
-            name, _, column = item.partition("=")
-            if name not in HOC_COLUMNS or not column:
-                raise CommandError(f"--field {item!r}: expected NAME=COLUMN with NAME in {', '.join(HOC_COLUMNS)}")
-            field_map[name] = column
+        field_map = parse_field_map(options["field"], HOC_COLUMNS)
         progress = (lambda message: self.stdout.write(f"  {message}")) if options["verbosity"] >= 1 else None
         source = options["source"]
         self.stdout.write(f"Loading members from {source} …")
