@@ -1,6 +1,7 @@
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.core.exceptions import ValidationError
+from django.core.management import CommandError
 from django.utils.html import escape
 
 from studyserver.assignment.services import ensure_scheme
@@ -130,6 +131,17 @@ def test_seed_demo_loads_the_repository_questionnaire(monkeypatch):
     study = Study.objects.get(slug="demo")
     assert study.questionnaire.label == "floodlight-v1" and study.questionnaire.filename == "floodlight-v1.yaml"
     assert study.consent_version == study.questionnaire.consent_version
+    # The repository's sample changed since this database stored it: a clear way out, no traceback.
+    from django.conf import settings
+
+    from studyserver.instrument.models import InstrumentVersion
+    from studyserver.instrument.versions import store_version
+
+    study.delete()
+    InstrumentVersion.objects.all().delete()
+    store_version(settings.FLOODLIGHT_INSTRUMENT.read_text(encoding="utf-8") + "\n# an older wording\n")
+    with pytest.raises(CommandError, match="start from a fresh database"):
+        call_command("seed_demo", "--no-admin")
 
 
 @pytest.mark.django_db

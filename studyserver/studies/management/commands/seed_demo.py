@@ -34,6 +34,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         from studyserver.assignment.services import ensure_scheme
         from studyserver.geo.testing import load_reference_districts
+        from studyserver.instrument.definition import InstrumentError
         from studyserver.instrument.versions import store_version
         from studyserver.treatments.demo import seed_demo_stimuli
 
@@ -48,7 +49,15 @@ class Command(BaseCommand):
         load_reference_districts(DEMO_REPRESENTATION_ORDER, stdout=self.stdout)
 
         self.stdout.write("[2/4] demo study, its questionnaire version and allocation scheme…")
-        version, stored = store_version(DEMO_INSTRUMENT.read_text(encoding="utf-8"), filename=DEMO_INSTRUMENT.name)
+        try:
+            version, stored = store_version(DEMO_INSTRUMENT.read_text(encoding="utf-8"), filename=DEMO_INSTRUMENT.name)
+        except InstrumentError as error:
+            # Typically: the repository's sample questionnaire changed since this database stored it.
+            raise CommandError(
+                f"{DEMO_INSTRUMENT.name}: {'; '.join(error.problems)}.\nFor the demo, start from a fresh database "
+                f"(delete {settings.DATABASES['default']['NAME']} and run `make demo` again); for a real study, "
+                "give the revised file a new `version:` and load it with `manage.py load_instrument`."
+            ) from None
         self.stdout.write(f"      questionnaire {version} {'stored' if stored else 'already stored'}")
         study, created = Study.objects.get_or_create(
             slug=DEMO_SLUG,
