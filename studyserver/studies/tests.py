@@ -134,9 +134,11 @@ def test_seed_demo_loads_the_repository_questionnaire(monkeypatch):
     # The repository's sample changed since this database stored it: a clear way out, no traceback.
     from django.conf import settings
 
+    from studyserver.assignment.models import AllocationScheme
     from studyserver.instrument.models import InstrumentVersion
     from studyserver.instrument.versions import store_version
 
+    AllocationScheme.objects.filter(study=study).delete()
     study.delete()
     InstrumentVersion.objects.all().delete()
     store_version(settings.FLOODLIGHT_INSTRUMENT.read_text(encoding="utf-8") + "\n# an older wording\n")
