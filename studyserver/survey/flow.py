@@ -517,7 +517,11 @@ def _queue_information_emails(participant: Participant, instrument: Instrument) 
 
 
 def exposure_of(participant: Participant) -> Exposure | None:
-    return Exposure.objects.filter(participant=participant).first()
+    """The participant's exposure: no query when the page's participant query read it already."""
+    try:
+        return participant.exposure
+    except Exposure.DoesNotExist:
+        return None
 
 
 def stimulus_shown(participant: Participant, exposure: Exposure | None = None) -> Any:
@@ -563,6 +567,7 @@ def treatment_served(participant: Participant, stimulus_id: str, exposure: Expos
     created.pk = row[0]
     created._state.adding = False
     created._state.db = connection.alias
+    participant.exposure = created  # later reads of this participant object see it (no query)
     return created
 
 

@@ -146,7 +146,7 @@ def _page_query(alias: str) -> tuple:
         from django.db.models.query import get_related_populators
 
         # The district's boundary (up to megabytes for the North) is never needed to serve a page.
-        queryset = (Participant.objects.using(alias).select_related("study", "district", "assignment")
+        queryset = (Participant.objects.using(alias).select_related("study", "district", "assignment", "exposure")
                     .defer("district__geometry_wkb").filter(token="-"))
         compiler = queryset.query.get_compiler(using=alias)
         sql, _ = compiler.as_sql()
@@ -160,10 +160,10 @@ def _page_query(alias: str) -> tuple:
 
 
 def participant_for_page(token: str, session: object = None, alias: str = "default") -> Participant | None:
-    """The participant with ``token``, with their study, district (no boundary) and assignment.
+    """The participant with ``token``, with their study, district (no boundary), assignment and exposure.
 
-    The same objects as ``Participant.objects.select_related("study", "district", "assignment")
-    .defer("district__geometry_wkb").filter(token=token).first()`` (the token is unique), without
+    The same objects as ``Participant.objects.select_related("study", "district", "assignment",
+    "exposure").defer("district__geometry_wkb").filter(token=token).first()`` (the token is unique), without
     compiling the query on every page.
 
     ``session``: the request's session, not yet read. With the database session store, its row is

@@ -105,7 +105,7 @@ def _resumed_elsewhere(request: HttpRequest, participant: Participant) -> bool:
 
 
 def _participant_for(request: HttpRequest, token: str) -> Participant | HttpResponse:
-    # With study, district (not its boundary) and arm, from a query compiled once per process.
+    # With study, district (not its boundary), arm and exposure, from a query compiled once per process.
     participant = participant_for_page(token, request.session)
     if participant is None:
         return not_found(request)
