@@ -48,6 +48,26 @@ def test_radio_groups_render_exactly_as_django_widgets_do(language):
     assert compared > 50
 
 
+# How page.html rendered its questions before (survey/_field.html, kept as the reference markup).
+TEMPLATE_LOOP = Template(
+    '{% for row in form.rows %}{% include "survey/_field.html" with field=row.field item=row.item '
+    'grouped=row.grouped options=row.options %}{% endfor %}'
+)
+
+
+@pytest.mark.parametrize("language", ["en", "fr"])
+def test_questions_render_exactly_as_the_field_template_does(language):
+    instrument = get_instrument()
+    texts = {key: text.get(language) for key, text in instrument.texts.items()}
+    compared = 0
+    for page in instrument.pages:
+        for form in _forms(page, language):
+            expected = TEMPLATE_LOOP.render(Context({"form": form, "t": texts}))
+            assert "".join(row["html"] for row in form.rows()) == expected, page.key
+            compared += 1
+    assert compared == 4 * len(instrument.pages)
+
+
 @pytest.mark.django_db
 def test_a_questionnaire_page_reads_the_participants_pages_once(yukon):
     respondent = Respondent(make_study(first_arm="control"))
