@@ -47,7 +47,12 @@ def riding_name(district, language: str) -> str:
 def current_representative(district) -> Representative | None:
     if district is None:
         return None
-    return Representative.objects.filter(district=district, is_current=True).first()
+    from studyserver.survey import compiled
+
+    # Served on every letter page: the query is compiled once per process.
+    return compiled.first("letters.current_representative",
+                          lambda district_id: Representative.objects.filter(district_id=district_id, is_current=True),
+                          [district.pk])
 
 
 def opening_line(representative: Representative | None, district, language: str,
