@@ -625,9 +625,15 @@ def debrief_paragraphs(participant: Participant, language: str, instrument: Inst
 
     instrument = instrument or participant.instrument
     arm = arm_of(participant)
-    # The stimulus recorded on the participant's exposure, if any: one query (a subquery for the exposure).
-    shown = Exposure.objects.filter(participant=participant).exclude(stimulus_id="").values("stimulus_id")[:1]
-    stimulus = Stimulus.objects.select_related("source").filter(public_id__in=shown).first()
+    from . import compiled
+
+    # The stimulus recorded on the participant's exposure, if any (the page's participant query read
+    # the exposure already), by a query compiled once per process.
+    exposure = exposure_of(participant)
+    stimulus = compiled.first(
+        "survey.debrief_stimulus", lambda public_id: Stimulus.objects.select_related("source").filter(public_id=public_id),
+        [exposure.stimulus_id],
+    ) if exposure is not None and exposure.stimulus_id else None
     place = stimulus.place_name(language) if stimulus is not None else ""
     first = instrument.text(debrief_key(arm, stimulus), language, place=place)
     common = instrument.text("debrief_body", language)
