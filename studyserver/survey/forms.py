@@ -118,6 +118,23 @@ class InstrumentPageForm(forms.Form):
         return rows
 
 
+_INPUT_TEMPLATES = frozenset({"django/forms/widgets/input.html", "django/forms/widgets/checkbox.html"})
+
+
+def _widget_html(field: BoundField) -> str:
+    """``str(field)``: for a plain ``<input>`` (text, e-mail, checkbox…) built like the radio options
+    (:func:`_input_tag`) from the widget's own context, without rendering its template; any other
+    widget (a textarea) through Django."""
+    widget = field.field.widget
+    if (widget.template_name not in _INPUT_TEMPLATES or field.field.show_hidden_initial
+            or field.field.localize or "id" in widget.attrs):
+        return conditional_escape(str(field))
+    attrs = field.build_widget_attrs({}, widget)
+    if field.auto_id:
+        attrs.setdefault("id", field.auto_id)
+    return _input_tag(widget.get_context(field.html_name, field.value(), attrs)["widget"])
+
+
 def field_html(row: Mapping[str, Any], optional: str) -> str:
     """One question's markup, character for character what ``survey/_field.html`` renders for the row.
 
@@ -145,13 +162,13 @@ def field_html(row: Mapping[str, Any], optional: str) -> str:
     elif item.type == "checkbox":
         html = (f'\n<div class="question checkbox{has_error}">\n'
                 f'  {error_html}\n'
-                f'  {conditional_escape(str(field))}<label for="{auto_id}">{label}</label>\n'
+                f'  {_widget_html(field)}<label for="{auto_id}">{label}</label>\n'
                 f'</div>\n')
     else:
         html = (f'\n<div class="question{has_error}">\n'
                 f'  <label for="{auto_id}">{label}{optional_html}</label>\n'
                 f'  {error_html}\n'
-                f'  {conditional_escape(str(field))}\n'
+                f'  {_widget_html(field)}\n'
                 f'</div>\n')
     return mark_safe(html + "\n")  # every interpolated value is escaped above
 
