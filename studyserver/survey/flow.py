@@ -517,7 +517,11 @@ def _queue_information_emails(participant: Participant, instrument: Instrument) 
 
 
 def exposure_of(participant: Participant) -> Exposure | None:
-    return Exposure.objects.filter(participant=participant).first()
+    """The participant's exposure: no query when the page's participant query read it already."""
+    try:
+        return participant.exposure
+    except Exposure.DoesNotExist:
+        return None
 
 
 def stimulus_shown(participant: Participant, exposure: Exposure | None = None) -> Any:
@@ -542,10 +546,29 @@ def treatment_served(participant: Participant, stimulus_id: str, exposure: Expos
     """The first time the page is served starts the exposure clock; reloads do not restart it."""
     if exposure is not None:
         return exposure
-    exposure, _ = Exposure.objects.get_or_create(
-        participant=participant, defaults={"page_served_at": timezone.now(), "stimulus_id": stimulus_id}
-    )
-    return exposure
+    # Known to be missing a moment ago: one durable ``INSERT … ON CONFLICT DO NOTHING`` (not
+    # get_or_create's second read, transaction and savepoint); a concurrent first serve (two tabs)
+    # inserted first when nothing comes back, and its row, the earlier clock, is the one kept.
+    created = Exposure(participant=participant, page_served_at=timezone.now(), stimulus_id=stimulus_id)
+    meta = Exposure._meta
+    fields = [meta.get_field(name) for name in ("participant", "stimulus_id", "page_served_at",
+                                                "early_submit_attempts")]
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
+            f"VALUES ({', '.join(['%s'] * len(fields))}) ON CONFLICT ({quote(meta.get_field('participant').column)}) "
+            f"DO NOTHING RETURNING {quote(meta.pk.column)}",
+            [f.get_db_prep_save(getattr(created, f.attname), connection) for f in fields],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return Exposure.objects.get(participant=participant)
+    created.pk = row[0]
+    created._state.adding = False
+    created._state.db = connection.alias
+    participant.exposure = created  # later reads of this participant object see it (no query)
+    return created
 
 
 def seconds_left(participant: Participant, exposure: Exposure | None = None) -> float:
@@ -602,9 +625,15 @@ def debrief_paragraphs(participant: Participant, language: str, instrument: Inst
 
     instrument = instrument or participant.instrument
     arm = arm_of(participant)
-    exposure = Exposure.objects.filter(participant=participant).first()
-    stimulus = (Stimulus.objects.select_related("source").filter(public_id=exposure.stimulus_id).first()
-                if exposure is not None and exposure.stimulus_id else None)
+    from . import compiled
+
+    # The stimulus recorded on the participant's exposure, if any (the page's participant query read
+    # the exposure already), by a query compiled once per process.
+    exposure = exposure_of(participant)
+    stimulus = compiled.first(
+        "survey.debrief_stimulus", lambda public_id: Stimulus.objects.select_related("source").filter(public_id=public_id),
+        [exposure.stimulus_id],
+    ) if exposure is not None and exposure.stimulus_id else None
     place = stimulus.place_name(language) if stimulus is not None else ""
     first = instrument.text(debrief_key(arm, stimulus), language, place=place)
     common = instrument.text("debrief_body", language)

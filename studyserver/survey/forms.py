@@ -107,12 +107,70 @@ class InstrumentPageForm(forms.Form):
         """What the template needs per item: the bound field, the item, whether it is a group, and
         a group's options already rendered (see :func:`radio_options_html`)."""
         rows = []
+        optional = self.instrument.texts["optional"].get(self.language) if "optional" in self.instrument.texts else ""
         for item in self.items:
             field = self[item.code]
             grouped = item.type in {"choice", "scale", "yesno"}
-            rows.append({"item": item, "field": field, "grouped": grouped,
-                         "options": radio_options_html(field) if grouped else ""})
+            row = {"item": item, "field": field, "grouped": grouped,
+                   "options": radio_options_html(field) if grouped else ""}
+            row["html"] = field_html(row, optional)
+            rows.append(row)
         return rows
+
+
+_INPUT_TEMPLATES = frozenset({"django/forms/widgets/input.html", "django/forms/widgets/checkbox.html"})
+
+
+def _widget_html(field: BoundField) -> str:
+    """``str(field)``: for a plain ``<input>`` (text, e-mail, checkbox…) built like the radio options
+    (:func:`_input_tag`) from the widget's own context, without rendering its template; any other
+    widget (a textarea) through Django."""
+    widget = field.field.widget
+    if (widget.template_name not in _INPUT_TEMPLATES or field.field.show_hidden_initial
+            or field.field.localize or "id" in widget.attrs):
+        return conditional_escape(str(field))
+    attrs = field.build_widget_attrs({}, widget)
+    if field.auto_id:
+        attrs.setdefault("id", field.auto_id)
+    return _input_tag(widget.get_context(field.html_name, field.value(), attrs)["widget"])
+
+
+def field_html(row: Mapping[str, Any], optional: str) -> str:
+    """One question's markup, character for character what ``survey/_field.html`` renders for the row.
+
+    Rendering that template once per question (an include each) was a third of a page's time; a
+    test compares this with the template for every page, in both languages, with and without
+    errors. ``optional``: the instrument's "optional" text in the page's language.
+    """
+    field, item = row["field"], row["item"]
+    errors = list(field.errors)  # the messages, as the template's loop yields them
+    auto_id = conditional_escape(field.auto_id)
+    error_html = "".join(f'<p class="field-error" id="{auto_id}-error">{conditional_escape(error)}</p>' for error in errors)
+    has_error = " has-error" if errors else ""
+    label = conditional_escape(field.label)
+    optional_html = "" if item.required else f' <span class="optional">{conditional_escape(optional)}</span>'
+    if row["grouped"]:
+        scale = " scale" if item.type == "scale" else ""
+        described = f' aria-describedby="{auto_id}-error"' if errors else ""
+        html = (f'\n<fieldset class="question{has_error}{scale}" id="q-{conditional_escape(item.code)}"{described}>\n'
+                f'  <legend>{label}{optional_html}</legend>\n'
+                f'  {error_html}\n'
+                f'  <div class="options">\n'
+                f'  {conditional_escape(row["options"])}\n'
+                f'  </div>\n'
+                f'</fieldset>\n')
+    elif item.type == "checkbox":
+        html = (f'\n<div class="question checkbox{has_error}">\n'
+                f'  {error_html}\n'
+                f'  {_widget_html(field)}<label for="{auto_id}">{label}</label>\n'
+                f'</div>\n')
+    else:
+        html = (f'\n<div class="question{has_error}">\n'
+                f'  <label for="{auto_id}">{label}{optional_html}</label>\n'
+                f'  {error_html}\n'
+                f'  {_widget_html(field)}\n'
+                f'</div>\n')
+    return mark_safe(html + "\n")  # every interpolated value is escaped above
 
 
 def _input_tag(widget: Mapping[str, Any]) -> str:

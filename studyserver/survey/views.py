@@ -21,7 +21,7 @@ from studyserver.studies.models import EXIT_KINDS, SIGNATURE_PARAMETER, Study
 
 from . import errors, flow
 from .forms import ConsentForm, DistrictChoiceForm, InstrumentPageForm, PostalCodeForm
-from .models import Participant, PersonalData, merged_answers
+from .models import Participant, PersonalData, page_submissions, participant_for_page
 
 SESSION_TOKENS = "floodlight_participants"
 # Participants this browser took over by panel id (not the browser that started them): it may
@@ -105,9 +105,8 @@ def _resumed_elsewhere(request: HttpRequest, participant: Participant) -> bool:
 
 
 def _participant_for(request: HttpRequest, token: str) -> Participant | HttpResponse:
-    # The district's boundary (up to megabytes for the North) is never needed to serve a page.
-    participant = (Participant.objects.select_related("study", "district", "assignment")
-                   .defer("district__geometry_wkb").filter(token=token).first())
+    # With study, district (not its boundary), arm and exposure, from a query compiled once per process.
+    participant = participant_for_page(token, request.session)
     if participant is None:
         return not_found(request)
     if token not in request.session.get(SESSION_TOKENS, []):
@@ -358,11 +357,13 @@ def _questionnaire_page(request: HttpRequest, participant: Participant, step: st
     instrument = participant.instrument
     page = instrument.page(step)
     # One read of the participant's pages: their answers so far, this page's stored answers, progress.
-    submissions = list(participant.submissions.all())
-    answers = merged_answers(submissions)
+    submissions = page_submissions(participant)  # (step, answers, submitted_at), by submission time
+    answers: dict[str, Any] = {}
+    for _, page_answers, _ in submissions:
+        answers.update(page_answers)  # a later page's answer wins, as in merged_answers
     # A browser that took the participant over by panel id sees no stored answer pre-filled.
     stored = None if _resumed_elsewhere(request, participant) else next(
-        (s.answers for s in submissions if s.step == step), None)
+        (page_answers for key, page_answers, _ in submissions if key == step), None)
     form = InstrumentPageForm(
         request.POST or None,
         initial=stored or {},

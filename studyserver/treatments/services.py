@@ -104,18 +104,28 @@ def stimulus_for(arm: str, district: Any, study: Any = None) -> Stimulus | None:
     """
     if arm == CONTROL_ARM or arm not in MATERIAL_KINDS:
         return None
-    stimuli = Stimulus.objects.filter(status=Stimulus.Status.APPROVED, source__kind=arm).exclude(result="")
-    if arm in DISTRICT_KINDS:
+    from studyserver.survey import compiled
+
+    if arm in DISTRICT_KINDS or arm == Kind.PROVINCIAL_LANDMARK:
         if district is None:
             return None
-        stimuli = stimuli.filter(source__district=district)
-    elif arm == Kind.PROVINCIAL_LANDMARK:
-        if district is None:
-            return None
-        stimuli = stimuli.filter(source__province_code=district.province_code)
-    if study is not None and not getattr(study, "demo", False):
-        stimuli = stimuli.filter(source__is_demo=False)
-    return stimuli.select_related("source").order_by("source__is_demo", "-approved_at", "-id").first()
+        scope, values = ("district", [district.pk]) if arm in DISTRICT_KINDS else ("province", [district.province_code])
+    else:
+        scope, values = "all", []
+    real_only = study is not None and not getattr(study, "demo", False)
+
+    def build(*slot: Any) -> Any:
+        stimuli = Stimulus.objects.filter(status=Stimulus.Status.APPROVED, source__kind=arm).exclude(result="")
+        if scope == "district":
+            stimuli = stimuli.filter(source__district_id=slot[0])
+        elif scope == "province":
+            stimuli = stimuli.filter(source__province_code=slot[0])
+        if real_only:
+            stimuli = stimuli.filter(source__is_demo=False)
+        return stimuli.select_related("source").order_by("source__is_demo", "-approved_at", "-id")
+
+    # Served on every treatment page: the query is compiled once per process (for each variant).
+    return compiled.first(f"treatments.stimulus_for:{arm}:{scope}:{real_only}", build, values)
 
 
 # --- Generation and review ----------------------------------------------------------------------

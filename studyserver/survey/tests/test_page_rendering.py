@@ -48,6 +48,26 @@ def test_radio_groups_render_exactly_as_django_widgets_do(language):
     assert compared > 50
 
 
+# How page.html rendered its questions before (survey/_field.html, kept as the reference markup).
+TEMPLATE_LOOP = Template(
+    '{% for row in form.rows %}{% include "survey/_field.html" with field=row.field item=row.item '
+    'grouped=row.grouped options=row.options %}{% endfor %}'
+)
+
+
+@pytest.mark.parametrize("language", ["en", "fr"])
+def test_questions_render_exactly_as_the_field_template_does(language):
+    instrument = get_instrument()
+    texts = {key: text.get(language) for key, text in instrument.texts.items()}
+    compared = 0
+    for page in instrument.pages:
+        for form in _forms(page, language):
+            expected = TEMPLATE_LOOP.render(Context({"form": form, "t": texts}))
+            assert "".join(row["html"] for row in form.rows()) == expected, page.key
+            compared += 1
+    assert compared == 4 * len(instrument.pages)
+
+
 @pytest.mark.django_db
 def test_a_questionnaire_page_reads_the_participants_pages_once(yukon):
     respondent = Respondent(make_study(first_arm="control"))
@@ -61,8 +81,57 @@ def test_a_questionnaire_page_reads_the_participants_pages_once(yukon):
     statements = [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]
     submission_reads = [sql for sql in statements if 'FROM "survey_pagesubmission"' in sql]
     assert len(submission_reads) == 1, submission_reads
-    # The session, the participant (with study, district, arm), their pages, the page view (update, then insert).
-    assert len(statements) <= 5, "\n".join(sql[:150] for sql in statements)
+    # The participant (with study, district, arm, exposure) and the session in one statement, their
+    # pages, the page-view upsert.
+    assert len(statements) <= 3, "\n".join(sql[:150] for sql in statements)
+    assert not any('FROM "django_session"' in sql for sql in statements[1:])
+
+
+@pytest.mark.django_db
+def test_the_pages_participant_query_gives_what_the_orm_gives(yukon):
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from studyserver.survey.models import Participant, page_submissions, participant_for_page
+
+    def fields(instance):
+        if instance is None:
+            return None
+        deferred = instance.get_deferred_fields()
+        return {f.attname: f.value_from_object(instance) for f in instance._meta.concrete_fields
+                if f.attname not in deferred}
+
+    respondent = Respondent(make_study(first_arm="distant"))
+    respondent.enter()
+    respondent.consent()
+    seen = 0
+    for _ in range(30):  # every step to the end: no district, then a district, an arm, an exposure
+        participant = respondent.participant
+        expected = (Participant.objects.select_related("study", "district", "assignment", "exposure")
+                    .defer("district__geometry_wkb").get(token=respondent.token))
+        session = SessionStore(respondent.client.session.session_key)
+        fast = participant_for_page(respondent.token, session)
+        assert fields(fast) == fields(expected)
+        for relation in ("study", "district", "assignment", "exposure"):
+            assert fields(getattr(fast, relation, None)) == fields(getattr(expected, relation, None)), relation
+        assert fast.district is None or fast.district.get_deferred_fields() == {"geometry_wkb"}
+        assert session._session_cache == dict(respondent.client.session.items())  # read in the same statement
+        assert page_submissions(fast) == [(s.step, s.answers, s.submitted_at) for s in participant.submissions.all()]
+        seen += 1
+        step = respondent.current_step()
+        if step in {"finished", "debrief", "screened_out"}:
+            break
+        if step == "postal":
+            respondent.post("postal", {"postal_code": "Y1A 6E5"})
+        elif step == "treatment":
+            respondent.get("treatment")
+            from studyserver.survey.models import Exposure
+            Exposure.objects.filter(participant=participant).update(
+                page_served_at=Exposure.objects.get(participant=participant).page_served_at.replace(year=2000))
+            respondent.post("treatment", {})
+        else:
+            respondent.answer_page(step)
+    assert seen > 10 and fast.exposure is not None
+    assert participant_for_page("no-such-token") is None
 
 
 @pytest.mark.django_db
