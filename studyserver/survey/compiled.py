@@ -22,6 +22,7 @@ def _stand_in(number: int, value: Any) -> Any:
         raise TypeError(f"compiled queries take integers and strings, not {type(value).__name__}")
     return -7_654_321_000 - number if isinstance(value, int) else f"\x00floodlight-stand-in-{number}\x00"
 
+
 _COMPILED: dict[tuple[str, str], tuple[Any, ...]] = {}
 
 

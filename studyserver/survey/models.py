@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.db import models
 
+from .compiled import converted
+
 if TYPE_CHECKING:
     from studyserver.instrument.definition import Instrument
 
@@ -197,7 +199,7 @@ def participant_for_page(token: str, session: object = None, alias: str = "defau
         if row[0] is not None:
             session._session_cache = session.decode(row[0])
         row = row[1:]
-    row = _converted(row, converters, connection)
+    row = converted(row, converters, connection)
     participant = Participant.from_db(alias, columns, row[start:end])
     for populator in populators:
         populator.populate(row, participant)
@@ -226,19 +228,7 @@ def page_submissions(participant: Participant, alias: str = "default") -> list[t
     with connection.cursor() as cursor:
         cursor.execute(sql, [key])
         rows = cursor.fetchall()
-    return [_converted(row, converters, connection) for row in rows]
-
-
-def _converted(row: tuple, converters: dict, connection: object) -> tuple:
-    if not converters:
-        return row
-    values = list(row)
-    for position, (functions, expression) in converters.items():
-        value = values[position]
-        for function in functions:
-            value = function(value, expression, connection)
-        values[position] = value
-    return tuple(values)
+    return [converted(row, converters, connection) for row in rows]
 
 
 def merged_answers(submissions: Iterable[PageSubmission]) -> dict[str, object]:
