@@ -607,14 +607,15 @@ def debrief_key(arm: str | None, stimulus: Any = None) -> str:
     """The instrument text telling a participant of ``arm`` what they saw.
 
     The distant arm's photo is shown as is (a real photograph); should a stimulus of that arm have
-    been generated (the demo's simulated street), it is described as generated: the text follows
-    what was actually shown.
+    been generated, or be one of the demo's simulated-world pictures (shown as is, but made by a
+    computer), it is described as generated: the text follows what was actually shown.
     """
     from studyserver.treatments.models import PHOTO_BACKEND
 
     if arm in {None, "control"}:
         return "debrief_arm_control"
-    if arm == "distant" and (stimulus is None or stimulus.backend == PHOTO_BACKEND):
+    real_photo = stimulus is None or (stimulus.backend == PHOTO_BACKEND and not stimulus.source.is_demo)
+    if arm == "distant" and real_photo:
         return "debrief_arm_distant"
     return "debrief_arm_generated"
 

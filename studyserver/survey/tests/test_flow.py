@@ -624,6 +624,16 @@ def test_the_debrief_says_what_the_arm_saw(yukon, arm, language, says, never):
     assert says in debrief and never not in debrief
 
 
+def test_a_demo_picture_shown_as_is_is_never_called_a_real_photograph(yukon):
+    """The demo's "distant" picture is a simulated-world street shown as is: made by a computer."""
+    from studyserver.treatments.models import PHOTO_BACKEND, SourcePhoto, Stimulus
+
+    SourcePhoto.objects.filter(kind="distant").update(is_demo=True)
+    Stimulus.objects.filter(source__kind="distant").update(backend=PHOTO_BACKEND)
+    debrief = _to_debrief(placed_in_yukon(make_study(first_arm="distant", min_exposure_seconds=0, demo=True)))
+    assert "created by a computer" in debrief and "real, unaltered" not in debrief
+
+
 @pytest.mark.parametrize("arm", ["house", "control"])
 @pytest.mark.parametrize("follow_ups", [True, False])
 def test_the_step_counter_counts_steadily(yukon, arm, follow_ups):
