@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -281,10 +282,15 @@ def stata_value_labels(instrument: Instrument | None = None, language: str = "en
     Stata holds one label set per variable: across versions, a variable whose codes mean the same
     in every version gets the merged labels; one whose codes changed meaning gets none (the
     codebook documents each version's codes, and ``instrument_version`` says which applies).
+    A label that a revision moved to another code (99 → 9 "Prefer not to say") would appear twice
+    in the set, which Stata and ``pandas.read_stata`` refuse: each copy names the versions that
+    used its code, "Prefer not to say (floodlight-v1)" / "… (floodlight-v2)", and the code
+    itself where that is still ambiguous.
     """
     instruments = instruments or [instrument or get_instrument()]
     labels: dict[str, dict[int, str]] = {"attention_passed": {0: "No", 1: "Yes"} if language == "en"
                                          else {0: "Non", 1: "Oui"}}
+    used_by: dict[tuple[str, int], list[str]] = {}
     conflicting: set[str] = set()
     for version in instruments:
         for item in version.items:
@@ -299,6 +305,24 @@ def stata_value_labels(instrument: Instrument | None = None, language: str = "en
             if any(merged.get(code, label) != label for code, label in item_labels.items()):
                 conflicting.add(item.code)
             merged.update(item_labels)
+            for code in item_labels:
+                used_by.setdefault((item.code, code), []).append(version.version)
     for code in conflicting:
         labels.pop(code)
-    return labels
+    return {variable: _unique_labels(variable, merged, used_by) for variable, merged in labels.items()}
+
+
+def _unique_labels(variable: str, labels: dict[int, str],
+                   used_by: dict[tuple[str, int], list[str]]) -> dict[int, str]:
+    """The label set with every repeated text told apart (see :func:`stata_value_labels`)."""
+    def repeated(texts: dict[int, str]) -> set[str]:
+        counts = Counter(texts.values())
+        return {text for text, count in counts.items() if count > 1}
+
+    twice = repeated(labels)
+    if not twice:
+        return labels
+    named = {code: f"{text} ({', '.join(dict.fromkeys(used_by.get((variable, code), [])))})"
+             if text in twice and used_by.get((variable, code)) else text for code, text in labels.items()}
+    still = repeated(named)
+    return {code: f"{text} [{code}]" if text in still else text for code, text in named.items()}

@@ -130,9 +130,12 @@ def test_a_version_change_keeps_each_participant_on_their_version_end_to_end(yuk
     education = [row for row in rows if row.variable == "education"]
     assert len(education) == 1 and education[0].versions == "floodlight-v1; floodlight-v2"
     assert [row.versions for row in rows if row.variable == "dwelling"] == ["floodlight-v1"]
-    # Stata keeps one label set per variable: both versions' codes, each with its meaning.
+    # Stata keeps one label set per variable: both versions' codes, each with its meaning, and
+    # the label a revision moved to another code names the version (Stata refuses repeated labels).
     labels = stata_value_labels(instruments=study_instruments(study))
-    assert labels["gender"][99] == labels["gender"][9] == "Prefer not to say"
+    assert labels["gender"][99] == "Prefer not to say (floodlight-v1)"
+    assert labels["gender"][9] == "Prefer not to say (floodlight-v2)"
+    assert labels["gender"][1] == stata_value_labels(instruments=study_instruments(study)[:1])["gender"][1]
     assert labels["dwelling"][1] == "Single-detached house"
 
 
@@ -181,6 +184,10 @@ def test_export_files_and_command_codebook_span_the_versions(yukon, versions, tm
     parquet = tmp_path / "export.parquet"
     call_command("export_responses", "--study", "files", "--format", "parquet", "--out", str(parquet))
     assert sorted(pd.read_parquet(parquet)["gender"].tolist()) == [9, 99]
+    dta = tmp_path / "export.dta"
+    call_command("export_responses", "--study", "files", "--format", "dta", "--out", str(dta))
+    assert sorted(pd.read_stata(dta)["gender"].astype(str)) == [  # opens: labels are unique
+        "Prefer not to say (floodlight-v1)", "Prefer not to say (floodlight-v2)"]
 
 
 def test_the_api_codebook_is_the_studys(yukon, versions, admin_client):
