@@ -16,7 +16,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from .definition import Instrument, InstrumentError
+from .definition import Instrument, InstrumentError, too_large_problem
 from .models import InstrumentVersion
 from .versions import check_source, instrument_problems, store_version
 
@@ -59,6 +59,9 @@ class VersionUploadForm(forms.ModelForm):
         data = super().clean()
         upload = data.get("upload")
         if upload is not None:
+            too_large = too_large_problem(upload.size, upload.name)
+            if too_large:  # refused before reading it
+                raise ValidationError(too_large)
             try:
                 source = upload.read().decode("utf-8")
             except UnicodeDecodeError:

@@ -197,13 +197,25 @@ class _Parser:
 
     def text(self, raw: Any, where: str) -> Text:
         if not isinstance(raw, Mapping):
-            self.problems.append(f"{where}: expected a mapping with 'en' and 'fr', got {raw!r}")
+            self.problems.append(f"{where}: expected a mapping with 'en' and 'fr', got {_kind(raw)}")
             return Text("", "")
+        values: dict[str, str] = {}
         for language in LANGUAGES:
             value = raw.get(language)
-            if not isinstance(value, str | int) or str(value).strip() == "":
+            # Only scalars become text: a list or mapping is refused, never stringified (its
+            # text could be any size, and it is not wording anyone wrote).
+            if isinstance(value, str):
+                values[language] = value.strip()
+            elif isinstance(value, int | float) and not isinstance(value, bool):
+                values[language] = str(value)
+            else:
+                values[language] = ""
+                if value is not None and not isinstance(value, str):
+                    self.problems.append(f"{where}: the {language!r} text must be text, got {_kind(value)}")
+                    continue
+            if not values[language]:
                 self.problems.append(f"{where}: missing {language!r} text (English and French must be kept in parity)")
-        return Text(str(raw.get("en", "")).strip(), str(raw.get("fr", "")).strip())
+        return Text(values["en"], values["fr"])
 
     def condition(self, raw: Any, where: str) -> Condition | None:
         if raw is None:
@@ -248,7 +260,7 @@ class _Parser:
         return tuple(options)
 
     def item(self, raw: Mapping[str, Any], page: str, phase: str, option_sets: Mapping[str, Any]) -> Item:
-        code = str(raw.get("code", ""))
+        code = _scalar(raw.get("code"))
         where = f"item {code or '?'} (page {page})"
         if not code.isidentifier() or code.lower() != code:
             self.problems.append(f"{where}: codes must be lower-case identifiers")
@@ -261,6 +273,13 @@ class _Parser:
         if item_type == "integer" and (raw.get("min") is None or raw.get("max") is None):
             self.problems.append(f"{where}: an integer item needs 'min' and 'max'")
         attention = raw.get("attention") or {}
+        if not isinstance(attention, Mapping):
+            self.problems.append(f"{where}: 'attention' must be a mapping with 'correct'")
+            attention = {}
+        max_length = raw.get("max_length", 254)
+        if not isinstance(max_length, int) or isinstance(max_length, bool) or max_length < 1:
+            self.problems.append(f"{where}: max_length must be a positive whole number, got {_kind(max_length)}")
+            max_length = 254
         return Item(
             code=code,
             type=str(item_type),
@@ -272,7 +291,7 @@ class _Parser:
             required=bool(raw.get("required", True)),
             min_value=raw.get("min"),
             max_value=raw.get("max"),
-            max_length=int(raw.get("max_length", 254)),
+            max_length=max_length,
             when=self.condition(raw.get("when"), f"{where}.when"),
             personal_field=raw.get("personal"),
             attention_correct=attention.get("correct"),
@@ -285,12 +304,23 @@ def parse_instrument(document: Mapping[str, Any]) -> Instrument:
     option_sets = document.get("option_sets", {}) or {}
     pages: list[Page] = []
     seen_codes: set[str] = set()
-    for raw_page in document.get("pages", ()) or ():
-        key = str(raw_page.get("key", ""))
-        phase = raw_page.get("phase")
+    raw_pages = document.get("pages", ()) or ()
+    if not isinstance(option_sets, Mapping):
+        parser.problems.append("option_sets: must be a mapping of named option lists")
+        option_sets = {}
+    if not isinstance(raw_pages, list) or not all(isinstance(raw, Mapping) for raw in raw_pages):
+        parser.problems.append("pages: must be a list of pages (each a mapping with key, phase, title, items)")
+        raw_pages = [raw for raw in raw_pages if isinstance(raw, Mapping)] if isinstance(raw_pages, list) else []
+    for raw_page in raw_pages:
+        key = _scalar(raw_page.get("key"))
+        phase = _scalar(raw_page.get("phase"))
         if phase not in PHASES:
             parser.problems.append(f"page {key}: phase must be 'pre' or 'post'")
-        items = tuple(parser.item(raw, key, str(phase), option_sets) for raw in raw_page.get("items", ()))
+        raw_items = raw_page.get("items", ()) or ()
+        if not isinstance(raw_items, list) or not all(isinstance(raw, Mapping) for raw in raw_items):
+            parser.problems.append(f"page {key}: items must be a list of items (each a mapping)")
+            raw_items = [raw for raw in raw_items if isinstance(raw, Mapping)] if isinstance(raw_items, list) else []
+        items = tuple(parser.item(raw, key, phase, option_sets) for raw in raw_items)
         page_condition = parser.condition(raw_page.get("when"), f"page {key}.when")
         for item in items:
             for name in (item.when.referenced_items() if item.when else set()):
@@ -320,7 +350,7 @@ def parse_instrument(document: Mapping[str, Any]) -> Instrument:
     phases = [p.phase for p in pages]
     if "post" in phases and "pre" in phases[phases.index("post") :]:
         parser.problems.append("all pre-treatment pages must come before the post-treatment pages")
-    texts = {key: parser.text(raw, f"texts.{key}") for key, raw in (document.get("texts") or {}).items()}
+    texts = {key: parser.text(raw, f"texts.{key}") for key, raw in _section(document, "texts", parser).items()}
     for key in REQUIRED_TEXTS:
         if key not in texts:
             parser.problems.append(f"texts.{key}: missing (the participant pages need it)")
@@ -330,17 +360,19 @@ def parse_instrument(document: Mapping[str, Any]) -> Instrument:
                 f"texts.{key}: the English and French texts must use the same {{placeholders}} "
                 f"(en {sorted(_placeholders(text.en))}, fr {sorted(_placeholders(text.fr))})"
             )
-    emails = {
-        code: (parser.text(raw.get("subject"), f"information_emails.{code}.subject"),
-               parser.text(raw.get("body"), f"information_emails.{code}.body"))
-        for code, raw in (document.get("information_emails") or {}).items()
-    }
+    emails: dict[str, tuple[Text, Text]] = {}
+    for code, raw in _section(document, "information_emails", parser).items():
+        if not isinstance(raw, Mapping):
+            parser.problems.append(f"information_emails.{code}: must be a mapping with 'subject' and 'body'")
+            continue
+        emails[code] = (parser.text(raw.get("subject"), f"information_emails.{code}.subject"),
+                        parser.text(raw.get("body"), f"information_emails.{code}.body"))
     for code in emails:
         if code not in seen_codes:
             parser.problems.append(f"information_emails.{code}: no such item")
     instrument = Instrument(
-        version=str(document.get("version", "")),
-        consent_version=str(document.get("consent_version", "")),
+        version=_scalar(document.get("version")),
+        consent_version=_scalar(document.get("consent_version")),
         pages=tuple(pages),
         texts=texts,
         letter=parser.text(document.get("letter"), "letter"),
@@ -351,6 +383,32 @@ def parse_instrument(document: Mapping[str, Any]) -> Instrument:
     if parser.problems:
         raise InstrumentError(_summary(parser.problems), parser.problems)
     return instrument
+
+
+def _section(document: Mapping[str, Any], name: str, parser: _Parser) -> Mapping[str, Any]:
+    """A top-level mapping (texts, information_emails); anything else is a problem, read as empty."""
+    value = document.get(name) or {}
+    if not isinstance(value, Mapping):
+        parser.problems.append(f"{name}: must be a mapping, got {_kind(value)}")
+        return {}
+    return value
+
+
+def _scalar(value: Any) -> str:
+    """A code, key or version label: text or a number as written; anything else is no label."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return ""
+
+
+def _kind(value: Any) -> str:
+    """A value named for a message: short scalars as they are, anything else by its type."""
+    if isinstance(value, str | int | float | bool) or value is None:
+        text = repr(value)
+        return text if len(text) <= 60 else f"{text[:57]}…"
+    return f"a {'list' if isinstance(value, list) else 'mapping' if isinstance(value, Mapping) else type(value).__name__}"
 
 
 def _summary(problems: list[str]) -> str:
@@ -411,11 +469,51 @@ def _with_line(problem: str, index: Mapping[tuple[str, str], int]) -> str:
     return f"line {line}: {problem}" if line else problem
 
 
+# A questionnaire is a few hundred nodes in a few tens of kilobytes (the sample: 44 KB, ≈2,600
+# nodes). The limits leave ample room and keep a hostile upload from tying up a worker: the text is
+# refused before parsing when too long, and composing stops at the first anchor or alias (a
+# questionnaire needs none; chained aliases expand exponentially) or past the node budget.
+MAX_DEFINITION_BYTES = 1024 * 1024
+MAX_DEFINITION_NODES = 100_000
+
+
+class _QuestionnaireLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing anchors and aliases and counting nodes as it composes."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.node_count = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise yaml.composer.ComposerError(
+                None, None, "anchors and aliases (&name, *name) are not accepted in a questionnaire: "
+                "write each text out", event.start_mark)
+        self.node_count += 1
+        if self.node_count > MAX_DEFINITION_NODES:
+            raise yaml.composer.ComposerError(
+                None, None, f"more than {MAX_DEFINITION_NODES:,} values: not a questionnaire", event.start_mark)
+        return super().compose_node(parent, index)
+
+
+def _load_yaml(source: str) -> tuple[yaml.Node | None, Any]:
+    """(node tree, document) of ``source``, composed once; raises ``yaml.YAMLError``."""
+    loader = _QuestionnaireLoader(source)
+    try:
+        root = loader.get_single_node()
+        return root, (loader.construct_document(root) if root is not None else None)
+    finally:
+        loader.dispose()
+
+
 def parse_instrument_text(source: str, name: str = "instrument") -> Instrument:
     """Parse YAML text into an :class:`Instrument`; every problem names its item and its line."""
+    problem = too_large_problem(len(source.encode("utf-8")), name)
+    if problem:
+        raise InstrumentError(_summary([problem]), [problem])
     try:
-        root = yaml.compose(source, Loader=yaml.SafeLoader)
-        document = yaml.safe_load(source)
+        root, document = _load_yaml(source)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""
@@ -464,12 +562,28 @@ def cached_instrument(digest: str) -> Instrument | None:
 _FILES: dict[tuple[str, int, int], str] = {}
 
 
+def too_large_problem(size: int, name: str) -> str | None:
+    """Why a definition of ``size`` bytes is refused unread (None when it may be read)."""
+    if size <= MAX_DEFINITION_BYTES:
+        return None
+    return f"{name} is {size / 1024:,.0f} KB: a questionnaire is at most {MAX_DEFINITION_BYTES // 1024:,} KB"
+
+
+def read_definition_file(path: str | Path) -> str:
+    """The text of a definition file, refused (:class:`InstrumentError`) before reading when too large."""
+    resolved = Path(path)
+    problem = too_large_problem(resolved.stat().st_size, resolved.name)
+    if problem:
+        raise InstrumentError(_summary([problem]), [problem])
+    return resolved.read_text(encoding="utf-8")
+
+
 def read_definition(path: str | Path) -> tuple[str, str]:
     """(text, content hash) of the file at ``path``; re-read only when the file changes."""
     resolved = Path(path).resolve()
     stat = resolved.stat()
     key = (str(resolved), stat.st_mtime_ns, stat.st_size)
-    source = resolved.read_text(encoding="utf-8")
+    source = read_definition_file(resolved)
     digest = _FILES.get(key) or content_hash(source)
     _FILES[key] = digest
     return source, digest

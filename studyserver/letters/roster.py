@@ -109,6 +109,10 @@ def district_key(name: str) -> str:
 # --- reading ---------------------------------------------------------------------------------------
 
 
+# The House of Commons' list of 343 members is ≈100 KB: anything fifty times that is not a roster.
+MAX_ROSTER_BYTES = 5_000_000
+
+
 def _decode(raw: bytes) -> str:
     for encoding in ("utf-8-sig", "cp1252"):
         try:
@@ -214,6 +218,9 @@ def read_roster(source: str, field_map: dict[str, str] | None = None, progress: 
         with local_copy(source, progress or (lambda _m: None)) as path:
             if path.is_dir():
                 raise RosterError(f"{path} is a folder; give the CSV file")
+            if path.stat().st_size > MAX_ROSTER_BYTES:  # refused unread, like any file a researcher loads
+                raise RosterError(f"the file is {path.stat().st_size / 1e6:,.1f} MB: a roster of members is "
+                                  f"at most {MAX_ROSTER_BYTES // 1_000_000} MB (the House's list is ≈0.1 MB)")
             raw = path.read_bytes()
     except DistrictSourceError as error:
         raise RosterError(str(error)) from None

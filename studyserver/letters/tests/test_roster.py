@@ -204,3 +204,13 @@ def test_a_re_elected_member_is_the_same_person_with_a_new_start_date(tmp_path):
     output = load(write_roster(tmp_path / "next.csv", re_elected))
     assert "Yukon (60001): Brendan Hanley (start_date)" in output and "0 replaced, 1 updated" in output
     assert current("60001").pk == hanley.pk and current("60001").start_date == date(2029, 10, 22)
+
+
+def test_an_oversized_roster_is_refused_unread(tmp_path, monkeypatch):
+    from studyserver.letters import roster
+
+    path = write_roster(tmp_path / "m.csv", MEMBERS)
+    monkeypatch.setattr(roster, "MAX_ROSTER_BYTES", path.stat().st_size - 1)
+    monkeypatch.setattr(roster, "parse_roster", lambda *a: pytest.fail("an oversized file was parsed"))
+    with pytest.raises(RosterError, match="a roster of members is at most"):
+        read_roster(str(path))

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from studyserver.instrument.definition import InstrumentError
+from studyserver.instrument.definition import InstrumentError, read_definition_file
 from studyserver.instrument.versions import store_version
 
 
@@ -25,9 +25,11 @@ class Command(BaseCommand):
         path = Path(options["file"])
         self.stdout.write(f"Checking {path} …")
         try:
-            source = path.read_text(encoding="utf-8")
+            source = read_definition_file(path)
         except (OSError, UnicodeDecodeError) as error:
             raise CommandError(f"Cannot read {path}: {error}") from None
+        except InstrumentError as error:
+            raise CommandError(f"{path} was not stored.\n{error}") from None
         try:
             version, created = store_version(source, filename=path.name, note=options["note"])
         except InstrumentError as error:
