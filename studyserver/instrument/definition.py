@@ -355,6 +355,14 @@ def parse_instrument(document: Mapping[str, Any]) -> Instrument:
         if key not in texts:
             parser.problems.append(f"texts.{key}: missing (the participant pages need it)")
     for key, text in texts.items():
+        english, french = len(paragraphs(text.en)), len(paragraphs(text.fr))
+        if english != french:
+            # The consent and debrief are read paragraph by paragraph (one per line): a paragraph
+            # missing in one language is a promise, or a resource, that the other readers miss.
+            parser.problems.append(
+                f"texts.{key}: the English text has {english} paragraph(s) and the French {french}: "
+                "both languages must say the same, paragraph for paragraph"
+            )
         if _placeholders(text.en) != _placeholders(text.fr):
             parser.problems.append(
                 f"texts.{key}: the English and French texts must use the same {{placeholders}} "
@@ -409,6 +417,11 @@ def _kind(value: Any) -> str:
         text = repr(value)
         return text if len(text) <= 60 else f"{text[:57]}…"
     return f"a {'list' if isinstance(value, list) else 'mapping' if isinstance(value, Mapping) else type(value).__name__}"
+
+
+def paragraphs(text: str) -> list[str]:
+    """The paragraphs of a page text: one per non-blank line (how the consent and debrief pages show them)."""
+    return [line for line in text.split("\n") if line.strip()]
 
 
 def _summary(problems: list[str]) -> str:

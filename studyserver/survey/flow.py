@@ -16,7 +16,7 @@ from typing import Any
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from studyserver.instrument.definition import Instrument, Page
+from studyserver.instrument.definition import Instrument, Page, paragraphs
 from studyserver.studies.models import Study
 
 from .models import (
@@ -638,7 +638,7 @@ def debrief_paragraphs(participant: Participant, language: str, instrument: Inst
     place = stimulus.place_name(language) if stimulus is not None else ""
     first = instrument.text(debrief_key(arm, stimulus), language, place=place)
     common = instrument.text("debrief_body", language)
-    return [p for p in [first, *common.split("\n")] if p.strip()]
+    return [p for p in [first, *paragraphs(common)] if p.strip()]
 
 
 def finish(participant: Participant) -> Participant:

@@ -17,6 +17,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods
 
 from studyserver.instrument.definition import Instrument, get_instrument
+from studyserver.instrument.definition import paragraphs as text_paragraphs
 from studyserver.studies.models import EXIT_KINDS, SIGNATURE_PARAMETER, Study
 
 from . import errors, flow
@@ -247,7 +248,7 @@ def _notice(request: HttpRequest, language: str, instrument: Instrument) -> str 
 
 def _consent_page(request: HttpRequest, form: ConsentForm, language: str, instrument: Instrument, status: int,
                   participant: Participant | None = None) -> HttpResponse:
-    paragraphs = [p for p in instrument.text("consent_body", language).split("\n") if p.strip()]
+    paragraphs = text_paragraphs(instrument.text("consent_body", language))
     return _render(request, "survey/consent.html", language,
                    {"form": form, "paragraphs": paragraphs, "notice": _notice(request, language, instrument)},
                    status=status, participant=participant)

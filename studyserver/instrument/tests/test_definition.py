@@ -70,3 +70,26 @@ def test_check_instrument_command_fails_on_a_broken_file(tmp_path, document):
     path.write_text(yaml.safe_dump(broken, allow_unicode=True), encoding="utf-8")
     with pytest.raises(CommandError, match="texts.continue"):
         call_command("check_instrument", str(path))
+
+
+@pytest.mark.parametrize(("key", "language"), [("consent_body", "fr"), ("debrief_body", "en")])
+def test_a_consent_or_debrief_paragraph_missing_in_one_language_fails_check_instrument(tmp_path, document, key,
+                                                                                      language):
+    broken = copy.deepcopy(document)
+    lines = [line for line in broken["texts"][key][language].split("\n") if line.strip()]
+    broken["texts"][key][language] = "\n".join(lines[:-1])  # the last paragraph left untranslated
+    path = tmp_path / "broken.yaml"
+    path.write_text(yaml.safe_dump(broken, allow_unicode=True), encoding="utf-8")
+    counts = (len(lines), len(lines) - 1) if language == "fr" else (len(lines) - 1, len(lines))
+    with pytest.raises(CommandError, match=rf"texts\.{key}: the English text has {counts[0]} paragraph\(s\) "
+                                           rf"and the French {counts[1]}"):
+        call_command("check_instrument", str(path))
+
+
+def test_the_sample_consent_describes_what_the_pages_do_in_both_languages():
+    """No page offers to skip a question: the consent must not promise it, in either language."""
+    instrument = get_instrument()
+    english, french = instrument.text("consent_body", "en"), instrument.text("consent_body", "fr")
+    assert "skip" not in english.lower() and "passer" not in french.lower()
+    assert "closing this page" in english and "en fermant cette page" in french
+    assert "marked optional" in english and "indiquées comme facultatives" in french
