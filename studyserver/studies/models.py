@@ -63,8 +63,17 @@ def exit_url_problems(template: str, allowed: set[str], *, allow_local: bool = F
 
 logger = logging.getLogger(__name__)
 
-# The entry link's signature parameter: ?pid=<panel id>&sig=<hex HMAC-SHA256(secret, panel id)>.
+# The entry link's signature parameter: ?pid=<panel id>&sig=<hex HMAC-SHA256(secret, "<slug>:<panel id>")>.
 SIGNATURE_PARAMETER = "sig"
+
+
+def entry_message(slug: str, panel_id: str) -> bytes:
+    """What an entry signature signs: the study's slug, a colon, the panel id (UTF-8).
+
+    The slug binds the signature to one study: a link signed for a pilot never opens its copy or
+    another study sharing the secret (a slug has no colon, so the message is unambiguous).
+    """
+    return f"{slug}:{panel_id}".encode()
 
 
 def new_entry_secret() -> str:
@@ -151,13 +160,14 @@ class Study(models.Model):
     )
     require_signed_entry = models.BooleanField(
         default=False,
-        help_text="Refuse entry links without a valid signature: sig = hex HMAC-SHA256 of the panel id "
-        "with the entry secret below (set it in the panel's redirect). Stops anyone entering or "
-        "resuming with a guessed panel id.",
+        help_text="Refuse entry links without a valid signature: sig = hex HMAC-SHA256 of "
+        "\"<study slug>:<panel id>\" keyed with the entry secret below (set it in the panel's redirect). "
+        "Stops anyone entering or resuming with a guessed panel id.",
     )
     entry_secret = models.CharField(
         max_length=64, default=new_entry_secret,
-        help_text="Shared with the panel only; changing it invalidates every signed link sent so far.",
+        help_text="Shared with the panel only; changing it (or the slug) invalidates every signed link sent "
+        "so far. A copy of the study gets a new one.",
     )
     # Geocoding: when a postal code is placed without asking the participant (geo/README.md).
     fsa_area_threshold = models.FloatField(
@@ -290,8 +300,8 @@ class Study(models.Model):
         return f"{reverse('survey:enter', args=[self.slug])}?{urlencode(query)}"
 
     def entry_signature(self, panel_id: str) -> str:
-        """The ``sig`` a signed entry link carries for ``panel_id``."""
-        return hmac.new(self.entry_secret.encode(), panel_id.encode(), hashlib.sha256).hexdigest()
+        """The ``sig`` a signed entry link carries for ``panel_id`` (see :func:`entry_message`)."""
+        return hmac.new(self.entry_secret.encode(), entry_message(self.slug, panel_id), hashlib.sha256).hexdigest()
 
     def entry_link(self, base_url: str, panel_id: str) -> str:
         """The full entry link for ``panel_id`` (signed), e.g. to send it yourself."""

@@ -374,6 +374,8 @@ def test_each_study_gets_its_own_entry_secret():
 @pytest.mark.django_db
 def test_signed_entry_links_command_writes_links_that_the_study_accepts(tmp_path, client):
     import csv
+    import hashlib
+    import hmac
     from urllib.parse import parse_qs, urlsplit
 
     from django.core.management import CommandError, call_command
@@ -390,6 +392,9 @@ def test_signed_entry_links_command_writes_links_that_the_study_accepts(tmp_path
         assert url.scheme == "https" and url.netloc == "study.example.ca" and url.path == "/s/signed/"
         query = {key: values[0] for key, values in parse_qs(url.query).items()}
         assert query["pid"] == row["panel_id"] and study.entry_link_is_valid(query["pid"], query["sig"])
+        # the README's formula, computed here independently of the model
+        assert query["sig"] == hmac.new(study.entry_secret.encode(), f"signed:{row['panel_id']}".encode(),
+                                        hashlib.sha256).hexdigest()
         assert client.get(f"{url.path}?{url.query}").status_code == 200  # the consent page
     with pytest.raises(CommandError, match="No study"):
         call_command("signed_entry_links", study="nope", base_url="https://x", ids=str(ids))
@@ -397,3 +402,31 @@ def test_signed_entry_links_command_writes_links_that_the_study_accepts(tmp_path
         call_command("signed_entry_links", study="signed", base_url="javascript:x", ids=str(ids))
     with pytest.raises(CommandError, match="Cannot read"):
         call_command("signed_entry_links", study="signed", base_url="https://x", ids=str(tmp_path / "missing.txt"))
+
+
+@pytest.mark.django_db
+def test_a_copy_gets_its_own_secret_and_the_pilots_signed_link_does_not_open_it(client):
+    from studyserver.studies.copying import copy_study
+
+    wave1 = Study.objects.create(slug="wave1", title="Wave 1", is_open=True, require_signed_entry=True)
+    wave2 = copy_study(wave1, slug="wave2", title="Wave 2")
+    Study.objects.filter(pk=wave2.pk).update(is_open=True)
+    assert wave2.require_signed_entry and len(wave2.entry_secret) == 64 and wave2.entry_secret != wave1.entry_secret
+    pilots = wave1.entry_signature("P")
+    assert client.get("/s/wave1/", {"pid": "P", "sig": pilots}).status_code == 200
+    assert client.get("/s/wave2/", {"pid": "P", "sig": pilots}).status_code == 403
+    # Even with the same secret, a signature binds its study's slug.
+    Study.objects.filter(pk=wave2.pk).update(entry_secret=wave1.entry_secret)
+    assert client.get("/s/wave2/", {"pid": "P", "sig": pilots}).status_code == 403
+
+
+@pytest.mark.django_db
+def test_the_signature_is_the_documented_hmac_and_the_old_format_is_refused():
+    import hashlib
+    import hmac
+
+    study = Study(slug="wave1", require_signed_entry=True)
+    documented = hmac.new(study.entry_secret.encode(), b"wave1:P-1/\xc3\xa9", hashlib.sha256).hexdigest()
+    assert study.entry_signature("P-1/é") == documented and study.entry_link_is_valid("P-1/é", documented)
+    old_format = hmac.new(study.entry_secret.encode(), "P-1/é".encode(), hashlib.sha256).hexdigest()
+    assert not study.entry_link_is_valid("P-1/é", old_format)

@@ -14,7 +14,8 @@ from studyserver.studies.models import Study
 
 class Command(BaseCommand):
     help = ("Write the signed entry link of every panel id in a file (one id per line) as CSV "
-            "(panel_id,url), for researchers who send the links themselves.")
+            "(panel_id,url), for researchers who send the links themselves. sig is the hex HMAC-SHA256 of "
+            "'<slug>:<panel id>' keyed with the study's entry secret (README: Signed entry links).")
 
     def add_arguments(self, parser):
         parser.add_argument("--study", required=True, help="Study slug.")
