@@ -13,7 +13,10 @@ RUN pip install --no-cache-dir --index-url "$TORCH_INDEX_URL" torch==2.13.0 \
  && pip install --no-cache-dir .
 COPY manage.py ./
 COPY templates ./templates
-RUN SECRET_KEY=build DATABASE_URL=sqlite:////tmp/build.sqlite3 python manage.py collectstatic --noinput
+# Static files outside var/ (the owner-only folder of personal data), readable by the server's user.
+ENV STATIC_ROOT=/app/static
+RUN SECRET_KEY=build DATABASE_URL=sqlite:////tmp/build.sqlite3 MEDIA_ROOT=/tmp/media \
+    python manage.py collectstatic --noinput
 USER nobody
 EXPOSE 8000
 CMD ["gunicorn", "studyserver.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "4", "--timeout", "60"]

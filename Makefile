@@ -6,6 +6,10 @@ export FLOODLIGHT_REFERENCE_DATA ?= $(abspath $(CURDIR)/../shared/data)
 export PGEOCODE_DATA_DIR ?= $(FLOODLIGHT_REFERENCE_DATA)/pgeocode
 PORT ?= 8000
 
+# The demo runs on the embedded default (SQLite under var/, DEBUG, demo mode), chosen here
+# explicitly: the settings refuse to start without DATABASE_URL and SECRET_KEY otherwise.
+demo demo-analysis: export FLOODLIGHT_EMBEDDED = 1
+
 setup:
 	./scripts/setup.sh
 
@@ -34,7 +38,7 @@ services:
 test: services
 	./scripts/setup.sh --browser
 	.venv/bin/ruff check .
-	.venv/bin/python manage.py check_instrument
+	DJANGO_SETTINGS_MODULE=studyserver.settings_test .venv/bin/python manage.py check_instrument
 	.venv/bin/python -m pytest -n 2 --dist loadgroup -p no:cacheprovider
 
 lint:

@@ -32,9 +32,10 @@ def configure(scratch: str) -> None:
     os.environ.setdefault("PGEOCODE_DATA_DIR", str(Path(os.environ["FLOODLIGHT_REFERENCE_DATA"]) / "pgeocode"))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "studyserver.settings")
     if "DATABASE_URL" not in os.environ:
-        os.environ["FLOODLIGHT_VAR_DIR"] = scratch  # embedded SQLite default, in a throw-away folder
+        os.environ["FLOODLIGHT_EMBEDDED"] = "1"  # embedded SQLite default, in a throw-away folder
+        os.environ["FLOODLIGHT_VAR_DIR"] = scratch
     os.environ.setdefault("LOG_LEVEL", "WARNING")
-    # A DATABASE_URL turns DEBUG off, which requires a secret key; this script serves no requests.
+    # Outside the embedded default a secret key is required; this script serves no requests.
     os.environ.setdefault("SECRET_KEY", "benchmark-only-" + "x" * 40)
     sys.path.insert(0, str(REPO))
     import django

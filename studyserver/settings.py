@@ -1,49 +1,52 @@
-"""Settings, all from environment variables.
+"""Settings, all from environment variables (parsed by django-environ).
 
-With nothing set this is the *embedded default*: SQLite under ``var/``, Celery in eager mode,
-e-mails written to ``var/mail``, the generator on CPU, demo mode on (a missing panel id is
-allowed). Production sets at least ``SECRET_KEY``, ``DATABASE_URL``, ``REDIS_URL``,
-``ALLOWED_HOSTS`` and ``DEBUG=0``; ``python manage.py check --deploy`` is then clean.
+They fail closed: outside the *embedded default* nothing insecure is switched on by omission.
+Production sets at least ``DATABASE_URL`` and ``SECRET_KEY`` (and ``REDIS_URL``,
+``ALLOWED_HOSTS``); without them the process refuses to start with a message naming what is
+missing. ``DEBUG`` and demo mode are off unless set; ``python manage.py check --deploy`` is clean.
+
+The embedded default is chosen explicitly with ``FLOODLIGHT_EMBEDDED=1`` (``make demo`` sets it):
+SQLite under ``FLOODLIGHT_VAR_DIR`` (``var/``), Celery in eager mode, e-mails written to
+``var/mail``, ``DEBUG`` on with a fixed development secret, demo mode on (a missing panel id is
+allowed). Importing this module writes nothing: the owner-only ``var/`` folder is made when the
+apps are ready (``studyserver.accounts.apps``).
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import dj_database_url
+import environ
 from django.core.exceptions import ImproperlyConfigured
 
+env = environ.Env()
+# A value starting with "$" names another variable (django-environ's proxy); write "\\$" for a
+# literal dollar sign at the start of a password.
+env.escape_proxy = True
+
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("FLOODLIGHT_VAR_DIR", BASE_DIR / "var"))
-# The embedded SQLite database (personal data), uploads and mail logs live here: owner only.
-VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
-if VAR_DIR.stat().st_uid == os.getuid():
-    VAR_DIR.chmod(0o700)
+VAR_DIR = Path(env.str("FLOODLIGHT_VAR_DIR", default=str(BASE_DIR / "var")))
 
+EMBEDDED = env.bool("FLOODLIGHT_EMBEDDED", default=False)
+DEBUG = env.bool("DEBUG", default=EMBEDDED)
 
-def env_bool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
-
-
-def env_list(name: str, default: str = "") -> list[str]:
-    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
-
-
-DEBUG = env_bool("DEBUG", default="DATABASE_URL" not in os.environ)
-EMBEDDED = "DATABASE_URL" not in os.environ
-
-SECRET_KEY = os.environ.get("SECRET_KEY", "")
+SECRET_KEY = env.str("SECRET_KEY", default="")
+_missing = []
 if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
-    SECRET_KEY = "embedded-default-insecure-key-" + "x" * 40
+    if EMBEDDED and DEBUG:
+        SECRET_KEY = "embedded-default-insecure-key-" + "x" * 40
+    else:
+        _missing.append("SECRET_KEY must be set (50 random characters)")
+if not EMBEDDED and not env.str("DATABASE_URL", default=""):
+    _missing.append("DATABASE_URL must be set (e.g. postgres://user:pass@host:5432/floodlight)")
+if _missing:
+    raise ImproperlyConfigured(
+        "; ".join(_missing) + ". For the embedded SQLite demo on this machine set FLOODLIGHT_EMBEDDED=1 "
+        "instead (`make demo` does); see README, Configuration."
+    )
 
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
-CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -105,11 +108,9 @@ TEMPLATES = [
 ]
 
 DATABASES = {
-    "default": dj_database_url.config(
-        default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}",
-        conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "60")),
-    )
+    "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
 }
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 # A connection kept across requests is checked before reuse, so a database restart costs the
 # next request a reconnect instead of an error.
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
@@ -119,14 +120,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # reads and then writes cannot wait for the lock and fails with "database is locked" at once),
     # and a writer waits its turn for up to SQLITE_BUSY_TIMEOUT seconds instead of failing.
     DATABASES["default"].setdefault("OPTIONS", {}).update({
-        "timeout": float(os.environ.get("SQLITE_BUSY_TIMEOUT", "30")),
+        "timeout": env.float("SQLITE_BUSY_TIMEOUT", default=30.0),
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     })
     DATABASES["default"]["CONN_MAX_AGE"] = 0
-    _sqlite = Path(DATABASES["default"]["NAME"])
-    if _sqlite.exists() and _sqlite.stat().st_uid == os.getuid():
-        _sqlite.chmod(0o600)  # personal data: owner only, even if the folder were opened up
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -138,14 +136,14 @@ AUTHENTICATION_BACKENDS = [
 
 # Login throttling (django-axes): after AXES_FAILURE_LIMIT wrong passwords for one username from
 # one address, that pair is locked out for AXES_COOLOFF_HOURS (a lockout page, status 429).
-AXES_ENABLED = env_bool("AXES_ENABLED", True)
-AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
-AXES_COOLOFF_TIME = float(os.environ.get("AXES_COOLOFF_HOURS", "1"))
+AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=1.0)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-AXES_VERBOSE = env_bool("AXES_VERBOSE", False)  # lockouts are still logged as warnings
+AXES_VERBOSE = env.bool("AXES_VERBOSE", default=False)  # lockouts are still logged as warnings
 # Behind a reverse proxy: how many proxies append to X-Forwarded-For (0: use REMOTE_ADDR).
-AXES_IPWARE_PROXY_COUNT = int(os.environ.get("AXES_PROXY_COUNT", "0")) or None
+AXES_IPWARE_PROXY_COUNT = env.int("AXES_PROXY_COUNT", default=0) or None
 AXES_IPWARE_META_PRECEDENCE_ORDER = (
     ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if AXES_IPWARE_PROXY_COUNT else ["REMOTE_ADDR"]
 )
@@ -164,10 +162,10 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"
-STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "static"))
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
 STATICFILES_DIRS = [BASE_DIR / "templates" / "static"]
 MEDIA_URL = "/media/"
-MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 FILE_UPLOAD_PERMISSIONS = 0o600
 FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 
@@ -179,20 +177,20 @@ STORAGES = {
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
-if os.environ.get("AWS_STORAGE_BUCKET_NAME"):
+if env.str("AWS_STORAGE_BUCKET_NAME", default=""):
     # S3-compatible object storage (keep the bucket in a Canadian region: ca-central-1).
     STORAGES["default"] = {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
-            "bucket_name": os.environ["AWS_STORAGE_BUCKET_NAME"],
-            "endpoint_url": os.environ.get("AWS_S3_ENDPOINT_URL") or None,
-            "region_name": os.environ.get("AWS_S3_REGION_NAME", "ca-central-1"),
+            "bucket_name": env.str("AWS_STORAGE_BUCKET_NAME"),
+            "endpoint_url": env.str("AWS_S3_ENDPOINT_URL", default="") or None,
+            "region_name": env.str("AWS_S3_REGION_NAME", default="ca-central-1"),
             "querystring_auth": True,
         },
     }
 
 # Request limits: a survey page is a few hundred bytes; refuse anything absurd with a 400.
-DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("DATA_UPLOAD_MAX_MEMORY_SIZE", 256 * 1024))
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=256 * 1024)
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 200
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
@@ -202,14 +200,14 @@ SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_FAILURE_VIEW = "studyserver.survey.views.csrf_failure"
 
 if not DEBUG:
-    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", 60 * 60 * 24 * 365))
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 365)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
     # Off only for a plain-HTTP run on loopback (benchmarks/participant_flow.py); never in the field.
-    SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
-    CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
+    SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
+    CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)
     SECURE_CONTENT_TYPE_NOSNIFF = True
     SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
@@ -232,29 +230,29 @@ CONTENT_SECURITY_POLICY = {
 }
 
 # --- Celery -----------------------------------------------------------------------------------
-REDIS_URL = os.environ.get("REDIS_URL", "")
+REDIS_URL = env.str("REDIS_URL", default="")
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = REDIS_URL or "cache+memory://"
-CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True  # a worker that dies mid-task leaves the message for another one
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {"treatments.*": {"queue": "gpu"}}
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", 900))}
-CELERY_TASK_TIME_LIMIT = int(os.environ.get("CELERY_TASK_TIME_LIMIT", 600))
-CELERY_TASK_SOFT_TIME_LIMIT = int(os.environ.get("CELERY_TASK_SOFT_TIME_LIMIT", 540))
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=900)}
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=600)
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=540)
 CELERY_TIMEZONE = TIME_ZONE
 # Workers and beat that start while the broker is down wait for it instead of exiting.
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Deferred work (e-mails, image generation requests) that could not be done at once is retried by
 # a sweep that Celery beat runs (`celery -A studyserver beat`; embedded: `manage.py sweep_deferred_work --every 60`).
-FLOODLIGHT_SWEEP_SECONDS = float(os.environ.get("FLOODLIGHT_SWEEP_SECONDS", "60"))
-FLOODLIGHT_SWEEP_GRACE_SECONDS = float(os.environ.get("FLOODLIGHT_SWEEP_GRACE_SECONDS", "120"))
-FLOODLIGHT_RETRY_BASE_SECONDS = float(os.environ.get("FLOODLIGHT_RETRY_BASE_SECONDS", "30"))
-FLOODLIGHT_RETRY_MAX_SECONDS = float(os.environ.get("FLOODLIGHT_RETRY_MAX_SECONDS", "3600"))
-FLOODLIGHT_RETRY_MAX_ATTEMPTS = int(os.environ.get("FLOODLIGHT_RETRY_MAX_ATTEMPTS", "8"))
+FLOODLIGHT_SWEEP_SECONDS = env.float("FLOODLIGHT_SWEEP_SECONDS", default=60.0)
+FLOODLIGHT_SWEEP_GRACE_SECONDS = env.float("FLOODLIGHT_SWEEP_GRACE_SECONDS", default=120.0)
+FLOODLIGHT_RETRY_BASE_SECONDS = env.float("FLOODLIGHT_RETRY_BASE_SECONDS", default=30.0)
+FLOODLIGHT_RETRY_MAX_SECONDS = env.float("FLOODLIGHT_RETRY_MAX_SECONDS", default=3600.0)
+FLOODLIGHT_RETRY_MAX_ATTEMPTS = env.int("FLOODLIGHT_RETRY_MAX_ATTEMPTS", default=8)
 CELERY_BEAT_SCHEDULE = {
     "sweep-deferred-work": {
         "task": "retries.sweep_deferred_work",
@@ -265,19 +263,20 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- E-mail (information requested by participants) -----------------------------------------
-EMAIL_BACKEND = os.environ.get(
+EMAIL_BACKEND = env.str(
     "EMAIL_BACKEND",
-    "django.core.mail.backends.filebased.EmailBackend" if EMBEDDED else "django.core.mail.backends.smtp.EmailBackend",
+    default="django.core.mail.backends.filebased.EmailBackend" if EMBEDDED
+    else "django.core.mail.backends.smtp.EmailBackend",
 )
-EMAIL_FILE_PATH = Path(os.environ.get("EMAIL_FILE_PATH", VAR_DIR / "mail"))
-EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
-EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
-EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
-EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
-EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_FILE_PATH = Path(env.str("EMAIL_FILE_PATH", default=str(VAR_DIR / "mail")))
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 # A mail server that accepts the connection and then hangs must not hold a worker forever.
-EMAIL_TIMEOUT = float(os.environ.get("EMAIL_TIMEOUT", "30"))
-DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Floodlight study <study@example.org>")
+EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=30.0)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Floodlight study <study@example.org>")
 
 # --- Cache (API throttling counters) ------------------------------------------------------------
 # Shared by every web worker through Redis when there is one; per process otherwise.
@@ -301,8 +300,8 @@ REST_FRAMEWORK = {
         "rest_framework.throttling.UserRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
-        "anon": os.environ.get("API_THROTTLE_ANON", "30/hour"),
-        "user": os.environ.get("API_THROTTLE_USER", "1000/hour"),
+        "anon": env.str("API_THROTTLE_ANON", default="30/hour"),
+        "user": env.str("API_THROTTLE_USER", default="1000/hour"),
     },
 }
 SPECTACULAR_SETTINGS = {
@@ -318,34 +317,36 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- The study --------------------------------------------------------------------------------
-# Demo mode: a missing panel id is allowed (the README's first command). Never on in the field.
-FLOODLIGHT_DEMO_MODE = env_bool("FLOODLIGHT_DEMO_MODE", default=DEBUG)
+# Demo mode: a missing panel id is allowed (the README's first command). Never on in the field:
+# only the embedded default turns it on by itself.
+FLOODLIGHT_DEMO_MODE = env.bool("FLOODLIGHT_DEMO_MODE", default=EMBEDDED)
 # A participant not seen for this long, and not finished, counts as "abandoned" in the funnel.
-FLOODLIGHT_ABANDONED_AFTER_HOURS = int(os.environ.get("FLOODLIGHT_ABANDONED_AFTER_HOURS", "24"))
+FLOODLIGHT_ABANDONED_AFTER_HOURS = env.int("FLOODLIGHT_ABANDONED_AFTER_HOURS", default=24)
 
 # Panel exit redirects; {pid} is replaced by the URL-encoded panel respondent id (and {NAME} by a
 # study's kept entry parameter). The /done/ defaults are the demo's stand-in pages: a study that is
 # not a demo cannot open on them (studies.readiness).
-PANEL_COMPLETE_URL = os.environ.get("PANEL_COMPLETE_URL", "/done/complete/?pid={pid}")
-PANEL_SCREENOUT_URL = os.environ.get("PANEL_SCREENOUT_URL", "/done/screenout/?pid={pid}")
-PANEL_OVERQUOTA_URL = os.environ.get("PANEL_OVERQUOTA_URL", "/done/overquota/?pid={pid}")
-PANEL_DECLINED_URL = os.environ.get("PANEL_DECLINED_URL", "/done/declined/?pid={pid}")
+PANEL_COMPLETE_URL = env.str("PANEL_COMPLETE_URL", default="/done/complete/?pid={pid}")
+PANEL_SCREENOUT_URL = env.str("PANEL_SCREENOUT_URL", default="/done/screenout/?pid={pid}")
+PANEL_OVERQUOTA_URL = env.str("PANEL_OVERQUOTA_URL", default="/done/overquota/?pid={pid}")
+PANEL_DECLINED_URL = env.str("PANEL_DECLINED_URL", default="/done/declined/?pid={pid}")
 # The instrument (questionnaire) definition file; one source of truth for forms and exports.
 FLOODLIGHT_INSTRUMENT = Path(
-    os.environ.get("FLOODLIGHT_INSTRUMENT", BASE_DIR / "studyserver" / "instrument" / "definitions" / "floodlight-v1.yaml")
+    env.str("FLOODLIGHT_INSTRUMENT",
+            default=str(BASE_DIR / "studyserver" / "instrument" / "definitions" / "floodlight-v1.yaml"))
 )
 # Reference data (districts, FSA centroids). Tests, CI and the demo point this at ../shared/data;
 # a deployment points it at the official files it downloaded (see README).
-FLOODLIGHT_REFERENCE_DATA = os.environ.get("FLOODLIGHT_REFERENCE_DATA", "")
-PGEOCODE_DATA_DIR = os.environ.get("PGEOCODE_DATA_DIR", "")
+FLOODLIGHT_REFERENCE_DATA = env.str("FLOODLIGHT_REFERENCE_DATA", default="")
+PGEOCODE_DATA_DIR = env.str("PGEOCODE_DATA_DIR", default="")
 # The generator: device ("cpu", "cuda"), checkpoints; empty means the reference backend.
-GENERATOR_DEVICE = os.environ.get("GENERATOR_DEVICE", "cpu")
+GENERATOR_DEVICE = env.str("GENERATOR_DEVICE", default="cpu")
 # A gpu-queue task floods up to this many waiting stimuli in one batch (1: one at a time).
-GENERATOR_BATCH_SIZE = int(os.environ.get("GENERATOR_BATCH_SIZE", "8"))
-GENERATOR_MASKER_CHECKPOINT = os.environ.get("GENERATOR_MASKER_CHECKPOINT", "")
-GENERATOR_PAINTER_CHECKPOINT = os.environ.get("GENERATOR_PAINTER_CHECKPOINT", "")
-STREETVIEW_API_KEY = os.environ.get("STREETVIEW_API_KEY", "")
-STREETVIEW_BASE_URL = os.environ.get("STREETVIEW_BASE_URL", "https://maps.googleapis.com/maps/api/streetview")
+GENERATOR_BATCH_SIZE = env.int("GENERATOR_BATCH_SIZE", default=8)
+GENERATOR_MASKER_CHECKPOINT = env.str("GENERATOR_MASKER_CHECKPOINT", default="")
+GENERATOR_PAINTER_CHECKPOINT = env.str("GENERATOR_PAINTER_CHECKPOINT", default="")
+STREETVIEW_API_KEY = env.str("STREETVIEW_API_KEY", default="")
+STREETVIEW_BASE_URL = env.str("STREETVIEW_BASE_URL", default="https://maps.googleapis.com/maps/api/streetview")
 
 LOGGING = {
     "version": 1,
@@ -353,7 +354,7 @@ LOGGING = {
     # Panel ids and entry signatures in query strings never reach the logs (see README: proxies).
     "filters": {"redact_panel_ids": {"()": "studyserver.accounts.logging.RedactPanelIds"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["redact_panel_ids"]}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.request": {"level": "ERROR"},
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},

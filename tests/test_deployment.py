@@ -28,7 +28,8 @@ PRODUCTION_ENV = {
 
 
 def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST_"))}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("DJANGO_", "PYTEST_")) and k not in {"FLOODLIGHT_EMBEDDED", "FLOODLIGHT_DEMO_MODE"}}
     env.update(PRODUCTION_ENV)
     env.update(extra)
     return env

@@ -27,11 +27,12 @@ pytestmark = pytest.mark.xdist_group("live-servers")
 
 
 def _embedded_env(var_dir: Path) -> dict[str, str]:
-    """Nothing set, as on a fresh machine: no DATABASE_URL, no REDIS_URL, DEBUG on by default."""
+    """As `make demo` runs: FLOODLIGHT_EMBEDDED=1 and nothing else (no DATABASE_URL, no REDIS_URL)."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("DJANGO_", "PYTEST_")) and k not in {"DATABASE_URL", "REDIS_URL", "DEBUG",
                                                                     "CELERY_TASK_ALWAYS_EAGER", "EMAIL_BACKEND"}}
-    env.update({"DJANGO_SETTINGS_MODULE": "studyserver.settings", "FLOODLIGHT_VAR_DIR": str(var_dir)})
+    env.update({"DJANGO_SETTINGS_MODULE": "studyserver.settings", "FLOODLIGHT_EMBEDDED": "1",
+                "FLOODLIGHT_VAR_DIR": str(var_dir)})
     env.setdefault("FLOODLIGHT_REFERENCE_DATA", str(REPO.parent / "shared" / "data"))
     env.setdefault("PGEOCODE_DATA_DIR", str(Path(env["FLOODLIGHT_REFERENCE_DATA"]) / "pgeocode"))
     return env
