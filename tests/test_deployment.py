@@ -107,9 +107,16 @@ def test_the_web_command_of_compose_serves_the_health_check():
                 if time.monotonic() > deadline or process.poll() is not None:
                     raise AssertionError(process.stdout.read().decode() if process.poll() is not None else "gunicorn did not answer") from None
                 time.sleep(0.3)
+        # The access log compose turns on names the path, never the query string or the referer.
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/healthz?PROLIFIC_PID=5f1d-SECRET&rid=R-SECRET",
+                                         headers={"Referer": "https://x/s/demo/?pid=REF-SECRET"})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert response.status == 200
     finally:
         process.terminate()
         process.wait(timeout=10)
+    log = process.stdout.read().decode()
+    assert '"GET /healthz" 200' in log and "SECRET" not in log, log
 
 
 def test_the_worker_command_of_compose_starts_and_answers_a_ping():
