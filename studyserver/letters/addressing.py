@@ -8,6 +8,8 @@ letter is the one signed, even after a by-election or a change of wording.
 from __future__ import annotations
 
 import re
+import unicodedata
+from typing import Any
 
 from django.utils import timezone
 
@@ -39,6 +41,27 @@ def paragraphs(text: str) -> list[str]:
             if block.strip()]
 
 
+# French elides "de" before a vowel or a mute h: "député(e) d'Egmont", "d'Halifax", but "de Malpeque".
+# The riding is only known when the text is filled in, so the preposition in front of the
+# placeholder is elided then (an "h" in a riding's name is mute, as in d'Hamilton, d'Hochelaga).
+_DE_BEFORE_RIDING = re.compile(r"\bde \{mp_district\}")
+_ELIDING_LETTERS = frozenset("aeiouh")
+
+
+def elides(name: str) -> bool:
+    """Whether French "de" becomes "d'" before ``name`` (a vowel, accented or not, or a mute h)."""
+    first = unicodedata.normalize("NFD", name.strip())[:1].casefold()
+    return first in _ELIDING_LETTERS
+
+
+def letter_text(instrument: Instrument, key: str, language: str, **values: Any) -> str:
+    """The instrument text ``key`` filled in, with French "de {mp_district}" elided where the riding asks."""
+    template = instrument.texts[key].get(language)
+    if language == "fr" and elides(str(values.get("mp_district", ""))):
+        template = _DE_BEFORE_RIDING.sub("d'{mp_district}", template)
+    return template.format(**values)
+
+
 def riding_name(district, language: str) -> str:
     """The district's name as written to its member: the data files' ASCII "--" is an em dash."""
     return district.name(language).replace("--", "—") if district is not None else ""
@@ -60,8 +83,8 @@ def opening_line(representative: Representative | None, district, language: str,
     instrument = instrument or get_instrument()
     riding = riding_name(district, language)
     if representative is None:
-        return instrument.text("letter_opening_riding", language, mp_district=riding)
-    return instrument.text(OPENING_KEYS.get(representative.salutation, "letter_opening_member"), language,
+        return letter_text(instrument, "letter_opening_riding", language, mp_district=riding)
+    return letter_text(instrument, OPENING_KEYS.get(representative.salutation, "letter_opening_member"), language,
                            first_name=representative.first_name, last_name=representative.last_name,
                            mp_district=riding)
 
@@ -122,6 +145,6 @@ def letter_intro(letter: AddressedLetter, instrument: Instrument | None = None) 
     instrument = instrument or get_instrument()
     riding = riding_name(letter.district, letter.language)
     if letter.representative is None:
-        return instrument.text("letter_intro", letter.language, mp_district=riding)
-    return instrument.text("letter_intro_member", letter.language, member=letter.representative.full_name,
+        return letter_text(instrument, "letter_intro", letter.language, mp_district=riding)
+    return letter_text(instrument, "letter_intro_member", letter.language, member=letter.representative.full_name,
                            mp_district=riding)

@@ -28,7 +28,7 @@ from studyserver.exports.access import check_personal_data_permission, log_expor
 from studyserver.instrument.definition import Instrument, get_instrument
 from studyserver.survey.models import PageSubmission, Participant
 
-from .addressing import compose, current_representative, riding_name
+from .addressing import compose, current_representative, letter_text, riding_name
 from .models import Representative
 
 Progress = Callable[[str], None]
@@ -145,8 +145,8 @@ def collect(study: Any, progress: Progress | None = None) -> Delivery:
             language=recorded.language, opening=recorded.opening, paragraphs=recorded.paragraphs,
             riding=riding_name(district, recorded.language), signed_at=submission.submitted_at,
             recorded_member=recorded.representative,
-            signed_line=participant.instrument.text(
-                "letter_signed_line", recorded.language,
+            signed_line=letter_text(
+                participant.instrument, "letter_signed_line", recorded.language,
                 date=_signed_date(submission.submitted_at, recorded.language),
                 mp_district=riding_name(district, recorded.language)),
         ))

@@ -153,7 +153,20 @@ def test_letters_signed_before_they_were_recorded_are_rebuilt_to_the_riding(lett
     signer(study, district, "Early Bird", language="fr", addressed=False)
     folder, _ = export(tmp_path)
     pages = pdf_pages((folder / "35999-riding.pdf").read_bytes())
-    assert "Early Bird" in pages[0] and "À la ou au député de Ottawa-Sud," in pages[0]
+    assert "Early Bird" in pages[0] and "À la ou au député d'Ottawa-Sud," in pages[0]
+
+
+def test_french_letters_elide_de_before_a_vowel_in_the_pdf(letters, tmp_path):
+    study, _ = letters
+    egmont = District.objects.create(representation_order="2023", fed_code="11002", name_en="Egmont",
+                                     name_fr="Egmont", province_code="PE")
+    make_member(egmont, "Bobby", "Morrissey")
+    signer(study, egmont, "Île Signer", language="fr")
+    signer(study, egmont, "English Signer")
+    folder, _ = export(tmp_path)
+    french, english = pdf_pages((folder / "11002-bobby-morrissey.pdf").read_bytes())
+    assert "À Bobby Morrissey, député(e) d'Egmont," in french and "de Egmont" not in french
+    assert "Dear Bobby Morrissey, Member of Parliament for Egmont," in english
 
 
 def test_command_refuses_bad_input_clearly_and_logs_nothing(letters, tmp_path):

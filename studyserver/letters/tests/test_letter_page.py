@@ -63,6 +63,21 @@ def test_french_letter_with_a_member_without_known_gender(yukon):
     assert AddressedLetter.objects.get().language == "fr"
 
 
+@pytest.mark.parametrize(("riding", "member", "opening", "intro"), [
+    ("Egmont", True, "À Brendan Hanley, député(e) d'Egmont,", "adressée à Brendan Hanley, député(e) d'Egmont."),
+    ("Egmont", False, "À la ou au député d'Egmont,", "adressée à la ou au député d'Egmont."),
+    ("Halifax", True, "À Brendan Hanley, député(e) d'Halifax,", "député(e) d'Halifax."),
+    ("Malpeque", True, "À Brendan Hanley, député(e) de Malpeque,", "député(e) de Malpeque."),
+])
+def test_french_elides_de_before_a_vowel_or_a_mute_h_on_the_page(yukon, riding, member, opening, intro):
+    yukon.name_fr = riding  # the riding's French name is all that matters here
+    yukon.save()
+    if member:
+        make_member(yukon, "Brendan", "Hanley")
+    page = at_letter_page("fr").get(LETTER_PAGE).content.decode().replace("&#x27;", "'")
+    assert opening in page and intro in page
+
+
 def test_french_salutations_follow_the_roster(yukon):
     member = make_member(yukon, "Éloïse", "Côté", salutation="ms")
     respondent = at_letter_page("fr")
