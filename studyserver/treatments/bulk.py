@@ -26,6 +26,12 @@ REQUIRED_COLUMNS = ("filename", "kind", "place_name_en")
 KNOWN_COLUMNS = ("filename", "kind", "fed_code", "province_code", "place_name_en", "place_name_fr")
 MAX_MEMBERS = 5_000
 MAX_TOTAL_BYTES = 2 * 1024 * 1024 * 1024
+MAX_MANIFEST_BYTES = 5 * 1024 * 1024
+# Photos barely compress (JPEG and PNG are compressed already) and a manifest ~10×: a member that
+# would grow past this ratio is a zip bomb. Below the floor the ratio is not checked (a tiny blank
+# file legitimately compresses a lot and costs nothing).
+MAX_COMPRESSION_RATIO = 100
+RATIO_FLOOR_BYTES = 1024 * 1024
 # What a damaged archive raises when a member is read (bad CRC, truncated data, odd compression).
 _BROKEN_MEMBER = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, OSError, ValueError)
 
@@ -70,11 +76,42 @@ class BrokenArchive(Exception):
     """A member of the zip cannot be read (the archive is damaged)."""
 
 
+def declared_size_problem(bundle: zipfile.ZipFile) -> str | None:
+    """What is wrong with the archive by its directory alone (None: it may be read).
+
+    Nothing is decompressed: the sizes and ratios the zip declares are checked first, and reading
+    a member (:func:`_read`) never produces more than its declared size, so a member that lies
+    about it fails its read instead of filling memory.
+    """
+    infos = [info for info in bundle.infolist() if not info.is_dir()]
+    if len(infos) > MAX_MEMBERS:
+        return f"The archive has {len(infos):,} files: at most {MAX_MEMBERS:,}; nothing was imported."
+    if sum(info.file_size for info in infos) > MAX_TOTAL_BYTES:
+        return (f"The archive would expand to more than {MAX_TOTAL_BYTES // 1024 ** 3} GB; nothing was imported. "
+                "Split it into several uploads.")
+    for info in infos:
+        limit = MAX_MANIFEST_BYTES if info.filename.lower().endswith(".csv") else MAX_IMAGE_BYTES
+        if info.file_size > limit:
+            return (f"{info.filename} would expand to {info.file_size / 1024 ** 2:,.0f} MB: at most "
+                    f"{limit // 1024 ** 2} MB per {'manifest' if limit == MAX_MANIFEST_BYTES else 'photo'}; "
+                    "nothing was imported.")
+        if info.file_size > RATIO_FLOOR_BYTES and info.file_size > MAX_COMPRESSION_RATIO * max(info.compress_size, 1):
+            return (f"{info.filename} is compressed {info.file_size / max(info.compress_size, 1):,.0f} to 1 (at most "
+                    f"{MAX_COMPRESSION_RATIO} to 1 for photos): not a photo archive; nothing was imported.")
+    return None
+
+
 def _read(bundle: zipfile.ZipFile, member: str) -> bytes:
+    info = bundle.getinfo(member)
     try:
-        return bundle.read(member)
+        with bundle.open(info) as handle:
+            data = handle.read(info.file_size + 1)  # never more than it declared (and one byte to tell)
     except _BROKEN_MEMBER as error:
-        raise BrokenArchive(f"{member}: the archive is damaged ({error or type(error).__name__}); nothing was imported.") from None
+        raise BrokenArchive(f"The archive is damaged ({member}: {error or type(error).__name__}); nothing was "
+                            "imported. Zip the photos again.") from None
+    if len(data) != info.file_size:
+        raise BrokenArchive(f"The archive is damaged ({member} is not the size it declares); nothing was imported.")
+    return data
 
 
 def _image_problem(data: bytes) -> str | None:
@@ -99,10 +136,10 @@ def check_archive(archive: IO[bytes], representation_order: str) -> tuple[list[_
 
 def _check_bundle(bundle: zipfile.ZipFile, representation_order: str) -> tuple[list[_Row], list[RowError], zipfile.ZipFile | None]:
     from studyserver.geo.models import District
-    infos = [info for info in bundle.infolist() if not info.is_dir()]
-    if len(infos) > MAX_MEMBERS or sum(info.file_size for info in infos) > MAX_TOTAL_BYTES:
-        return [], [RowError(0, "", "The archive is too large (files or total size).")], None
-    names = [info.filename for info in infos]
+    problem = declared_size_problem(bundle)
+    if problem:
+        return [], [RowError(0, "", problem)], None
+    names = [info.filename for info in bundle.infolist() if not info.is_dir()]
     manifest_name = _find_manifest(names)
     if manifest_name is None:
         return [], [RowError(0, "", f"No CSV manifest found (expected {MANIFEST_NAME}).")], None
@@ -164,13 +201,9 @@ def _check_bundle(bundle: zipfile.ZipFile, representation_order: str) -> tuple[l
         if not values.get("place_name_en"):
             problems.append("place_name_en is empty")
         if member is not None:
-            info = bundle.getinfo(member)
-            if info.file_size > MAX_IMAGE_BYTES:
-                problems.append("file larger than 40 MB")
-            else:
-                problem = _image_problem(_read(bundle, member))
-                if problem:
-                    problems.append(problem)
+            problem = _image_problem(_read(bundle, member))  # its declared size was checked above
+            if problem:
+                problems.append(problem)
         if problems:
             errors.extend(RowError(number, filename, problem) for problem in problems)
             continue

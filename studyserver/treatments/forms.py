@@ -169,16 +169,20 @@ class BulkUploadForm(_WithRepresentationOrder):
     generate = forms.BooleanField(required=False, initial=True, help_text="Queue generation for every new photo.")
 
     def clean_archive(self) -> Any:
+        from .bulk import MAX_TOTAL_BYTES, declared_size_problem
+
         archive = self.cleaned_data["archive"]
+        if archive.size > MAX_TOTAL_BYTES:
+            raise forms.ValidationError(f"The archive is larger than {MAX_TOTAL_BYTES // 1024 ** 3} GB; split it.")
+        # Only the zip's directory is read here: its declared sizes and ratios are checked before
+        # anything is decompressed (a damaged member is found when the import reads it).
         try:
             with zipfile.ZipFile(archive) as bundle:
-                damaged = bundle.testzip()  # reads every member: a damaged archive fails here
+                problem = declared_size_problem(bundle)
         except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, OSError, ValueError):
             raise forms.ValidationError("This file is not a readable .zip archive; nothing was imported.") from None
-        if damaged is not None:
-            raise forms.ValidationError(
-                f"The archive is damaged ({damaged} fails its checksum); nothing was imported. Zip the photos again."
-            )
+        if problem:
+            raise forms.ValidationError(problem)
         archive.seek(0)
         return archive
 

@@ -1,8 +1,9 @@
 """What a source photo may be: a JPEG or PNG of bounded size, re-encoded before it is stored.
 
 One rule for every way in (single upload, bulk zip, Street View): the bytes are decoded by
-Pillow and written again, so whatever else a file carried (HTML appended to an image, a
-polyglot, metadata) is gone, and the stored name ends in the detected format, never in the
+Pillow and written again with its pixels only, so whatever else a file carried (HTML appended to
+an image, a polyglot, a JPEG comment, EXIF/GPS, XMP, PNG text; the colour profile, once the pixels
+are converted to sRGB) is gone, and the stored name ends in the detected format, never in the
 uploader's extension.
 """
 
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from django.utils.text import get_valid_filename
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 MAX_IMAGE_BYTES = 40 * 1024 * 1024
 MAX_PIXELS = 50_000_000
@@ -40,6 +41,25 @@ class CleanPhoto:
         return f"{stem[:80]}.{self.extension}"
 
 
+_SRGB = ImageCms.createProfile("sRGB")
+
+
+def _in_srgb(image: Image.Image, icc: bytes | None) -> Image.Image:
+    """``image`` converted from its embedded colour profile to sRGB, so the profile can be dropped.
+
+    The profile is metadata like any other (its description tags are free text); sRGB is what a
+    browser assumes of an image without one, so a wide-gamut photo (Display P3, Adobe RGB) keeps its
+    colours. A profile that cannot be read is dropped and the pixels kept as they are.
+    """
+    if not icc or image.mode not in {"RGB", "RGBA"}:
+        return image
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        return ImageCms.profileToProfile(image, source, _SRGB, outputMode=image.mode) or image
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        return image
+
+
 def clean_photo(data: bytes) -> CleanPhoto:
     """Check and re-encode an uploaded photo, or raise :class:`PhotoError`."""
     if len(data) > MAX_IMAGE_BYTES:
@@ -56,14 +76,18 @@ def clean_photo(data: bytes) -> CleanPhoto:
             probe.verify()
         with Image.open(io.BytesIO(data)) as image:
             image.load()
-            upright = ImageOps.exif_transpose(image)
+            icc = image.info.get("icc_profile")
+            upright = _in_srgb(ImageOps.exif_transpose(image), icc)
+            # Nothing of the file but its pixels is written again: no comment (a JPEG COM segment
+            # can carry "<script>…"), no EXIF/GPS, XMP, PNG text chunks, nor the ICC profile.
+            upright.info = {}
             out = io.BytesIO()
             if fmt == "JPEG":
                 if upright.mode not in {"RGB", "L"}:
                     upright = upright.convert("RGB")
-                upright.save(out, "JPEG", quality=95, icc_profile=image.info.get("icc_profile"))
+                upright.save(out, "JPEG", quality=95)
             else:
-                upright.save(out, "PNG", icc_profile=image.info.get("icc_profile"))
+                upright.save(out, "PNG")
     except PhotoError:
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):

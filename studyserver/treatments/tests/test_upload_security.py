@@ -115,3 +115,102 @@ def test_staff_file_view_sends_an_image_type_and_a_sandbox(staff_client, distric
     assert response["Content-Type"] == "application/octet-stream"
     assert response["Content-Disposition"].startswith("attachment")
     assert "sandbox" in response["Content-Security-Policy"]
+
+
+def _bomb_zip(member_bytes: int, *, lie_about_size: int | None = None) -> io.BytesIO:
+    """A valid manifest and one 'photo' of zeros (deflated ≈1000:1); ``lie_about_size`` rewrites the
+    size its headers declare, as a hand-made bomb would."""
+    import struct
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bundle:
+        bundle.writestr("manifest.csv", "filename,kind,fed_code,province_code,place_name_en,place_name_fr\n"
+                        "a.jpg,house,24001,,Abitibi,\n")
+        bundle.writestr("photos/a.jpg", bytes(member_bytes))
+    data = bytearray(buffer.getvalue())
+    if lie_about_size is not None:
+        for signature, offset in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
+            start = 0
+            while (start := data.find(signature, start)) != -1:
+                name_at = start + (30 if signature == b"PK\x03\x04" else 46)
+                if data[name_at:name_at + 12] == b"photos/a.jpg":
+                    struct.pack_into("<I", data, start + offset, lie_about_size)
+                start += 4
+    upload = io.BytesIO(bytes(data))
+    upload.name = "sources.zip"
+    return upload
+
+
+@pytest.fixture
+def no_decompression(monkeypatch):
+    """Called once the archive is built: from then on, decompressing any zip member fails the test."""
+    import zipfile
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a member was decompressed before the archive's declared sizes were checked")
+
+    def activate() -> None:
+        monkeypatch.setattr(zipfile.ZipFile, "open", refuse)
+        monkeypatch.setattr(zipfile.ZipFile, "testzip", refuse)
+
+    return activate
+
+
+def test_a_zip_bomb_is_refused_by_its_declared_ratio_before_anything_is_decompressed(
+        staff_client, districts, media, no_decompression):
+    archive = _bomb_zip(30 * 1024 * 1024)  # 30 MB of zeros, under the 40 MB photo limit, ≈30 KB zipped
+    assert len(archive.getvalue()) < 100_000
+    no_decompression()
+    response = staff_client.post(reverse("admin:treatments_bulk_upload"),
+                                 {"archive": archive, "representation_order": "2099"})
+    assert response.status_code == 400
+    assert "photos/a.jpg is compressed" in response.content.decode() and "to 1" in response.content.decode()
+    assert SourcePhoto.objects.count() == 0
+
+
+def test_a_member_over_the_photo_limit_is_refused_by_its_declared_size(staff_client, districts, media,
+                                                                         no_decompression):
+    archive = _bomb_zip(41 * 1024 * 1024)
+    no_decompression()
+    response = staff_client.post(reverse("admin:treatments_bulk_upload"),
+                                 {"archive": archive, "representation_order": "2099"})
+    assert response.status_code == 400 and "at most 40 MB per photo" in response.content.decode()
+
+
+def test_a_member_lying_about_its_size_never_expands_past_what_it_declared(staff_client, districts, media):
+    import tracemalloc
+
+    archive = _bomb_zip(30 * 1024 * 1024, lie_about_size=1000)
+    tracemalloc.start()
+    try:
+        response = staff_client.post(reverse("admin:treatments_bulk_upload"),
+                                     {"archive": archive, "representation_order": "2099"})
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert response.status_code == 400 and "The archive is damaged (photos/a.jpg" in response.content.decode()
+    assert peak < 10 * 1024 * 1024, peak  # the 30 MB were never produced
+    assert SourcePhoto.objects.count() == 0
+
+
+def test_photos_are_stored_without_comment_or_any_metadata():
+    from PIL import ImageCms, PngImagePlugin
+
+    image = Image.new("RGB", (64, 48), (200, 10, 10))
+    exif = Image.Exif()
+    exif[0x010E] = "EXIF-SECRET"
+    jpeg = io.BytesIO()
+    image.save(jpeg, "JPEG", comment=b"<html><script>COM-SECRET</script>", exif=exif.tobytes(),
+               xmp=b"<x>XMP-SECRET</x>", icc_profile=ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", "PNG-SECRET")
+    info.add_itxt("XML:com.adobe.xmp", "XMP-SECRET")
+    png = io.BytesIO()
+    image.save(png, "PNG", pnginfo=info, exif=exif.tobytes())
+    for source in (jpeg.getvalue(), png.getvalue()):
+        cleaned = clean_photo(source).content
+        assert b"SECRET" not in cleaned and b"ICC_PROFILE" not in cleaned and b"iCCP" not in cleaned
+        with Image.open(io.BytesIO(cleaned)) as reread:
+            assert not ({"comment", "exif", "xmp", "icc_profile", "Comment"} & set(reread.info)), reread.info
+            assert reread.size == (64, 48)
