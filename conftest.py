@@ -1,8 +1,11 @@
 """Fixtures shared by the apps' tests: the real reference districts, loaded once per test database."""
 
+import os
+from pathlib import Path
+
 import pytest
 
-from studyserver.geo.testing import load_reference_districts
+from studyserver.geo.reference import load_reference_districts
 
 
 @pytest.fixture(scope="session")
@@ -34,8 +37,12 @@ def _fresh_cache():
 
 @pytest.fixture(scope="session")
 def climategan_checkpoints(tmp_path_factory):
-    """(masker.pt, painter.pt) imported from a random ClimateGAN release-shaped folder, built once
-    per session (about 430 MB of weights: shared by the generator and treatment tests)."""
-    from generator.climategan_testing import imported_release
+    """(masker.pt, painter.pt) imported from a random ClimateGAN release-shaped folder (about
+    430 MB of weights, shared by the generator and treatment tests): built once per run for all
+    pytest-xdist workers (their base folders share a parent), or once per content under
+    ``FLOODLIGHT_TEST_CACHE`` when that names a folder kept between runs."""
+    from tests.support.climategan import shared_imported_release
 
-    return imported_release(tmp_path_factory.mktemp("climategan"))
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    return shared_imported_release(Path(os.environ.get("FLOODLIGHT_TEST_CACHE") or shared))

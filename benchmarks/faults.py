@@ -276,7 +276,7 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"unknown fault(s): {', '.join(sorted(unknown))}")
 
-    from studyserver.retries.testing import SmtpSink
+    from tests.support.smtp import SmtpSink
 
     root = Path(tempfile.mkdtemp(prefix="floodlight-faults-"))
     postgres, redis_server, sink = PrivatePostgres(root), PrivateRedis(root), SmtpSink()
@@ -307,7 +307,7 @@ def main() -> None:
         manage = [sys.executable, "manage.py"]
         log("migrating and seeding the private database")
         subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], cwd=REPO, env=env, check=True)
-        subprocess.run([*manage, "shell", "-c", f"from studyserver.survey.remote import seed_load_study; seed_load_study({SLUG!r})"],
+        subprocess.run([*manage, "shell", "-c", f"from tests.support.remote import seed_load_study; seed_load_study({SLUG!r})"],
                        cwd=REPO, env=env, check=True)
         logs = root / "logs"
         logs.mkdir()
@@ -329,7 +329,7 @@ def main() -> None:
         import django
 
         django.setup()
-        from studyserver.survey.remote import Observations, RemoteParticipant
+        from tests.support.remote import Observations, RemoteParticipant
 
         observations = Observations()
         timeline: list[dict[str, Any]] = []

@@ -74,8 +74,8 @@ def main() -> None:
         from django.db import connection
 
         from studyserver.geo.models import PostalArea
+        from studyserver.geo.reference import load_reference_districts
         from studyserver.geo.services import locate
-        from studyserver.geo.testing import load_reference_districts
 
         if "DATABASE_URL" not in os.environ:
             call_command("migrate", verbosity=0)

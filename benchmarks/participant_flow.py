@@ -31,6 +31,7 @@ from typing import Any
 import requests
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # tests.support (the HTTP participants) is not installed
 DATABASE = "floodlight_bench"
 
 
@@ -68,7 +69,7 @@ def prepare_database(admin_url: str, env: dict[str, str], database: str = DATABA
     connection.close()
     manage = [sys.executable, "manage.py"]
     subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], cwd=REPO, env=env, check=True)
-    subprocess.run([*manage, "shell", "-c", "from studyserver.survey.remote import seed_load_study; seed_load_study('bench')"],
+    subprocess.run([*manage, "shell", "-c", "from tests.support.remote import seed_load_study; seed_load_study('bench')"],
                    cwd=REPO, env=env, check=True)
     return "bench"
 
@@ -146,7 +147,7 @@ def main() -> None:
         import django
 
         django.setup()
-        from studyserver.survey.remote import Observations, RemoteParticipant
+        from tests.support.remote import Observations, RemoteParticipant
 
         timings = Observations()
         stop = threading.Event()

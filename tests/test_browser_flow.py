@@ -184,9 +184,9 @@ def test_a_researcher_prepares_and_opens_a_pilot_from_the_admin(browser, live_se
     and a participant's Prolific link: decline goes back to the panel with its status."""
     from django.contrib.auth.models import User
 
-    from studyserver.instrument.testing import version_with_real_contacts
     from studyserver.studies.models import Study
     from studyserver.treatments.models import Stimulus
+    from tests.support.instrument import version_with_real_contacts
 
     settings.MEDIA_ROOT = tmp_path / "media"
     User.objects.create_superuser("lead", "lead@example.org", "pw-lead-1")

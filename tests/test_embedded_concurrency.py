@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from studyserver.survey.remote import Observations, RemoteParticipant
+from tests.support.remote import Observations, RemoteParticipant
 
 REPO = Path(__file__).resolve().parent.parent
 PARTICIPANTS = 16
@@ -49,7 +49,7 @@ def embedded_server(tmp_path):
     env = _embedded_env(tmp_path)
     manage = [sys.executable, "manage.py"]
     subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], cwd=REPO, env=env, check=True)
-    subprocess.run([*manage, "shell", "-c", "from studyserver.survey.remote import seed_load_study; seed_load_study('live')"],
+    subprocess.run([*manage, "shell", "-c", "from tests.support.remote import seed_load_study; seed_load_study('live')"],
                    cwd=REPO, env=env, check=True)
     port = _free_port()
     log = (tmp_path / "runserver.log").open("w")

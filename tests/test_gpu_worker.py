@@ -29,7 +29,8 @@ from django.db import connection
 from PIL import Image
 
 from studyserver.treatments.models import SourcePhoto, Stimulus
-from studyserver.treatments.tasks import HOLD_ENV, generate_stimulus
+from studyserver.treatments.tasks import generate_stimulus
+from tests.support.held_worker import HOLD_SECONDS_ENV
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -51,7 +52,8 @@ def broker_mode(settings, tmp_path):
     app.conf.task_always_eager = eager
 
 
-def start_worker(tmp_path: Path, queue: str, name: str, **extra_env: str) -> subprocess.Popen:
+def start_worker(tmp_path: Path, queue: str, name: str, app: str = "studyserver",
+                 **extra_env: str) -> subprocess.Popen:
     db = connection.settings_dict
     env = {
         **os.environ,
@@ -68,7 +70,7 @@ def start_worker(tmp_path: Path, queue: str, name: str, **extra_env: str) -> sub
     }
     log = open(tmp_path / f"{name}.log", "wb")  # noqa: SIM115 (closed when the process is reaped)
     return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "studyserver", "worker", "-Q", queue, "-c", "1",
+        [sys.executable, "-m", "celery", "-A", app, "worker", "-Q", queue, "-c", "1",
          "--pool", "prefork", "-n", f"{name}-{queue}@%h", "--without-gossip", "--without-mingle",
          "--without-heartbeat", "-l", "INFO"],
         cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
@@ -160,7 +162,8 @@ def test_killed_worker_task_is_redelivered_and_completes(broker_mode, district):
     queue = f"gpu-test-{uuid.uuid4().hex[:10]}"
     stimulus = Stimulus.objects.create(source=street_photo_source(district, KILL_KIND), seed=0)
     short_visibility = {"CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT_S)}
-    doomed = start_worker(tmp_path, queue, "doomed", **short_visibility, **{HOLD_ENV: "60"})
+    doomed = start_worker(tmp_path, queue, "doomed", app="tests.support.held_worker",
+                          **short_visibility, **{HOLD_SECONDS_ENV: "60"})
     rescuer = None
     try:
         generate_stimulus.apply_async(args=[stimulus.pk], queue=queue)

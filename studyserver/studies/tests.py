@@ -6,11 +6,11 @@ from django.utils.html import escape
 
 from studyserver.assignment.services import ensure_scheme
 from studyserver.geo.models import District
-from studyserver.instrument.testing import version_with_real_contacts
 from studyserver.studies import readiness as ready
 from studyserver.studies.models import Study
 from studyserver.treatments.models import Stimulus
-from studyserver.treatments.testing import approve_images_for
+from tests.support.instrument import version_with_real_contacts
+from tests.support.treatments import approve_images_for
 
 
 @pytest.mark.django_db
@@ -120,11 +120,11 @@ def test_copying_needs_its_permission(client, django_user_model):
 def test_seed_demo_loads_the_repository_questionnaire(monkeypatch):
     from django.core.management import call_command
 
-    from studyserver.geo import testing as geo_testing
+    from studyserver.geo import reference as geo_reference
     from studyserver.treatments import demo
 
     # Districts and images have their own tests; this one is about the study's questionnaire.
-    monkeypatch.setattr(geo_testing, "load_reference_districts", lambda *args, **kwargs: None)
+    monkeypatch.setattr(geo_reference, "load_reference_districts", lambda *args, **kwargs: None)
     monkeypatch.setattr(demo, "seed_demo_stimuli", lambda *args, **kwargs: None)
     call_command("seed_demo", "--no-admin")
     call_command("seed_demo", "--no-admin")  # idempotent

@@ -1,7 +1,7 @@
 """Simulated respondents for a demo study: they take the real study, page by page, through the views.
 
 Each one enters with a panel id ``SIM-<n>``, consents, gives a postal code of a random forward
-sortation area, answers every page at random (``survey.testing.answers_for`` with an RNG) and
+sortation area, answers every page at random (``survey.answers.answers_for`` with an RNG) and
 finishes. The treatment page's display time is simulated (10–40 s are written as if they had
 passed) so a few hundred respondents take a minute or two, not hours. Only demo studies accept
 them: their answers are noise and must never mix with a real study's data.
@@ -21,8 +21,8 @@ from django.test import Client
 from studyserver.studies.models import Study
 
 from . import flow
+from .answers import answers_for
 from .models import Exposure, Participant
-from .testing import answers_for
 
 
 class SimulationError(RuntimeError):

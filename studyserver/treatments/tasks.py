@@ -19,7 +19,6 @@ import hashlib
 import io
 import json
 import logging
-import os
 import shutil
 import tempfile
 import time
@@ -43,10 +42,6 @@ logger = logging.getLogger(__name__)
 
 MAX_RETRIES = 5
 RESULT_JPEG_QUALITY = 92
-# Test hook for the killed-worker test: a worker started with this variable holds each task for
-# that many seconds after marking it started, so the test can SIGKILL it mid-task. Unset in any
-# real deployment (it is read from the worker's own environment, never from a message).
-HOLD_ENV = "FLOODLIGHT_TREATMENTS_TEST_HOLD_SECONDS"
 
 
 class GenerationError(RuntimeError):
@@ -295,9 +290,6 @@ def generate_stimulus(self: Any, stimulus_id: int) -> str:
     if stimulus.task_id != (self.request.id or ""):
         return f"in the batch of task {stimulus.task_id}"
     companions = [] if self.request.retries else _claim_companions(stimulus, self.request.id or "")
-    hold = float(os.environ.get(HOLD_ENV, "0") or 0)
-    if hold > 0:
-        time.sleep(hold)
     outcomes = _generate_many([stimulus, *companions])
     for companion in companions:
         outcome = outcomes[companion.pk]

@@ -20,17 +20,17 @@ from PIL import Image
 from generator import climategan
 from generator.__main__ import main as generator_main
 from generator.checkpoint import build_model, build_model_from_checkpoint, load_checkpoint
-from generator.climategan_testing import (
-    RELEASE_OPTS,
-    release_keys,
-    release_state,
-    write_part,
-)
 from generator.config import ClimateGANMaskerConfig, ClimateGANPainterConfig
 from generator.models import ClimateGANMasker, ClimateGANPainter
 from generator.models.common import StateDictMismatchError
 from generator.pipeline import FloodPipeline, PipelineOptions
 from generator.service import flood_file
+from tests.support.climategan import (
+    RELEASE_OPTS,
+    release_keys,
+    release_state,
+    write_part,
+)
 
 
 def mapped_release_keys(kind: str) -> dict[str, tuple[int, ...]]:

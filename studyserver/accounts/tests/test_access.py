@@ -22,7 +22,6 @@ from studyserver.accounts.roles import (
     STUDY_ADMIN,
     sync_roles,
 )
-from studyserver.accounts.testing import staff_with_roles
 from studyserver.exports.tests.factories import (
     make_district,
     make_participant,
@@ -31,7 +30,8 @@ from studyserver.exports.tests.factories import (
 )
 from studyserver.survey.models import Participant, PersonalData
 from studyserver.treatments.models import Stimulus
-from studyserver.treatments.testing import picture_bytes
+from tests.support.accounts import staff_with_roles
+from tests.support.treatments import picture_bytes
 
 pytestmark = pytest.mark.django_db
 

@@ -16,7 +16,6 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from studyserver.accounts.roles import DATA_MANAGER, PERSONAL_DATA, REVIEWER, ROLES, STUDY_ADMIN
-from studyserver.accounts.testing import staff_with_roles
 from studyserver.assignment.services import ensure_scheme
 from studyserver.exports.models import ExportLog
 from studyserver.exports.tests.factories import (
@@ -25,7 +24,8 @@ from studyserver.exports.tests.factories import (
     make_stimulus,
     make_study,
 )
-from studyserver.treatments.testing import picture_bytes
+from tests.support.accounts import staff_with_roles
+from tests.support.treatments import picture_bytes
 
 NO_GROUP = "no group"
 USERS = [*ROLES, NO_GROUP]

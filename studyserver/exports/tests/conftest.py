@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from studyserver.accounts.roles import DATA_MANAGER, PERSONAL_DATA
-from studyserver.accounts.testing import staff_with_roles
+from tests.support.accounts import staff_with_roles
 
 from .factories import make_district, make_participant, make_stimulus, make_study
 

@@ -17,7 +17,7 @@ from studyserver.geo.services import locate
 @pytest.fixture(scope="module")
 def sample(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
-        from studyserver.geo.testing import load_reference_districts
+        from studyserver.geo.reference import load_reference_districts
 
         load_reference_districts("2013")
         districts = [DistrictShape(d.fed_code, d.province_code, d.geometry())

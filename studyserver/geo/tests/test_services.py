@@ -104,7 +104,7 @@ def test_json_dict_has_exactly_the_contract_fields(geo2013):
 
 
 def test_names_only_order_lets_the_participant_pick_in_the_province(geo2013):
-    from studyserver.geo.testing import load_reference_districts
+    from studyserver.geo.reference import load_reference_districts
 
     load_reference_districts("2023")  # inside this test's transaction: rolled back afterwards
     assert District.objects.filter(representation_order="2023").count() == 343

@@ -11,9 +11,9 @@ import redis
 from django.utils import timezone
 
 from studyserver.celery import app
-from studyserver.retries.testing import closed_port
 from studyserver.treatments.models import SourcePhoto, Stimulus
 from studyserver.treatments.services import send_generation_task, sweep_generation_requests
+from tests.support.smtp import closed_port
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")
 

@@ -13,10 +13,10 @@ from django.utils import timezone
 
 from studyserver.instrument.definition import get_instrument
 from studyserver.retries.sweep import sweep_deferred_work
-from studyserver.retries.testing import SmtpSink, closed_port
 from studyserver.studies.models import Study
 from studyserver.survey.models import InformationRequest, Participant, PersonalData
 from studyserver.survey.tasks import deliver_information_request, sweep_information_requests
+from tests.support.smtp import SmtpSink, closed_port
 
 Status = InformationRequest.Status
 

@@ -17,9 +17,9 @@ from studyserver.assignment.services import ARMS, regenerate_stratum
 from studyserver.geo.models import District
 from studyserver.instrument.definition import get_instrument
 from studyserver.studies.models import Study
+from studyserver.survey.answers import answers_for  # noqa: F401 (re-exported)
 from studyserver.survey.models import Participant
-from studyserver.survey.testing import answers_for  # noqa: F401 (re-exported)
-from studyserver.treatments.testing import approve_images_for  # noqa: F401 (re-exported)
+from tests.support.treatments import approve_images_for  # noqa: F401 (re-exported)
 
 # Postal codes of the real reference data (see studyserver/geo/tests/test_services.py).
 YUKON = "Y1A 6E5"  # decided: Yukon (60001)

@@ -33,7 +33,7 @@ def _orm_stimulus_for(arm, district, study=None):
 
 @pytest.mark.django_db
 def test_the_stimulus_shown_is_the_orms_for_every_arm_district_and_study(yukon):
-    from studyserver.treatments.testing import approve_images_for
+    from tests.support.treatments import approve_images_for
 
     others = list(District.objects.filter(representation_order="2013").exclude(pk=yukon.pk)[:2])
     approve_images_for(others[0], seed=1)

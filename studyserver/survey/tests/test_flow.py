@@ -306,7 +306,7 @@ def test_the_whole_study_for_a_treated_participant(yukon, django_capture_on_comm
     exposure.refresh_from_db()
     assert exposure.page_served_at == served_at
     # A newer approved image for the same slot does not replace the one already shown.
-    from studyserver.treatments.testing import approve_images_for
+    from tests.support.treatments import approve_images_for
 
     approve_images_for(participant.district, seed=7)
     assert exposure.stimulus_id in respondent.get(flow.TREATMENT).content.decode()

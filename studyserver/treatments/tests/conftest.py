@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from studyserver.geo.models import District
 from studyserver.treatments.models import SourcePhoto, Stimulus
-from studyserver.treatments.testing import picture_bytes
+from tests.support.treatments import picture_bytes
 
 
 def png_bytes(seed: int = 0, size: int = 32) -> bytes:

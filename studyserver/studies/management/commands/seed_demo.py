@@ -33,7 +33,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         from studyserver.assignment.services import ensure_scheme
-        from studyserver.geo.testing import load_reference_districts
+        from studyserver.geo.reference import load_reference_districts
         from studyserver.instrument.definition import InstrumentError
         from studyserver.instrument.versions import store_version
         from studyserver.treatments.demo import seed_demo_stimuli

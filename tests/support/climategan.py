@@ -1,15 +1,21 @@
-"""A ClimateGAN release-shaped folder with random values, for tests and demos (no download).
+"""A ClimateGAN release-shaped folder with random values, for the tests (no download).
 
 ``climategan_release_keys.tsv`` lists every tensor name, shape and dtype of the two
 ``latest_ckpt.pth`` files of ``release-github-v1.zip``; :func:`write_release` writes
 ``<root>/masker`` and ``<root>/painter`` (``opts.yaml`` + ``checkpoints/latest_ckpt.pth``) with
 seeded random values scaled so that activations stay finite and mask logits stay O(1), and
-:func:`imported_release` also imports them (``<root>/imported/masker.pt``, ``painter.pt``).
+:func:`imported_release` also imports them (``<root>/imported/masker.pt``, ``painter.pt``), and
+:func:`shared_imported_release` does it once per content key under a folder shared by every
+pytest worker (the weights are ~430 MB: the release's real shapes are what the importer checks).
 """
 
 from __future__ import annotations
 
 import copy
+import fcntl
+import hashlib
+import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -104,3 +110,34 @@ def imported_release(root: Path, seed: int = 0) -> tuple[Path, Path]:
     masker, painter = write_release(root, seed)
     report = import_release(masker, painter, root / "imported")
     return report.outputs["masker"], report.outputs["painter"]
+
+
+def release_content_key(seed: int = 0) -> str:
+    """What the imported files depend on: the key list, the options, the seed and the generator's code."""
+    digest = hashlib.sha256(json.dumps([RELEASE_OPTS, seed]).encode())
+    digest.update(KEYS_TSV.read_bytes())
+    digest.update(Path(__file__).read_bytes())
+    for path in sorted((Path(__file__).resolve().parents[2] / "generator").rglob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def shared_imported_release(cache_root: Path, seed: int = 0) -> tuple[Path, Path]:
+    """(masker.pt, painter.pt) imported once under ``cache_root/climategan-<content key>``.
+
+    Workers of one run (or runs sharing ``cache_root``) take a file lock: the first builds, the
+    others reuse its files. The random release itself is deleted once imported (only the two
+    imported files are needed), so one copy of the weights is on disk.
+    """
+    folder = Path(cache_root) / f"climategan-{release_content_key(seed)}"
+    outputs = folder / "imported" / "masker.pt", folder / "imported" / "painter.pt"
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.parent / f"{folder.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / "complete").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            imported_release(folder, seed)
+            shutil.rmtree(folder / "masker")
+            shutil.rmtree(folder / "painter")
+            (folder / "complete").touch()
+    return outputs

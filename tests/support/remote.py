@@ -30,9 +30,9 @@ def seed_load_study(slug: str, min_exposure_seconds: int = 0) -> None:
     Run inside Django (``manage.py shell -c``) against a fresh database.
     """
     from studyserver.geo.models import District
-    from studyserver.geo.testing import load_reference_districts
+    from studyserver.geo.reference import load_reference_districts
     from studyserver.studies.models import Study
-    from studyserver.treatments.testing import approve_images_for
+    from tests.support.treatments import approve_images_for
 
     load_reference_districts("2013")
     for code in TERRITORY_DISTRICTS:
@@ -119,7 +119,7 @@ class RemoteParticipant:
     def take_study(self) -> bool:
         """From the entry link to the panel redirect; False (and an error noted) on anything unexpected."""
         from studyserver.instrument.definition import get_instrument
-        from studyserver.survey.testing import answers_for
+        from studyserver.survey.answers import answers_for
 
         instrument = get_instrument()
         postal_code, province = POSTAL_CODES[self.number % len(POSTAL_CODES)]

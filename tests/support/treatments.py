@@ -10,8 +10,7 @@ from django.utils import timezone
 from PIL import Image
 
 from studyserver.geo.models import District
-
-from .models import SourcePhoto, Stimulus
+from studyserver.treatments.models import SourcePhoto, Stimulus
 
 
 def picture_bytes(seed: int = 0, size: int = 32, fmt: str = "PNG") -> bytes:

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.contrib.auth.models import Group, User
 
-from .roles import sync_roles
+from studyserver.accounts.roles import sync_roles
 
 
 def staff_with_roles(username: str, *roles: str, **fields: Any) -> User:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from .models import InstrumentVersion
-from .versions import store_version
+from studyserver.instrument.models import InstrumentVersion
+from studyserver.instrument.versions import store_version
 
 
 def version_with_real_contacts(label: str = "floodlight-v1-r2") -> InstrumentVersion:
