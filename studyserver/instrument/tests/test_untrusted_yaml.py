@@ -16,7 +16,6 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 
 from studyserver.accounts.roles import STUDY_ADMIN
-from studyserver.accounts.testing import staff_with_roles
 from studyserver.instrument import definition
 from studyserver.instrument.definition import (
     InstrumentError,
@@ -24,6 +23,7 @@ from studyserver.instrument.definition import (
     parse_instrument_text,
 )
 from studyserver.instrument.models import InstrumentVersion
+from tests.support.accounts import staff_with_roles
 
 
 def _sample() -> str:
