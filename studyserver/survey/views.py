@@ -443,9 +443,29 @@ def screened_out(request: HttpRequest, token: str) -> HttpResponse:
         return participant
     if participant.state != Participant.State.SCREENED_OUT:
         return _go_on(participant)
-    kind = "overquota" if participant.screenout_reason == Participant.ScreenOut.OVER_QUOTA else "screenout"
-    return _render(request, "survey/screened_out.html", participant.language,
-                   {"exit_url": _exit_url(participant, kind)})
+    language = participant.language
+    context: dict[str, Any] = {}
+    if participant.screenout_reason == Participant.ScreenOut.OVER_QUOTA:
+        # Eligible, but the places were taken meanwhile: "the study is full", never "not eligible".
+        kind = "overquota"
+        context = {"title": _text_of_version_or_default(participant.instrument, "study_full_title", language,
+                                                        "screenout_title"),
+                   "body": _text_of_version_or_default(participant.instrument, "study_full_body", language,
+                                                       "screenout_body")}
+    else:
+        kind = "screenout"
+    return _render(request, "survey/screened_out.html", language,
+                   {**context, "exit_url": _exit_url(participant, kind)}, participant=participant)
+
+
+def _text_of_version_or_default(instrument: Instrument, key: str, language: str, fallback: str) -> str:
+    """A page text added after some questionnaire versions were stored: the participant's version's
+    own wording when it has one, else the deployment's default questionnaire's (stored versions
+    cannot be edited), else the older text ``fallback`` that the version has."""
+    for source in (instrument, get_instrument()):
+        if key in source.texts:
+            return source.text(key, language)
+    return instrument.text(fallback, language)
 
 
 @require_http_methods(["GET"])

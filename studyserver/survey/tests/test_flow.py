@@ -586,12 +586,35 @@ def test_a_full_quota_sends_later_participants_to_the_over_quota_url(yukon):
     assert not Assignment.objects.filter(participant=participant).exists()
     page = second.client.get(f"/take/{second.token}/screened-out/").content.decode()
     assert "https://panel.example/full?id=Q-2" in page
+    # They were eligible: the study is full, they are not told they are "not eligible".
+    assert "This study is full" in page and "not eligible" not in page
     # Once full, a newcomer is sent straight back to the panel and nothing is stored.
     late = Respondent(study, panel_id="Q-3").enter()
     assert late.status_code == 302 and late["Location"] == "https://panel.example/full?id=Q-3"
     assert Participant.objects.filter(study=study).count() == 2
     # Someone already in the study still resumes.
     assert Respondent(study, panel_id="Q-1").enter()["Location"].endswith(f"/{first.current_step()}/")
+
+
+@pytest.mark.parametrize(("language", "says", "never"), [
+    ("en", "The study has reached the number of participants it needs", "not eligible"),
+    ("fr", "L'étude a atteint le nombre de participants dont elle a besoin", "pas admissible"),
+])
+def test_over_quota_at_assignment_says_the_study_is_full_in_both_languages(yukon, language, says, never):
+    study = make_study(first_arm="control", assignment_quota=1)
+    first = placed_in_yukon(study, panel_id="F-1", language=language)
+    second = placed_in_yukon(study, panel_id="F-2", language=language)
+    first.answer_until(lambda step: step not in PRE_PAGES)
+    second.answer_until(lambda step: step not in PRE_PAGES)
+    page = html.unescape(second.client.get(f"/take/{second.token}/screened-out/").content.decode())
+    assert says in page and never not in page
+    # Someone screened out for another reason still reads the general wording.
+    outside = Respondent(make_study(slug="scope", scope=Study.Scope.PROVINCES, scope_provinces="QC"),
+                         language=language)
+    outside.enter()
+    outside.consent()
+    outside.post("postal", {"postal_code": YUKON})
+    assert never in html.unescape(outside.client.get(f"/take/{outside.token}/screened-out/").content.decode())
 
 
 # --- fielding: the debrief per arm, the step counter, panel parameters ---------------------------------------
