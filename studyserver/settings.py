@@ -289,16 +289,18 @@ CACHES = {
 # --- REST API ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        # A wrong token counts against the anonymous rate (studyserver/accounts/throttling.py).
+        "studyserver.accounts.throttling.ThrottledTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     # Staff with exports.export_data (the data manager role) only; see studyserver/accounts/roles.py.
     "DEFAULT_PERMISSION_CLASSES": ["studyserver.accounts.permissions.CanUseResearchApi"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
-    ],
+    # Logged-in users: UserRateThrottle. Requests without a valid login are counted (per address)
+    # by the permission and the token authentication, since DRF answers them before its throttles.
+    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
+    # The client address for the anonymous rate: the proxies' count, never a client's own header.
+    "NUM_PROXIES": AXES_IPWARE_PROXY_COUNT or 0,
     "DEFAULT_THROTTLE_RATES": {
         "anon": env.str("API_THROTTLE_ANON", default="30/hour"),
         "user": env.str("API_THROTTLE_USER", default="1000/hour"),
