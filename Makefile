@@ -1,5 +1,5 @@
 # The two commands of the README: `make demo` and `make test`.
-.PHONY: demo demo-analysis test setup lint services
+.PHONY: demo demo-analysis test setup lint services lock
 
 # Reference data for the demo and the tests (the repo's sibling folder ../shared/data by default).
 export FLOODLIGHT_REFERENCE_DATA ?= $(abspath $(CURDIR)/../shared/data)
@@ -43,3 +43,7 @@ test: services
 
 lint:
 	.venv/bin/ruff check .
+
+# requirements.lock: the versions .venv has of everything floodlight[dev,analysis,gpu] needs.
+lock:
+	.venv/bin/python scripts/lock.py

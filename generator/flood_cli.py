@@ -29,8 +29,8 @@ import json
 import sys
 from pathlib import Path
 
-from generator.pipeline import EVENTS
-from generator.service import OUTPUT_FORMATS, FloodFailure, FloodParams, flood_many, get_pipeline
+from generator.params import EVENTS, OUTPUT_FORMATS, FloodParams
+from generator.service import FloodFailure, flood_many, get_pipeline
 
 KINDS = ("masker", "painter")
 

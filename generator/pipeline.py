@@ -41,8 +41,8 @@ from torch import Tensor, nn
 
 from generator import effects
 from generator.data import Framing, compute_framing
+from generator.params import EVENTS
 
-EVENTS = ("flood", "smog", "wildfire")
 FRAMES = ("pad", "crop")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEFAULT_SIZE = 640

@@ -41,9 +41,9 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from generator.pipeline import EVENTS, FloodOutput, FloodPipeline, PipelineOptions
+from generator.params import FloodParams
+from generator.pipeline import FloodOutput, FloodPipeline, PipelineOptions
 
-OUTPUT_FORMATS = ("png", "jpeg")
 JPEG_QUALITY = 92
 RECORD_VERSION = 1
 PIPELINE_ERROR = "PipelineError"
@@ -53,46 +53,6 @@ class SourceImageError(ValueError):
     """The source is missing or is not a readable image."""
 
 
-@dataclass(frozen=True)
-class FloodParams:
-    """What to generate. ``size`` None: the backend's working size. ``seed`` picks the
-    wildfire colour (the networks themselves are deterministic)."""
-
-    event: str = "flood"
-    threshold: float = 0.5
-    size: int | None = None
-    seed: int = 0
-    format: str = "png"
-
-    def __post_init__(self) -> None:
-        if self.event not in EVENTS:
-            raise ValueError(f"event must be one of {EVENTS}, got {self.event!r}")
-        if not 0.0 <= float(self.threshold) <= 1.0:
-            raise ValueError(f"threshold must be in [0, 1], got {self.threshold}")
-        if self.format not in OUTPUT_FORMATS:
-            raise ValueError(f"format must be one of {OUTPUT_FORMATS}, got {self.format!r}")
-        if self.size is not None and int(self.size) <= 0:
-            raise ValueError("size must be positive")
-
-    @classmethod
-    def from_value(cls, value: FloodParams | Mapping[str, Any] | None) -> FloodParams:
-        """Accept a FloodParams, a plain mapping (unknown keys are refused) or None."""
-        if value is None:
-            return cls()
-        if isinstance(value, FloodParams):
-            return value
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(value) - known)
-        if unknown:
-            raise ValueError(f"unknown generation parameters {unknown}; expected some of {sorted(known)}")
-        data = dict(value)
-        if data.get("size") is not None:
-            data["size"] = int(data["size"])
-        if "seed" in data:
-            data["seed"] = int(data["seed"] or 0)
-        if "threshold" in data:
-            data["threshold"] = float(data["threshold"])
-        return cls(**data)
 
 
 @dataclass

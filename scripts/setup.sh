@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Creates .venv and installs the project with its dev extras; installs Debian's Chromium for the
+# Creates .venv and installs the project with its dev, analysis and gpu extras; installs Debian's Chromium for the
 # browser tests when asked (--browser) and missing. Safe to run again: it only adds what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,12 +11,13 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 stamp=.venv/.floodlight-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  echo "== installing Python dependencies (pinned in pyproject.toml)"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ requirements.lock -nt "$stamp" ]; then
+  echo "== installing Python dependencies (pinned in pyproject.toml, all versions in requirements.lock)"
   .venv/bin/python -m pip install --quiet --upgrade pip 2>&1 | grep -v "is ignored" || true
   # torch first, alone: pinned to the CPU wheel the machine provides (no CUDA download).
   .venv/bin/python -m pip install --quiet "torch==2.13.0" 2>&1 | grep -v "is ignored" || true
-  .venv/bin/python -m pip install --quiet -e ".[dev]" 2>&1 | grep -v "is ignored" || true
+  # The demo and the tests need every part: the generator (gpu), the analysis and the test tools.
+  .venv/bin/python -m pip install --quiet -c requirements.lock -e ".[dev,analysis,gpu]" 2>&1 | grep -v "is ignored" || true
   .venv/bin/python -c "import django, torch, celery, pandas, statsmodels, pgeocode" 
   touch "$stamp"
 fi

@@ -263,7 +263,7 @@ def requested_params(recorded: dict) -> dict:
     """
     import dataclasses
 
-    from generator.service import FloodParams
+    from generator.params import FloodParams  # torch-free: the web image has no torch
 
     requestable = {field.name for field in dataclasses.fields(FloodParams)} - {"seed"}
     return {key: value for key, value in recorded.items() if key in requestable}

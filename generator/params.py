@@ -1,0 +1,58 @@
+"""What a generation request may ask for, without torch.
+
+The web process validates and copies requests (``studyserver.treatments.services``) but never
+runs a model, so these live apart from :mod:`generator.pipeline`: the web image installs no torch
+(``pip install .``; the gpu worker installs ``.[gpu]``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+EVENTS = ("flood", "smog", "wildfire")
+OUTPUT_FORMATS = ("png", "jpeg")
+
+
+@dataclass(frozen=True)
+class FloodParams:
+    """What to generate. ``size`` None: the backend's working size. ``seed`` picks the
+    wildfire colour (the networks themselves are deterministic)."""
+
+    event: str = "flood"
+    threshold: float = 0.5
+    size: int | None = None
+    seed: int = 0
+    format: str = "png"
+
+    def __post_init__(self) -> None:
+        if self.event not in EVENTS:
+            raise ValueError(f"event must be one of {EVENTS}, got {self.event!r}")
+        if not 0.0 <= float(self.threshold) <= 1.0:
+            raise ValueError(f"threshold must be in [0, 1], got {self.threshold}")
+        if self.format not in OUTPUT_FORMATS:
+            raise ValueError(f"format must be one of {OUTPUT_FORMATS}, got {self.format!r}")
+        if self.size is not None and int(self.size) <= 0:
+            raise ValueError("size must be positive")
+
+    @classmethod
+    def from_value(cls, value: FloodParams | Mapping[str, Any] | None) -> FloodParams:
+        """Accept a FloodParams, a plain mapping (unknown keys are refused) or None."""
+        if value is None:
+            return cls()
+        if isinstance(value, FloodParams):
+            return value
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise ValueError(f"unknown generation parameters {unknown}; expected some of {sorted(known)}")
+        data = dict(value)
+        if data.get("size") is not None:
+            data["size"] = int(data["size"])
+        if "seed" in data:
+            data["seed"] = int(data["seed"] or 0)
+        if "threshold" in data:
+            data["threshold"] = float(data["threshold"])
+        return cls(**data)
