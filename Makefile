@@ -38,11 +38,13 @@ services:
 test: services
 	./scripts/setup.sh --browser
 	.venv/bin/ruff check .
+	.venv/bin/lint-imports
 	DJANGO_SETTINGS_MODULE=studyserver.settings_test .venv/bin/python manage.py check_instrument
 	.venv/bin/python -m pytest -n 2 --dist loadgroup -p no:cacheprovider
 
 lint:
 	.venv/bin/ruff check .
+	.venv/bin/lint-imports
 
 # requirements.lock: the versions .venv has of everything floodlight[dev,analysis,gpu] needs.
 lock:
