@@ -83,20 +83,21 @@ def next_step(participant: Participant, after: str, instrument: Instrument | Non
 
 
 def _numbered_steps(participant: Participant, instrument: Instrument) -> list[str]:
-    """The steps that get a number of their own, the same from the first page to the last.
+    """The steps that get a number of their own, the same from the first page to the last, for every arm.
 
     The district question shares the postal code's number (both are "where you live"), and a
     follow-up page shown only after some answers of the page before (the e-mail address after
     asking for information, the signature after the letter) shares that page's number: whether
-    they appear is not known in advance, so counting them would make the total jump. Only the
-    treatment page leaves the count, for the control arm, once it is drawn.
+    they appear is not known in advance, so counting them would make the total jump. The image
+    page shares the number of the questions after it: the control arm, which has no image page,
+    is drawn only after the first pages were counted ("Step 7 of 13" then "Step 8 of 12").
     """
     steps = all_steps(instrument)
     numbered = []
     for position, step in enumerate(steps):
-        if step == DISTRICT or (step == TREATMENT and arm_of(participant) == "control"):
+        if step in {DISTRICT, TREATMENT}:
             continue
-        if step not in {CONSENT, POSTAL, TREATMENT, DEBRIEF}:
+        if step not in {CONSENT, POSTAL, DEBRIEF}:
             page = instrument.page(step)
             previous = steps[position - 1]
             before = {item.code for item in instrument.page(previous).items} if previous not in {
@@ -115,6 +116,9 @@ def progress(participant: Participant, instrument: Instrument | None = None) -> 
     current = participant.current_step
     if current not in steps:
         return 1, len(numbered)
+    if current == TREATMENT:
+        # The image opens the questions after it: it shows their number.
+        current = steps[steps.index(TREATMENT) + 1]
     # A step without a number of its own shows the number of the step it belongs to.
     reached = [step for step in steps[: steps.index(current) + 1] if step in numbered]
     return max(len(reached), 1), len(numbered)
