@@ -38,6 +38,8 @@ class DownloadForm(forms.Form):
         required=False, label="Include personal data (panel id, postal code, e-mail, signature)",
         help_text="Only for users with the permission to export personal data. Logged.",
     )
+    # Set by the "download the headers anyway" button the page shows for a study nobody entered.
+    headers_only = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args, may_include_personal: bool = False, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -95,36 +97,45 @@ class DataDownloadAdmin(ReadOnlyAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         permitted = may_export_personal_data(request.user)
-        status = 200
         if request.method == "POST":
             form = DownloadForm(request.POST, may_include_personal=permitted)
             if form.is_valid():
-                return self._download(request, form.cleaned_data)
-            status = 400
-            study, problem = None, ""
-        else:
-            study, problem = _selected_study(request)
-            form = DownloadForm(initial={"study": study, "format": "csv"},
-                                may_include_personal=permitted)
-            status = 400 if problem else 200
+                return self._download(request, form, extra_context)
+            return self._page(request, form, extra_context, status=400)
+        study, problem = _selected_study(request)
+        form = DownloadForm(initial={"study": study, "format": "csv"}, may_include_personal=permitted)
+        return self._page(request, form, extra_context, study=study, problem=problem,
+                          status=400 if problem else 200)
+
+    def _page(self, request: HttpRequest, form: DownloadForm, extra_context: dict | None, *,
+              study: Study | None = None, problem: str = "", empty: Study | None = None,
+              status: int = 200) -> TemplateResponse:
         context = {
             **self.admin_site.each_context(request),
             "title": "Download data",
             "opts": self.model._meta,
             "form": form,
             "problem": problem,
+            "empty": empty,
             "study": study,
             "funnel": funnel(study) if study else None,
             "studies": Study.objects.order_by("title"),
             "recent": ExportLog.objects.select_related("user")[:10],
-            "may_include_personal": permitted,
+            "may_include_personal": form.may_include_personal,
             **(extra_context or {}),
         }
         return TemplateResponse(request, "exports/download.html", context, status=status)
 
-    def _download(self, request: HttpRequest, data: dict) -> HttpResponse:
+    def _download(self, request: HttpRequest, form: DownloadForm, extra_context: dict | None) -> HttpResponse:
+        data = form.cleaned_data
         study, fmt, personal = data["study"], data["format"], data["include_personal"]
         frame = export_frame(study, user=request.user, include_personal=personal)
+        if frame.empty and not data["headers_only"]:
+            # A file of headers alone, downloaded without a word, reads as a failed export: say
+            # so first (as export_responses does), and offer the headers on a second click.
+            again = DownloadForm(initial={**data, "headers_only": True},
+                                 may_include_personal=form.may_include_personal)
+            return self._page(request, again, extra_context, study=study, empty=study)
         content = export_bytes(frame, fmt)
         log_export(study, user=request.user, fmt=fmt, channel=ExportLog.Channel.ADMIN,
                    row_count=len(frame), include_personal=personal)

@@ -50,6 +50,23 @@ def test_a_study_without_participants_says_so(db, staff):
     assert "No participant has entered Empty pilot yet: an export of it has the column headers only" in page
 
 
+def test_downloading_a_study_without_participants_says_it_is_empty_first(db, staff):
+    from studyserver.studies.models import Study
+
+    empty = Study.objects.create(slug="empty", title="Empty pilot")
+    client = logged_in(staff)
+    page = client.post(URL, {"study": empty.pk, "format": "csv"})
+    assert page.status_code == 200 and "attachment" not in page.get("Content-Disposition", "")
+    text = page.content.decode()
+    assert "Empty pilot (empty) has no participants yet: the export would have the column headers only" in text
+    assert 'name="headers_only"' in text and "Download the headers anyway" in text
+    assert not ExportLog.objects.exists()
+    response = client.post(URL, {"study": empty.pk, "format": "csv", "headers_only": "True"})
+    assert "attachment" in response["Content-Disposition"]
+    assert list(pd.read_csv(io.BytesIO(response.content)).columns) == export_columns()
+    assert ExportLog.objects.get().row_count == 0
+
+
 def test_download_each_format_is_logged(study_with_people, staff):
     study, treated, *_ = study_with_people
     client = logged_in(staff)
