@@ -1,4 +1,5 @@
-"""A researcher refused an admin page gets an admin page saying which permission it needs.
+"""A researcher refused an admin page gets an admin page saying which permission it needs (or,
+for a superuser, why no account may do it).
 
 Without this, Django's project-wide 403 handler answers with the participants' page ("this link
 belongs to another session"), which tells a researcher nothing.
@@ -32,7 +33,10 @@ class AdminPermissionDeniedMiddleware:
             return None
         context = {
             **admin.site.each_context(request),
-            "title": "Permission needed",
+            # A superuser holds every permission: what refused them is the object's state, and
+            # "ask a superuser for a role" would send them to themselves.
+            "title": "Not possible" if user.is_superuser else "Permission needed",
+            "superuser": user.is_superuser,
             "reason": str(exception),
             "groups": list(user.groups.values_list("name", flat=True)),
             "roles": list(ROLES),

@@ -16,6 +16,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from studyserver.accounts.guards import KeptRecordAdmin
+
 from .models import AllocationScheme, AllocationSlot, Assignment
 from .services import allocation_table, arm_totals, max_stratum_imbalance
 
@@ -70,7 +72,7 @@ def balance_rows(scheme: AllocationScheme) -> dict[str, Any]:
 
 
 @admin.register(AllocationScheme)
-class AllocationSchemeAdmin(admin.ModelAdmin):
+class AllocationSchemeAdmin(KeptRecordAdmin):
     list_display = (
         "study",
         "arm_summary",
@@ -110,8 +112,16 @@ class AllocationSchemeAdmin(admin.ModelAdmin):
             return (*AllocationScheme.FROZEN_FIELDS, "study", "created_at")
         return self.readonly_fields
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return obj is None or not obj.sequence_started
+    def kept_reason(self, obj: AllocationScheme) -> str:
+        """A scheme that has drawn is part of the randomization record (the model refuses too)."""
+        if not obj.sequence_started:
+            return ""
+        draws = Assignment.objects.filter(study_id=obj.study_id).count()
+        return (f"its allocation sequence has started ({draws} draw{'' if draws == 1 else 's'}); "
+                "it is part of the randomization record")
+
+    def deletable(self, queryset):
+        return queryset.filter(slots=None)
 
     def get_urls(self):
         custom = [

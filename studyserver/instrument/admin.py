@@ -16,6 +16,8 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from studyserver.accounts.guards import KeptRecordAdmin
+
 from .definition import Instrument, InstrumentError, too_large_problem
 from .models import InstrumentVersion
 from .versions import check_source, instrument_problems, store_version
@@ -81,7 +83,7 @@ class VersionUploadForm(forms.ModelForm):
 
 
 @admin.register(InstrumentVersion)
-class InstrumentVersionAdmin(admin.ModelAdmin):
+class InstrumentVersionAdmin(KeptRecordAdmin):
     form = VersionUploadForm
     list_display = ("label", "short_hash", "consent_version", "created_at", "created_by", "study_count",
                     "participant_count")
@@ -110,10 +112,19 @@ class InstrumentVersionAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: InstrumentVersion | None = None) -> bool:
         return False  # immutable: a revision is a new version
 
-    def has_delete_permission(self, request: HttpRequest, obj: InstrumentVersion | None = None) -> bool:
-        if obj is not None and (obj.studies.exists() or obj.participants.exists()):
-            return False
-        return super().has_delete_permission(request, obj)
+    def kept_reason(self, obj: InstrumentVersion) -> str:
+        """A version a study or a participant uses is kept: their answers are coded by it."""
+        studies = list(obj.studies.order_by("slug").values_list("slug", flat=True))
+        participants = obj.participants.count()
+        uses = []
+        if studies:
+            uses.append(f"{'study' if len(studies) == 1 else 'studies'} {', '.join(studies)}")
+        if participants:
+            uses.append(f"{participants} participant{'' if participants == 1 else 's'}' answers")
+        return f"it is used by {' and '.join(uses)} (a version in use is kept)" if uses else ""
+
+    def deletable(self, queryset):
+        return queryset.filter(studies=None, participants=None)
 
     def save_form(self, request: HttpRequest, form: VersionUploadForm, change: bool) -> InstrumentVersion:
         data = form.cleaned_data

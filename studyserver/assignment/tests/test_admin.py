@@ -67,3 +67,41 @@ def test_records_are_read_only_and_future_slots_concealed(staff_client):
     )
     assert scheme_page.status_code == 200
     assert "seed" in scheme_page.context["adminform"].readonly_fields
+
+
+
+def offered_actions(changelist) -> set[str]:
+    """The bulk actions a list page offers (none at all: no action form)."""
+    form = changelist.context["action_form"]
+    return {name for name, _ in form.fields["action"].choices if name} if form else set()
+
+def test_a_scheme_that_has_drawn_is_kept_and_the_list_says_why(staff_client):
+    drawn = make_study(seed=3, strata="none", block_multiples=[1])
+    assign(make_participants(drawn, 1)[0], verify_eligibility=False)
+    scheme = drawn.allocation_scheme
+    changelist = reverse("admin:assignment_allocationscheme_changelist")
+    # Only a drawn scheme: nothing to delete, so no bulk delete is offered.
+    assert "delete_selected" not in offered_actions(staff_client.get(changelist))
+    delete = staff_client.post(reverse("admin:assignment_allocationscheme_delete", args=[scheme.pk]), {"post": "yes"})
+    page = delete.content.decode()
+    assert delete.status_code == 403 and "its allocation sequence has started (1 draw)" in page
+    assert "You are a superuser" in page and "Your roles" not in page
+    fresh = make_study(seed=4, strata="none", block_multiples=[1]).allocation_scheme
+    actions = offered_actions(staff_client.get(changelist))
+    assert "delete_selected" in actions
+    confirm = staff_client.post(changelist, {"action": "delete_selected", "_selected_action": [scheme.pk, fresh.pk]})
+    page = confirm.content.decode()
+    assert "its allocation sequence has started" in page and "have permission" not in page
+    assert staff_client.post(changelist, {"action": "delete_selected", "_selected_action": [fresh.pk],
+                                          "post": "yes"}).status_code == 302
+    assert not type(fresh).objects.filter(pk=fresh.pk).exists() and type(fresh).objects.filter(pk=scheme.pk).exists()
+
+
+def test_deleting_a_scheme_needs_the_permission(client):
+    from studyserver.accounts.roles import DATA_MANAGER
+    from studyserver.accounts.testing import staff_with_roles
+
+    scheme = make_study(seed=5, strata="none", block_multiples=[1]).allocation_scheme
+    client.force_login(staff_with_roles("dm-scheme", DATA_MANAGER))
+    delete = client.post(reverse("admin:assignment_allocationscheme_delete", args=[scheme.pk]), {"post": "yes"})
+    assert delete.status_code == 403 and type(scheme).objects.filter(pk=scheme.pk).exists()

@@ -62,6 +62,12 @@ def test_unreadable_files_are_refused_clearly(tmp_path, broken, expected):
         call_command("load_instrument", str(tmp_path / "missing.yaml"))
 
 
+
+def offered_actions(changelist) -> set[str]:
+    """The bulk actions a list page offers (none at all: no action form)."""
+    form = changelist.context["action_form"]
+    return {name for name, _ in form.fields["action"].choices if name} if form else set()
+
 def test_a_page_text_the_views_need_cannot_be_missing():
     document = yaml.safe_load(SOURCE)
     broken = copy.deepcopy(document)
@@ -135,6 +141,32 @@ def test_admin_upload_stores_a_version_and_shows_problems_with_lines(admin_clien
     Study.objects.create(slug="uses", title="Uses", questionnaire=version)
     assert admin_client.post(f"/admin/instrument/instrumentversion/{version.pk}/change/", {"note": "x"}).status_code == 403
     assert admin_client.post(f"/admin/instrument/instrumentversion/{version.pk}/delete/", {"post": "yes"}).status_code == 403
+
+
+def test_a_version_in_use_is_kept_and_a_superuser_is_told_why(admin_client):
+    used, _ = store_version(SOURCE)
+    Study.objects.create(slug="pei-pilot", title="PEI pilot", questionnaire=used)
+    changelist = "/admin/instrument/instrumentversion/"
+    # Every version in use: no bulk delete offered, no Delete button on the version.
+    assert "delete_selected" not in offered_actions(admin_client.get(changelist))
+    assert f"/{used.pk}/delete/" not in admin_client.get(f"{changelist}{used.pk}/change/").content.decode()
+    refused = admin_client.post(f"{changelist}{used.pk}/delete/", {"post": "yes"})
+    page = refused.content.decode()
+    assert refused.status_code == 403 and "it is used by study pei-pilot (a version in use is kept)" in page
+    assert "You are a superuser" in page and "Your roles" not in page and "Ask a superuser" not in page
+    unused, _ = store_version(REAL_CONTACTS)
+    assert "delete_selected" in offered_actions(admin_client.get(changelist))
+    both = admin_client.post(changelist, {"action": "delete_selected", "_selected_action": [used.pk, unused.pk]})
+    page = both.content.decode()
+    assert "it is used by study pei-pilot" in page and "have permission" not in page
+    admin_client.post(changelist, {"action": "delete_selected", "_selected_action": [unused.pk], "post": "yes"})
+    assert list(InstrumentVersion.objects.all()) == [used]
+
+
+def test_a_staff_account_without_a_role_is_told_it_has_none(client, django_user_model):
+    client.force_login(django_user_model.objects.create_user("new-ra", is_staff=True))
+    page = client.get("/admin/instrument/instrumentversion/add/").content.decode()
+    assert "Your account has no role yet" in page and "Your roles: none" not in page
 
 
 def test_uploading_needs_the_add_permission(client, django_user_model):
