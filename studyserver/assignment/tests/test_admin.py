@@ -99,7 +99,7 @@ def test_a_scheme_that_has_drawn_is_kept_and_the_list_says_why(staff_client):
 
 def test_deleting_a_scheme_needs_the_permission(client):
     from studyserver.accounts.roles import DATA_MANAGER
-    from studyserver.accounts.testing import staff_with_roles
+    from tests.support.accounts import staff_with_roles
 
     scheme = make_study(seed=5, strata="none", block_multiples=[1]).allocation_scheme
     client.force_login(staff_with_roles("dm-scheme", DATA_MANAGER))
