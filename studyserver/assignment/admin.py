@@ -16,7 +16,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from studyserver.accounts.guards import KeptRecordAdmin
+from studyserver.core.records import KeptRecordAdmin
 
 from .models import AllocationScheme, AllocationSlot, Assignment
 from .services import allocation_table, arm_totals, max_stratum_imbalance

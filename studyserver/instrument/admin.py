@@ -16,7 +16,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from studyserver.accounts.guards import KeptRecordAdmin
+from studyserver.core.records import KeptRecordAdmin
 
 from .definition import Instrument, InstrumentError, too_large_problem
 from .models import InstrumentVersion

@@ -179,7 +179,7 @@ def test_every_admin_page_follows_the_roles(world):
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.django_db  # some lists offer the bulk delete only while a row may go (KeptRecordAdmin)
+@pytest.mark.django_db  # some lists offer the bulk delete only while a row may go (studyserver.core.records.KeptRecordAdmin)
 def test_every_admin_action_needs_a_permission():
     unguarded = [
         f"{model._meta.label}.{name}"
