@@ -26,6 +26,20 @@ def geo2013(_reference_2013_loaded, django_db_blocker, request):
     request.getfixturevalue("db")
 
 
+@pytest.fixture(scope="session")
+def _reference_2023_loaded(django_db_setup, django_db_blocker):
+    with django_db_blocker.unblock():
+        load_reference_districts("2023")
+
+
+@pytest.fixture
+def geo2023(_reference_2023_loaded, django_db_blocker, request):
+    """The real 2023 districts (boundaries, adults per district) and FSA candidates, like ``geo2013``."""
+    with django_db_blocker.unblock():
+        load_reference_districts("2023")
+    request.getfixturevalue("db")
+
+
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     """API throttle counters live in the cache: each test starts with none."""

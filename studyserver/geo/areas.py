@@ -10,8 +10,17 @@ FSA: a district whose outline lacks parts (the shipped 2013 file keeps 581 km² 
 keep the centroid method. One vectorized STRtree query finds the (FSA, district) pairs that
 touch; one vectorized intersection measures them (~1 s for the 1,634 FSAs × 338 districts).
 
-A placement is decided when the largest share reaches the threshold (a study setting, 0.99 by
-default); otherwise the districts holding at least ``MIN_AREA_SHARE`` are offered, largest first.
+Area is not people: a downtown FSA can be a dense core plus a large, nearly empty remainder
+(Winnipeg's R3C is 98 % Winnipeg West by area, but most of its people live in the 1.9 % that is
+Winnipeg Centre). So each share also gets an *estimated people share*: area share × the district's
+people per km² (its population over its area), normalized. It knows how dense each district is on
+average, not where in the district, nor inside the FSA, its people live: a dense district's
+empty park or a rural district's village is invisible to it.
+
+A placement is decided when one district holds at least the threshold of the area (a study
+setting, 0.99 by default) and no other district holds ``MIN_PEOPLE_SHARE`` (or 1 − the threshold,
+if more) of the estimated people: a much denser district's sliver is never decided away. Otherwise the districts holding at least ``MIN_AREA_SHARE`` of
+the area or ``MIN_PEOPLE_SHARE`` of the estimated people are offered, most people first.
 """
 
 from __future__ import annotations
@@ -27,7 +36,8 @@ from .candidates import DistrictShape
 
 EQUAL_AREA_CRS = "ESRI:102001"  # Canada Albers Equal Area Conic (NAD83)
 DEFAULT_AREA_THRESHOLD = 0.99  # Study.fsa_area_threshold's default; trade-off measured in geo/README.md
-MIN_AREA_SHARE = 0.02  # a district holding less of the FSA is not offered …
+MIN_AREA_SHARE = 0.005  # a district holding less of the FSA's area is not offered …
+MIN_PEOPLE_SHARE = 0.02  # … unless it holds this much of its estimated people (which also blocks deciding) …
 MAX_AREA_CANDIDATES = 8  # … and at most this many are ("none of these" lists the province)
 MIN_COVERAGE = 0.9  # share of the FSA's polygon the province's districts must cover to trust the shares
 
@@ -112,11 +122,54 @@ def compute_area_shares(
     return result
 
 
+@dataclass(frozen=True)
+class Share:
+    fed_code: str
+    area: float  # share of the FSA's area (0–1)
+    people: float  # estimated share of its people (0–1); the area share when densities are unknown
+
+
+def estimate_people(shares: Sequence[tuple[str, float]], density: dict[str, float | None]) -> list[Share]:
+    """Area shares with their estimated people shares, most people first (see the module docstring).
+
+    Without a density for every district concerned, the area share stands for the people share.
+    """
+    known = [density.get(code) for code, _share in shares]
+    weights = [share * d for (_code, share), d in zip(shares, known, strict=True)] if all(
+        d is not None and d >= 0 for d in known) else []
+    total = sum(weights)
+    if total <= 0:
+        weights, total = [share for _code, share in shares], sum(share for _code, share in shares) or 1.0
+    result = [Share(code, share, weight / total) for (code, share), weight in zip(shares, weights, strict=True)]
+    return sorted(result, key=lambda s: (-s.people, -s.area, s.fed_code))
+
+
+def decide_by_area(shares: Sequence[Share], threshold: float, limit: int = MAX_AREA_CANDIDATES) -> tuple[
+        str | None, list[Share]]:
+    """(decided fed_code or None, the districts to offer, most people first), at a study's threshold."""
+    if not shares:
+        return None, []
+    top = max(shares, key=lambda s: (s.area, s.people))
+    # A study lenient on area (threshold 0.75) is as lenient on people; the strict default still asks
+    # whenever another district is estimated to hold 2 % of the people.
+    dense_sliver = any(s.people >= max(MIN_PEOPLE_SHARE, 1.0 - threshold) for s in shares if s is not top)
+    if top.area >= threshold and not dense_sliver:
+        return top.fed_code, [top]
+    kept = [s for s in shares if s.area >= MIN_AREA_SHARE or s.people >= MIN_PEOPLE_SHARE] or [top]
+    return None, sorted(kept, key=lambda s: (-s.people, -s.area, s.fed_code))[:limit]
+
+
+def stored_shares(candidates: Sequence[dict]) -> list[Share]:
+    """The Shares of an FsaPlacement's stored candidates (``score`` = area share; rows stored before
+    people were estimated have no ``people``: their area share stands for it)."""
+    return [Share(c["fed_code"], float(c["score"]), float(c.get("people", c["score"]))) for c in candidates]
+
+
 def offered(shares: Sequence[tuple[str, float]], threshold: float,
             min_share: float = MIN_AREA_SHARE, limit: int = MAX_AREA_CANDIDATES) -> tuple[str | None, list[tuple[str, float]]]:
     """(decided fed_code or None, the districts to offer), from shares sorted largest first.
 
-    Used at load time with the default threshold and at lookup time with a study's own.
+    Full postal codes' address shares (real counts of addresses, not areas) are decided this way.
     """
     if not shares:
         return None, []

@@ -16,6 +16,7 @@ import csv
 import io
 import json
 import os
+import re
 import tempfile
 import urllib.request
 import zipfile
@@ -43,6 +44,10 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
     "name_fr": ("name_fr", "ED_NAMEF", "FRNAME", "FEDFNAME", "ED_NAME_FR", "FED_NAME_F", "NAME_FR"),
     "province_code": ("province_code", "PROV_CODE", "PROVCODE", "PROV", "PR_ABBR"),
     "area_km2": ("area_km2", "LANDAREA", "AREA_KM2"),
+    # People in the district (adults 18+ in fed_2023.geojson, everyone in fed_2013.geojson): with the
+    # area, a density that estimates where an FSA's people live (areas.estimate_people).
+    "population": ("adults_2021", "population_2011", "population", "POP_2021", "POP_2016", "POP_2011", "POP"),
+    "rep_order": ("rep_order", "REP_ORDER"),
 }
 REQUIRED_FIELDS = ("fed_code", "name_en")
 
@@ -59,6 +64,8 @@ class DistrictRecord:
     province_code: str
     geometry: shapely.Geometry | None = None  # EPSG:4326
     area_km2: float | None = None
+    population: int | None = None
+    rep_order: str = ""  # the representation order the source says it holds, when it says
 
 
 @dataclass
@@ -191,16 +198,23 @@ def _province(value: object, fed_code: str, where: str) -> str:
 
 
 def clean_name(value: object) -> str:
-    """A district name as text, with Windows-1252 characters mis-decoded as Latin-1 repaired.
+    """A district name as people write it, with Windows-1252 characters mis-decoded as Latin-1 repaired.
 
     Some published files carry C1 control characters where the Windows-1252 punctuation was
     (U+0092 for ’, U+009C for œ: "Île-des-S\x9curs"); shown as is they render as empty boxes.
+    ASCII files spell the em dash of the official names as ``--`` ("Banff--Airdrie" in the 2013
+    file): it is stored as the official ``—``, so participants, the admin, exports and letters show
+    the name the House of Commons uses (fed codes, not names, identify a district).
     """
     text = str(value or "").strip()
-    return "".join(
+    text = "".join(
         bytes([ord(char)]).decode("cp1252", errors="replace") if 0x80 <= ord(char) < 0xA0 else char
         for char in text
     )
+    return _ASCII_EM_DASH.sub("\u2014", text)
+
+
+_ASCII_EM_DASH = re.compile(r"\s*-{2,3}\s*")
 
 
 def _record(properties: dict, columns: dict[str, str], where: str) -> DistrictRecord:
@@ -216,7 +230,16 @@ def _record(properties: dict, columns: dict[str, str], where: str) -> DistrictRe
             area = float(properties[columns["area_km2"]])
         except (TypeError, ValueError):
             area = None
-    return DistrictRecord(fed_code, name_en, name_fr or name_en, province, None, area)
+    population = None
+    if "population" in columns and properties.get(columns["population"]) not in (None, ""):
+        try:
+            population = max(0, int(float(properties[columns["population"]])))
+        except (TypeError, ValueError):
+            raise DistrictSourceError(
+                f"{where}: district {fed_code}'s population {properties[columns['population']]!r} is not a number"
+            ) from None
+    rep_order = str(properties.get(columns["rep_order"]) or "").strip() if "rep_order" in columns else ""
+    return DistrictRecord(fed_code, name_en, name_fr or name_en, province, None, area, population, rep_order)
 
 
 # --- geometry handling ---------------------------------------------------------------------------

@@ -19,6 +19,11 @@ class District(models.Model):
     max_lon = models.FloatField(null=True, blank=True)
     max_lat = models.FloatField(null=True, blank=True)
     area_km2 = models.FloatField(null=True, blank=True)
+    population = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="People in the district as the source counts them (adults 18+ of the 2021 Census in the "
+        "2023 reference file, the 2011 population in the 2013 one): with the area, the density that orders "
+        "an FSA's candidates by estimated people.")
     source = models.CharField(max_length=300, blank=True, help_text="File or URL the district was loaded from.")
     loaded_at = models.DateTimeField(null=True, blank=True)
 
@@ -33,6 +38,13 @@ class District(models.Model):
 
     def name(self, language: str) -> str:
         return self.name_fr if language == "fr" else self.name_en
+
+    @property
+    def density_km2(self) -> float | None:
+        """People per km² (None without a population or an area)."""
+        if self.population is None or not self.area_km2:
+            return None
+        return self.population / self.area_km2
 
     @property
     def has_geometry(self) -> bool:

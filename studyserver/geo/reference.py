@@ -1,8 +1,8 @@
 """Loading the bundled reference districts once, for tests, CI and the demo.
 
-``load_reference_districts("2013")`` loads ``fed_2013.geojson`` (boundaries) and
-``load_reference_districts("2023")`` loads ``fed_2023.csv`` (names only) from the folder named by
-``FLOODLIGHT_REFERENCE_DATA``, plus the FSA centroids (pgeocode's ``CA.txt`` from
+``load_reference_districts("2023")`` loads ``fed_2023.geojson`` (the 343 districts of the order in
+force, with boundaries and adults per district) and ``load_reference_districts("2013")``
+``fed_2013.geojson`` (338 districts) from the folder named by ``FLOODLIGHT_REFERENCE_DATA``, plus the FSA centroids (pgeocode's ``CA.txt`` from
 ``PGEOCODE_DATA_DIR``, else the folder's ``geonames_CA.txt``) and the FSA polygons
 (``fsa_2021.geojson``), then computes the FSA placements (by area where a polygon is known).
 It does nothing when that order is already loaded with its placements, so a session-scoped
@@ -25,6 +25,7 @@ from django.conf import settings
 
 from .models import District, FsaBoundary, FsaPlacement, PostalArea
 from .store import (
+    DEFAULT_REPRESENTATION_ORDER,
     LoadSummary,
     load_districts,
     load_fsa_boundaries,
@@ -32,7 +33,7 @@ from .store import (
     reference_data_dir,
 )
 
-REFERENCE_FILES = {"2013": "fed_2013.geojson", "2023": "fed_2023.csv"}
+REFERENCE_FILES = {"2013": "fed_2013.geojson", "2023": "fed_2023.geojson"}
 REFERENCE_FSA_BOUNDARIES = "fsa_2021.geojson"
 
 
@@ -43,14 +44,15 @@ def reference_fsa_source() -> str:
     return str(reference_data_dir() / "geonames_CA.txt")
 
 
-def load_reference_districts(representation_order: str = "2013", stdout: IO[str] | None = None,
+def load_reference_districts(representation_order: str = DEFAULT_REPRESENTATION_ORDER, stdout: IO[str] | None = None,
                              force: bool = False) -> LoadSummary | None:
     """Load the reference districts and FSA candidates of one order; None when already loaded."""
     order = str(representation_order)
     if order not in REFERENCE_FILES:
         raise ValueError(f"no reference data for representation order {order!r}")
     already = (
-        District.objects.filter(representation_order=order).exists()
+        # With boundaries: a database seeded before they shipped has 2023 names only (upgraded here).
+        District.objects.filter(representation_order=order, geometry_wkb__isnull=False).exists()
         and FsaPlacement.objects.filter(representation_order=order).exists()
         and FsaBoundary.objects.exists()
     )

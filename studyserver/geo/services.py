@@ -19,7 +19,7 @@ from django.db.models import QuerySet
 
 from . import postal
 from .addresses import DEFAULT_POSTAL_CODE_THRESHOLD
-from .areas import DEFAULT_AREA_THRESHOLD, offered
+from .areas import DEFAULT_AREA_THRESHOLD, decide_by_area, offered, stored_shares
 from .models import District, FsaPlacement, PostalCodePlacement
 
 logger = logging.getLogger(__name__)
@@ -93,6 +93,13 @@ def _decide(rows: list[dict], threshold: float, min_share: float) -> tuple[str |
     decided, kept = offered([(c["fed_code"], c["score"]) for c in rows], threshold, min_share=min_share)
     codes = {code for code, _share in kept}
     return decided, [c for c in rows if c["fed_code"] in codes]
+
+
+def _decide_by_area(rows: list[dict], threshold: float) -> tuple[str | None, list[dict]]:
+    """An FSA polygon's stored candidates decided at the study's threshold, most people first."""
+    decided, kept = decide_by_area(stored_shares(rows), threshold)
+    by_code = {c["fed_code"]: c for c in rows}
+    return decided, [by_code[s.fed_code] for s in kept]
 
 
 @dataclass(frozen=True)
@@ -181,7 +188,7 @@ def locate(
         return Location(**common, candidates=_candidates(rows), decided_fed_code=decided, method="address",
                         source=placement.address_source)
     if placement.method in (FsaPlacement.Method.AREA, FsaPlacement.Method.AREA_SPLIT):
-        decided, rows = _decide(placement.candidates, fsa_area_threshold, min_share=0.0)
+        decided, rows = _decide_by_area(placement.candidates, fsa_area_threshold)
         return Location(**common, candidates=_candidates(rows), decided_fed_code=decided, method="fsa_area",
                         source=placement.source)
     return Location(

@@ -21,7 +21,8 @@ from .areas import (
     FsaShape,
     area_km2,
     compute_area_shares,
-    offered,
+    decide_by_area,
+    estimate_people,
 )
 from .candidates import DistrictShape, FsaPoint, Placement, compute_placements, to_lambert
 from .loaders import (
@@ -34,6 +35,8 @@ from .loaders import (
 from .models import District, FsaBoundary, FsaPlacement, PostalArea, PostalCodePlacement
 
 REPRESENTATION_ORDERS = ("2013", "2023")
+# The order of the April 2025 election and of the sitting House: what loaders and studies default to.
+DEFAULT_REPRESENTATION_ORDER = "2023"
 DECIDED_METHODS = ("area", "contained", "sole_district", "snapped")
 CENTROID_SOURCE = "GeoNames FSA centroid"
 Progress = Callable[[str], None]
@@ -122,6 +125,8 @@ def save_districts(source: DistrictSource, representation_order: str, origin: st
             values: dict[str, object] = {
                 "name_en": record.name_en, "name_fr": record.name_fr, "province_code": record.province_code,
             }
+            if record.population is not None:
+                values["population"] = record.population
             if record.geometry is not None:
                 minx, miny, maxx, maxy = record.geometry.bounds
                 values.update(
@@ -129,7 +134,8 @@ def save_districts(source: DistrictSource, representation_order: str, origin: st
                     min_lon=minx, min_lat=miny, max_lon=maxx, max_lat=maxy,
                     area_km2=round(to_lambert(record.geometry).area / 1e6, 2),
                 )
-            elif record.area_km2 is not None:
+            if record.area_km2 is not None:
+                # The official (land) area, when the source has it: outlines run out into open water.
                 values["area_km2"] = record.area_km2
             # A names-only source keeps the boundaries a previous load stored.
             district = existing.get(record.fed_code)
@@ -188,16 +194,19 @@ def rebuild_placements(representation_order: str, progress: Progress = _quiet) -
     placements = compute_placements(shapes, points, progress)
     shares = compute_area_shares(shapes, [FsaShape(b.fsa, b.province_code, b.geometry()) for b in boundaries], progress)
     boundary_source = {b.fsa: b.source for b in boundaries}
+    density = {d.fed_code: d.density_km2 for d in districts}
+    if shares and any(value is None for value in density.values()):
+        progress("note: some districts have no population, so their FSAs' candidates are ordered by area alone")
 
-    def candidate(fed_code: str, score: float, distance_km: float) -> dict:
+    def candidate(fed_code: str, score: float, distance_km: float, **extra: float) -> dict:
         district = by_code[fed_code]
         return {"fed_code": fed_code, "name_en": district.name_en, "name_fr": district.name_fr, "score": score,
-                "district_id": district.pk, "distance_km": distance_km}
+                **extra, "district_id": district.pk, "distance_km": distance_km}
 
     rows = []
     for placement in placements:
         if placement.fsa in shares:
-            rows.append(_area_row(order, shares.pop(placement.fsa), placement, boundary_source, candidate))
+            rows.append(_area_row(order, shares.pop(placement.fsa), placement, boundary_source, candidate, density))
             continue
         rows.append(FsaPlacement(
             representation_order=order,
@@ -215,7 +224,7 @@ def rebuild_placements(representation_order: str, progress: Progress = _quiet) -
             source=CENTROID_SOURCE,
         ))
     # FSAs with a polygon that GeoNames does not list (created since its snapshot).
-    rows += [_area_row(order, area, None, boundary_source, candidate) for area in shares.values()]
+    rows += [_area_row(order, area, None, boundary_source, candidate, density) for area in shares.values()]
     counts: dict[str, int] = {}
     for row in rows:
         counts[row.method] = counts.get(row.method, 0) + 1
@@ -226,10 +235,11 @@ def rebuild_placements(representation_order: str, progress: Progress = _quiet) -
 
 
 def _area_row(order: str, area: AreaShares, centroid: Placement | None, sources: dict[str, str],
-              candidate: Callable[[str, float, float], dict]) -> FsaPlacement:
-    decided, _ = offered(area.shares, DEFAULT_AREA_THRESHOLD)
-    # Every district above the offer floor is kept, so a study with a lower threshold decides at lookup.
-    _, kept = offered(area.shares, threshold=2.0)
+              candidate: Callable[..., dict], density: dict[str, float | None]) -> FsaPlacement:
+    shares = estimate_people(area.shares, density)
+    decided, _ = decide_by_area(shares, DEFAULT_AREA_THRESHOLD)
+    # Every district above the offer floors is kept, so a study with a lower threshold decides at lookup.
+    _, kept = decide_by_area(shares, threshold=2.0)
     usable = centroid is not None and centroid.placeable
     return FsaPlacement(
         representation_order=order,
@@ -243,7 +253,7 @@ def _area_row(order: str, area: AreaShares, centroid: Placement | None, sources:
         decided_fed_code=decided or "",
         snapped=False,
         placeable=True,
-        candidates=[candidate(code, round(share, 6), 0.0) for code, share in kept],
+        candidates=[candidate(s.fed_code, round(s.area, 6), 0.0, people=round(s.people, 6)) for s in kept],
         source=f"FSA polygon: {sources.get(area.fsa, '')}"[:300],
     )
 
@@ -320,9 +330,23 @@ def load_fsa_boundaries(
     return summary
 
 
+def source_representation_order(source: DistrictSource, representation_order: str | None, where: str) -> str:
+    """The order to load ``source`` as: the one asked, checked against the one the source declares."""
+    declared = sorted({record.rep_order for record in source.records if record.rep_order})
+    if representation_order is None:
+        if len(declared) > 1:
+            raise ValueError(f"{where} mixes representation orders ({', '.join(declared)}): load one at a time")
+        return check_representation_order(declared[0] if declared else DEFAULT_REPRESENTATION_ORDER)
+    order = check_representation_order(representation_order)
+    if declared and declared != [order]:
+        raise ValueError(f"{where} holds districts of the {'/'.join(declared)} representation order, not {order}: "
+                         f"pass --representation-order {'/'.join(declared)} (or a file of the {order} order)")
+    return order
+
+
 def load_districts(
     source: str | os.PathLike[str],
-    representation_order: str,
+    representation_order: str | None = None,
     *,
     fsa_source: str | os.PathLike[str] | None = None,
     field_map: dict[str, str] | None = None,
@@ -330,10 +354,15 @@ def load_districts(
     build_candidates: bool = True,
     progress: Progress = _quiet,
 ) -> LoadSummary:
-    """Districts from ``source``, FSA centroids (when missing or ``fsa_source`` is given), then candidates."""
+    """Districts from ``source``, FSA centroids (when missing or ``fsa_source`` is given), then candidates.
+
+    ``representation_order`` None: the order the source declares (``rep_order``), else 2023. An order
+    that contradicts the source's declaration is refused (2013 boundaries filed as 2023 would place
+    participants in ridings that no longer exist).
+    """
     started = time.monotonic()
-    order = check_representation_order(representation_order)
     district_source = read_district_source(source, field_map=field_map, source_crs=source_crs, progress=progress)
+    order = source_representation_order(district_source, representation_order, str(source))
     summary = save_districts(district_source, order, str(source), progress)
     if build_candidates:
         if fsa_source is not None or not PostalArea.objects.exists():

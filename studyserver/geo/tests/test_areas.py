@@ -12,7 +12,13 @@ from django.core.management import CommandError, call_command
 from pyproj import Transformer
 from shapely.geometry import box, mapping
 
-from studyserver.geo.areas import FsaShape, compute_area_shares, offered
+from studyserver.geo.areas import (
+    FsaShape,
+    compute_area_shares,
+    decide_by_area,
+    estimate_people,
+    offered,
+)
 from studyserver.geo.candidates import DistrictShape
 from studyserver.geo.models import District, FsaBoundary, FsaPlacement
 from studyserver.geo.services import locate
@@ -49,12 +55,40 @@ def test_a_district_outline_missing_parts_does_not_hand_the_fsa_to_a_neighbour()
 
 
 def test_threshold_decides_else_offers_districts_above_the_floor():
-    shares = [("35001", 0.985), ("35002", 0.012), ("35003", 0.003)]
-    assert offered(shares, 0.99) == (None, [("35001", 0.985)])
-    assert offered(shares, 0.98) == ("35001", [("35001", 0.985)])
-    split = [("35001", 0.6), ("35002", 0.35), ("35003", 0.05)]
-    assert offered(split, 0.99) == (None, split)
-    assert offered([], 0.99) == (None, [])
+    shares = estimate_people([("35001", 0.985), ("35002", 0.012), ("35003", 0.003)], {})  # densities unknown
+    assert [(s.fed_code, s.people) for s in shares] == [("35001", 0.985), ("35002", 0.012), ("35003", 0.003)]
+    assert decide_by_area(shares, 0.99) == (None, shares[:2])  # 0.5 % of the area is the floor
+    assert decide_by_area(shares, 0.98) == ("35001", shares[:1])
+    split = estimate_people([("35001", 0.6), ("35002", 0.35), ("35003", 0.05)], {})
+    assert decide_by_area(split, 0.99) == (None, split)
+    assert decide_by_area([], 0.99) == (None, [])
+    # Address shares (full postal codes) are counts of real addresses: every one above the floor.
+    assert offered([("35001", 0.6), ("35002", 0.004)], 0.95, min_share=0.0) == (None, [("35001", 0.6), ("35002", 0.004)])
+
+
+def test_candidates_are_ordered_by_estimated_people_and_shown_with_their_area_share():
+    # Downtown Winnipeg's R3C on the 2023 map: 98 % Winnipeg West by area, but Winnipeg Centre is
+    # twenty times denser (adults per km²), so most of its people are estimated to live there.
+    density = {"46014": 122.5, "46010": 2539.6, "46013": 1806.1}
+    shares = estimate_people([("46014", 0.9795), ("46010", 0.0193), ("46013", 0.0006)], density)
+    decided, kept = decide_by_area(shares, 0.99)
+    assert decided is None and [s.fed_code for s in kept] == ["46014", "46010"]
+    assert kept[1].area == 0.0193 and kept[1].people == pytest.approx(0.0193 * 2539.6 / sum(
+        a * density[c] for c, a in (("46014", 0.9795), ("46010", 0.0193), ("46013", 0.0006))))
+    # Downtown Calgary's T2P: 98 % Bow River (4 adults/km²), 2 % Calgary Centre (2,400/km²).
+    t2p = estimate_people([("48003", 0.979), ("48004", 0.021)], {"48003": 4.1, "48004": 2408.4})
+    assert [s.fed_code for s in decide_by_area(t2p, 0.99)[1]] == ["48004", "48003"]
+    assert decide_by_area(t2p, 0.95)[0] is None  # a lenient study's threshold does not decide it either
+
+
+def test_a_sliver_of_a_much_denser_district_is_never_decided_away():
+    rural_with_town = estimate_people([("47004", 0.996), ("47006", 0.004)], {"47004": 1.7, "47006": 837.0})
+    decided, kept = decide_by_area(rural_with_town, 0.99)
+    assert decided is None and [s.fed_code for s in kept] == ["47006", "47004"]  # offered though < 0.5 % of the area
+    alike = estimate_people([("35001", 0.996), ("35002", 0.004)], {"35001": 2000.0, "35002": 2600.0})
+    assert decide_by_area(alike, 0.99) == ("35001", alike[:1])  # a neighbour of similar density: decided
+    missing = estimate_people([("35001", 0.996), ("35002", 0.004)], {"35001": 2000.0, "35002": None})
+    assert decide_by_area(missing, 0.99)[0] == "35001"  # no density known: area alone, as before
 
 
 def _write_geojson(path, features):
@@ -183,3 +217,34 @@ def test_admin_lists_polygons_and_postal_codes_read_only(geo2013, admin_client):
     assert page.status_code == 200 and b"H2X" in page.content and b"fsa_2021.geojson" in page.content
     assert admin_client.get("/admin/geo/fsaboundary/add/").status_code == 403
     assert admin_client.get("/admin/geo/postalcodeplacement/").status_code == 200
+
+
+def test_reference_2023_boundaries_decide_most_fsas_and_hold_the_people_downtown(geo2023):
+    districts = District.objects.filter(representation_order="2023")
+    assert districts.count() == 343 and not districts.filter(geometry_wkb=None).exists()
+    assert not districts.filter(population=None).exists()
+    placements = FsaPlacement.objects.filter(representation_order="2023", placeable=True)
+    assert placements.exclude(decided_fed_code="").count() / placements.count() > 0.45
+    r3c = locate("R3C 4T3", "2023")  # downtown Winnipeg: most people in Winnipeg Centre's 1.9 %
+    assert r3c.decided_fed_code is None and [c.fed_code for c in r3c.candidates][:2] == ["46014", "46010"]
+    assert r3c.candidates[1].score == pytest.approx(0.019, abs=0.003)  # shown as the share of the area
+    t2p = locate("T2P 1J9", "2023")  # downtown Calgary: Calgary Centre first though 2 % of the area
+    assert t2p.decided_fed_code is None and t2p.candidates[0].name_en == "Calgary Centre"
+    s4p = locate("S4P 3Y2", "2023")  # downtown Regina: 77 % Moose Jaw—Lake Centre—Lanigan by area
+    assert s4p.decided_fed_code is None and s4p.candidates[0].name_en.startswith("Regina")
+    assert "Moose Jaw—Lake Centre—Lanigan" in [c.name_en for c in s4p.candidates]
+
+
+def test_both_orders_side_by_side_share_nothing(geo2013, geo2023):
+    for order in ("2013", "2023"):
+        ids = set(District.objects.filter(representation_order=order).values_list("pk", flat=True))
+        placed = FsaPlacement.objects.filter(representation_order=order).values_list("candidates", flat=True)
+        used = {c["district_id"] for rows in placed for c in rows}
+        assert used and used <= ids
+        decided = set(FsaPlacement.objects.filter(representation_order=order).exclude(decided_fed_code="")
+                      .values_list("decided_fed_code", flat=True))
+        assert decided <= set(District.objects.filter(representation_order=order).values_list("fed_code", flat=True))
+    # NB 13001 exists in both orders, as two districts: a lookup answers in the order asked.
+    assert District.objects.filter(fed_code="13001").count() == 2
+    assert locate("E1C 4M3", "2013").candidates[0].district_id in set(
+        District.objects.filter(representation_order="2013").values_list("pk", flat=True))

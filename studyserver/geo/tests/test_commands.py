@@ -51,7 +51,7 @@ def test_file_option_and_readable_table(geo2013, tmp_path):
     out = io.StringIO()
     call_command("locate_postal_code", "H2X 1Y4", "x0a0h0", "W1A 1A1", representation_order="2013", stdout=out)
     table = out.getvalue()
-    assert "Laurier--Sainte-Marie" in table and "62001" in table and "error: bad_first_letter" in table
+    assert "Laurier—Sainte-Marie" in table and "62001" in table and "error: bad_first_letter" in table
     assert not table.lstrip().startswith("{")
     with pytest.raises(CommandError):
         call_command("locate_postal_code", stdout=io.StringIO())

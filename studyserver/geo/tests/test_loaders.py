@@ -20,7 +20,7 @@ PEI = ("11001", "11002", "11003", "11004")  # Prince Edward Island: 4 small dist
 
 
 def _pei_features() -> list[dict]:
-    document = json.loads((Path(settings.FLOODLIGHT_REFERENCE_DATA) / "fed_2013.geojson").read_text())
+    document = json.loads((Path(settings.FLOODLIGHT_REFERENCE_DATA) / "fed_2023.geojson").read_text())
     return [f for f in document["features"] if str(f["properties"]["fed_code"]) in PEI]
 
 
@@ -152,6 +152,16 @@ def test_names_only_csv_and_bad_rows(tmp_path):
     assert "343 created" in output and "province 1650" in output  # every placeable FSA picks in its province
     assert District.objects.filter(representation_order="2023", geometry_wkb__isnull=True).count() == 343
     assert District.objects.get(representation_order="2023", fed_code="24001").province_code == "QC"
+    ids = dict(District.objects.filter(representation_order="2023").values_list("fed_code", "pk"))
+
+    # Upgrading a database seeded before the boundaries shipped: the same rows gain them (so the
+    # participants, photos and representatives that point at a district keep it) and the FSAs are re-placed.
+    output = _load(str(Path(settings.FLOODLIGHT_REFERENCE_DATA) / "fed_2023.geojson"))
+    assert "districts (2023): 0 created, 343 updated" in output
+    assert dict(District.objects.filter(representation_order="2023").values_list("fed_code", "pk")) == ids
+    assert not District.objects.filter(representation_order="2023", geometry_wkb__isnull=True).exists()
+    placed = FsaPlacement.objects.filter(representation_order="2023", placeable=True)  # centroids only here
+    assert placed.filter(method="contained").exists() and not placed.filter(method="province").exists()
 
     bad = tmp_path / "bad.csv"
     bad.write_text("fed_code,name_en,name_fr,province_code\n35001,Somewhere,Quelque part,QC\n")
@@ -183,6 +193,36 @@ def test_windows_1252_characters_mis_decoded_in_the_source_are_repaired(geo2013)
     assert clean_name("Île-des-S\x9curs") == "Île-des-Sœurs"
     assert clean_name(" Île d\x92Orléans ") == "Île d’Orléans"
     assert clean_name("Abitibi—Témiscamingue") == "Abitibi—Témiscamingue"  # real text untouched
+    assert clean_name("Banff--Airdrie") == clean_name("Banff -- Airdrie") == "Banff—Airdrie"  # the 2013 file's ASCII
+    assert clean_name("Saint-Laurent") == "Saint-Laurent"  # a hyphen stays a hyphen
     names = District.objects.filter(representation_order="2013").values_list("name_en", "name_fr")
     assert not [pair for pair in names if any(0x80 <= ord(c) < 0xA0 for c in "".join(pair))]
     assert District.objects.get(representation_order="2013", name_fr__contains="Sœurs")
+
+
+def test_the_2013_files_ascii_dashes_are_shown_as_the_official_em_dash_and_codes_stay_exact(geo2013):
+    banff = District.objects.get(representation_order="2013", fed_code="48001")
+    assert (banff.name_en, banff.name_fr) == ("Banff—Airdrie", "Banff—Airdrie")
+    names = District.objects.filter(representation_order="2013").values_list("name_en", "name_fr")
+    assert not [pair for pair in names if "--" in "".join(pair)]
+    assert District.objects.filter(representation_order="2013", name_en__contains="—").count() > 150
+    placed = FsaPlacement.objects.filter(representation_order="2013").exclude(candidates=[]).values_list(
+        "candidates", flat=True)
+    assert not [c for rows in placed for c in rows if "--" in c["name_en"] + c["name_fr"]]
+
+
+@pytest.mark.django_db
+def test_the_order_defaults_to_the_one_the_file_declares_and_a_contradicting_one_is_refused(tmp_path):
+    path = tmp_path / "pei.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": _pei_features()}))
+    _load(str(path), skip_candidates=True)  # no --representation-order: the file says 2023
+    district = District.objects.get(representation_order="2023", fed_code="11002")
+    assert district.population and 0 < district.density_km2 < 1000  # adults_2021 per official km²
+    with pytest.raises(CommandError, match="holds districts of the 2023 representation order, not 2013"):
+        _load(str(path), representation_order="2013")
+    assert not District.objects.filter(representation_order="2013").exists()
+    undeclared = [{**f, "properties": {k: v for k, v in f["properties"].items() if k != "rep_order"}}
+                  for f in _pei_features()]
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": undeclared}))
+    _load(str(path), representation_order="2013", skip_candidates=True)  # an undeclared file loads as asked
+    assert District.objects.filter(representation_order="2013").count() == 4

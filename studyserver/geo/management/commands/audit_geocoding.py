@@ -1,4 +1,4 @@
-"""python manage.py audit_geocoding [--representation-order 2013] [--districts SOURCE] [--samples N]
+"""python manage.py audit_geocoding [--representation-order 2023|2013] [--districts SOURCE] [--samples N]
 
 Measures the stored FSA placements against an independent computation (see geo/audit.py): each
 FSA's area is its polygon when one is loaded, else its Voronoi cell among the province's FSA
@@ -14,7 +14,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from studyserver.geo.areas import DEFAULT_AREA_THRESHOLD, offered
+from studyserver.geo.areas import DEFAULT_AREA_THRESHOLD, decide_by_area, stored_shares
 from studyserver.geo.audit import AuditPlacement, audit_placements
 from studyserver.geo.candidates import DistrictShape
 from studyserver.geo.loaders import DistrictSourceError, read_district_source
@@ -28,7 +28,7 @@ class Command(BaseCommand):
     help = "Audit the FSA → district placements: silent-error rate and how often participants are asked."
 
     def add_arguments(self, parser):
-        parser.add_argument("--representation-order", choices=REPRESENTATION_ORDERS, default="2013")
+        parser.add_argument("--representation-order", choices=REPRESENTATION_ORDERS, default="2023")
         parser.add_argument("--districts", default=None,
                             help="Boundaries to audit against (file or URL); default: those in the database.")
         parser.add_argument("--samples", type=int, default=200, help="Random locations per FSA.")
@@ -59,8 +59,8 @@ class Command(BaseCommand):
         for p in FsaPlacement.objects.filter(representation_order=order):
             decided, candidates = p.decided_fed_code or None, [c["fed_code"] for c in p.candidates]
             if threshold is not None and p.method in (FsaPlacement.Method.AREA, FsaPlacement.Method.AREA_SPLIT):
-                decided, kept = offered([(c["fed_code"], c["score"]) for c in p.candidates], threshold)
-                candidates = [code for code, _share in kept]
+                decided, kept = decide_by_area(stored_shares(p.candidates), threshold)
+                candidates = [share.fed_code for share in kept]
             placements.append(AuditPlacement(
                 p.fsa, p.province_code, p.lat, p.lon, p.placeable, decided,
                 tuple(candidates) if not decided else (), FSA_METHODS.get(p.method, "fsa_centroid"),

@@ -1,4 +1,4 @@
-"""python manage.py load_addresses SOURCE --representation-order 2013|2023 [--all-uses]
+"""python manage.py load_addresses SOURCE [--representation-order 2023|2013] [--all-uses]
 
 SOURCE: Statistics Canada's National Address Register (a zip or folder of Address_*.csv, or one
 such CSV), a researcher's own concordance CSV (postal_code,fed_code[,weight]), or an http(s) URL
@@ -12,7 +12,11 @@ from django.core.management.base import BaseCommand, CommandError
 
 from studyserver.geo.addresses import AddressSourceError
 from studyserver.geo.loaders import DistrictSourceError
-from studyserver.geo.store import REPRESENTATION_ORDERS, load_addresses
+from studyserver.geo.store import (
+    DEFAULT_REPRESENTATION_ORDER,
+    REPRESENTATION_ORDERS,
+    load_addresses,
+)
 
 
 class Command(BaseCommand):
@@ -20,7 +24,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("source", help="NAR zip / folder / Address_*.csv, a postal_code,fed_code[,weight] CSV, or a URL")
-        parser.add_argument("--representation-order", required=True, choices=REPRESENTATION_ORDERS)
+        parser.add_argument("--representation-order", choices=REPRESENTATION_ORDERS, default=DEFAULT_REPRESENTATION_ORDER,
+                            help=f"Default: {DEFAULT_REPRESENTATION_ORDER}, the order in force.")
         parser.add_argument("--all-uses", action="store_true",
                             help="Count non-residential addresses too (BU_USE 3; left out by default).")
 

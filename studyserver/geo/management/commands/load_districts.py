@@ -1,9 +1,11 @@
-"""python manage.py load_districts SOURCE --representation-order 2013|2023
+"""python manage.py load_districts SOURCE [--representation-order 2023|2013]
 
 SOURCE: a GeoJSON file, a shapefile (.shp, a folder or a .zip holding one, any CRS with a .prj;
 the official Elections Canada files are in EPSG:3347), a names-only CSV (fed_code, name_en,
 name_fr, province_code), or an http(s) URL of one of these (downloaded only then). Idempotent:
-districts are updated in place, and every FSA's candidates are recomputed and stored.
+districts are updated in place (so loading fed_2023.geojson into a database that has the 2023
+names only adds their boundaries), and every FSA's candidates are recomputed and stored;
+participants already placed keep the district they were given.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("source", help="GeoJSON, .shp / folder / .zip shapefile, names-only .csv, or an http(s) URL")
-        parser.add_argument("--representation-order", required=True, choices=REPRESENTATION_ORDERS)
+        parser.add_argument("--representation-order", choices=REPRESENTATION_ORDERS, default=None,
+                            help="Default: the order the file declares (rep_order), else 2023, the order in force. "
+                            "An order the file contradicts is refused.")
         parser.add_argument(
             "--fsa-source",
             default=None,

@@ -17,9 +17,8 @@ from django.core.management.base import BaseCommand, CommandError
 from studyserver.studies.models import Study
 
 DEMO_SLUG = "demo"
-# The bundled reference data has boundaries for the 2013 order only (the 2023 geometry is a
-# 100 MB official download; see README), so the demo places people in 2013 districts.
-DEMO_REPRESENTATION_ORDER = "2013"
+# The order in force since the April 2025 election (343 districts, boundaries in fed_2023.geojson).
+DEMO_REPRESENTATION_ORDER = "2023"
 DEMO_INSTRUMENT = Path(__file__).resolve().parents[3] / "instrument" / "definitions" / "floodlight-v1.yaml"
 
 
@@ -45,7 +44,8 @@ class Command(BaseCommand):
                 f"got {data_dir!r}. `make demo` sets it for you."
             )
         started = time.monotonic()
-        self.stdout.write(f"[1/4] districts, FSA polygons and placements ({DEMO_REPRESENTATION_ORDER} representation order)…")
+        self.stdout.write(f"[1/4] districts with boundaries, FSA polygons and placements ({DEMO_REPRESENTATION_ORDER} "
+                          "representation order)…")
         load_reference_districts(DEMO_REPRESENTATION_ORDER, stdout=self.stdout)
 
         self.stdout.write("[2/4] demo study, its questionnaire version and allocation scheme…")
@@ -72,9 +72,18 @@ class Command(BaseCommand):
         )
         ensure_scheme(study)
         self.stdout.write(f"      study '{study.slug}' {'created' if created else 'already there'}")
+        if study.representation_order != DEMO_REPRESENTATION_ORDER:
+            # A database seeded before the demo moved to 2023: the study keeps its order (its
+            # participants were placed in it); the 2023 districts are loaded beside it.
+            self.stdout.write(self.style.WARNING(
+                f"      note: this database's demo study is on the {study.representation_order} representation "
+                f"order (seeded before the demo moved to {DEMO_REPRESENTATION_ORDER}); its images are kept up to "
+                f"date on {study.representation_order}. For the {DEMO_REPRESENTATION_ORDER} demo, start from a fresh "
+                f"database (delete {settings.DATABASES['default']['NAME']})."))
+            load_reference_districts(study.representation_order, stdout=self.stdout)
 
         self.stdout.write("[3/4] DEMO treatment images (simulated-world photos, flooded by the reference generator)…")
-        seed_demo_stimuli(DEMO_REPRESENTATION_ORDER, progress=self.stdout, limit_districts=options["limit_districts"])
+        seed_demo_stimuli(study.representation_order, progress=self.stdout, limit_districts=options["limit_districts"])
 
         self.stdout.write("[4/4] researcher account…")
         if not options["no_admin"]:
