@@ -131,22 +131,28 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTHENTICATION_BACKENDS = [
     # First: refuses logins while the username/address is locked out, counts failures.
     "axes.backends.AxesStandaloneBackend",
+    # Then: refuses every attempt from an address that failed too often (studyserver/accounts/lockout.py).
+    "studyserver.accounts.lockout.AddressThrottleBackend",
     "studyserver.accounts.backends.ResearcherBackend",
 ]
 
-# Login throttling (django-axes): after AXES_FAILURE_LIMIT wrong passwords for one username from
-# one address, that pair is locked out for AXES_COOLOFF_HOURS (a lockout page, status 429).
+# Login lockout (policy: studyserver/accounts/lockout.py, README: Roles). django-axes locks one
+# username from one address after AXES_FAILURE_LIMIT wrong passwords, for AXES_COOLOFF_HOURS (a
+# lockout page, status 429); an address failing LOGIN_ADDRESS_FAILURE_LIMIT times, whatever the
+# usernames, is refused for as long.
 AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=1.0)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = env.bool("AXES_VERBOSE", default=False)  # lockouts are still logged as warnings
-# Behind a reverse proxy: how many proxies append to X-Forwarded-For (0: use REMOTE_ADDR).
-AXES_IPWARE_PROXY_COUNT = env.int("AXES_PROXY_COUNT", default=0) or None
-AXES_IPWARE_META_PRECEDENCE_ORDER = (
-    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if AXES_IPWARE_PROXY_COUNT else ["REMOTE_ADDR"]
-)
+LOGIN_ADDRESS_FAILURE_LIMIT = env.int("LOGIN_ADDRESS_FAILURE_LIMIT", default=30)
+# Behind reverse proxies: how many of them append to X-Forwarded-For (0: none, REMOTE_ADDR is the
+# client). Compose requires it; `check --deploy` warns when it is not set (accounts.W001).
+# (not named AXES_PROXY_COUNT here: django-axes would take it for its deprecated ipware setting)
+TRUSTED_PROXY_COUNT = env.int("AXES_PROXY_COUNT", default=0)
+TRUSTED_PROXY_COUNT_SET = bool(env.str("AXES_PROXY_COUNT", default=""))
+AXES_CLIENT_IP_CALLABLE = "studyserver.accounts.lockout.client_address"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -299,8 +305,8 @@ REST_FRAMEWORK = {
     # Logged-in users: UserRateThrottle. Requests without a valid login are counted (per address)
     # by the permission and the token authentication, since DRF answers them before its throttles.
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
-    # The client address for the anonymous rate: the proxies' count, never a client's own header.
-    "NUM_PROXIES": AXES_IPWARE_PROXY_COUNT or 0,
+    # Client addresses (for any address-keyed rate): the proxies' count, never a client's own header.
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "DEFAULT_THROTTLE_RATES": {
         "anon": env.str("API_THROTTLE_ANON", default="30/hour"),
         "user": env.str("API_THROTTLE_USER", default="1000/hour"),

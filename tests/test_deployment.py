@@ -24,6 +24,7 @@ PRODUCTION_ENV = {
     "DATABASE_URL": os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/floodlight"),
     "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15"),
     "DJANGO_SETTINGS_MODULE": "studyserver.settings",
+    "AXES_PROXY_COUNT": "1",
 }
 
 
@@ -76,6 +77,15 @@ def test_check_deploy_is_clean_with_production_settings():
     result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
                             cwd=REPO, capture_output=True, text=True, env=_env())
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_check_deploy_warns_when_the_proxy_count_is_not_decided():
+    env = _env()
+    env.pop("AXES_PROXY_COUNT")
+    result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+                            cwd=REPO, capture_output=True, text=True, env=env)
+    assert result.returncode != 0 and "accounts.W001" in result.stdout + result.stderr
+    assert "AXES_PROXY_COUNT" in COMPOSE["x-app"]["environment"]
 
 
 def test_production_settings_refuse_to_start_without_a_secret_key():

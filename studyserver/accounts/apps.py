@@ -56,3 +56,11 @@ class AccountsConfig(AppConfig):
         # Once per migrate, after django.contrib.auth created the permissions of every app
         # (this app is the last installed one).
         post_migrate.connect(_sync_roles, sender=self, dispatch_uid="studyserver.accounts.sync_roles")
+        from django.contrib import admin
+        from django.contrib.auth.signals import user_login_failed
+
+        from . import checks  # noqa: F401 - registers the deploy checks
+        from .lockout import ThrottledAdminLoginForm, record_failure
+
+        user_login_failed.connect(record_failure, dispatch_uid="studyserver.accounts.login_failures")
+        admin.site.login_form = ThrottledAdminLoginForm

@@ -6,8 +6,9 @@ server's full speed. Here the refusal itself is counted: every request that fail
 credentials, or a wrong token) counts against ``API_THROTTLE_ANON`` for its address, and past it the
 answer is 429 with ``Retry-After`` instead of 401.
 
-The address is the connection's, or the one the trusted proxies report (``AXES_PROXY_COUNT``, the
-same count the login lockout uses: DRF's ``NUM_PROXIES``), never a client's own ``X-Forwarded-For``.
+The address is the login lockout's (:func:`studyserver.accounts.lockout.client_address`): the
+connection's, or the one the ``AXES_PROXY_COUNT`` trusted proxies report, never a client's own
+``X-Forwarded-For``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from rest_framework.authentication import TokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed, Throttled
 from rest_framework.throttling import SimpleRateThrottle
 
+from .lockout import client_address
+
 
 class FailedLoginRateThrottle(SimpleRateThrottle):
     """The ``anon`` rate, keyed by address only (it runs before the request has a user)."""
@@ -25,7 +28,7 @@ class FailedLoginRateThrottle(SimpleRateThrottle):
     scope = "anon"
 
     def get_cache_key(self, request: Any, view: Any) -> str:
-        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+        return self.cache_format % {"scope": self.scope, "ident": client_address(request)}
 
 
 def count_failed_login(request: Any, view: Any = None) -> None:

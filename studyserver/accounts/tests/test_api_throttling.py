@@ -7,7 +7,7 @@ from django.test import Client
 from rest_framework.authtoken.models import Token
 
 from studyserver.accounts.roles import DATA_MANAGER
-from studyserver.accounts.testing import staff_with_roles
+from tests.support.accounts import staff_with_roles
 
 pytestmark = pytest.mark.django_db
 
