@@ -16,23 +16,11 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from studyserver.core.admin import ReadOnlyAdmin
 from studyserver.core.records import KeptRecordAdmin
 
 from .models import AllocationScheme, AllocationSlot, Assignment
 from .services import allocation_table, arm_totals, max_stratum_imbalance
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Append-only records: viewable, never added, changed or deleted from the admin."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 def balance_rows(scheme: AllocationScheme) -> dict[str, Any]:

@@ -1,39 +1,17 @@
-"""Who may take which data, and the log of every export (admin, command, API)."""
+"""The permission-checked export frame, and the log of every export (admin, command, API).
+
+Who may take which data is decided in :mod:`studyserver.accounts.permissions`."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pandas as pd
-from django.core.exceptions import PermissionDenied
+
+from studyserver.accounts.permissions import check_personal_data_permission
 
 from .export import Progress, build_export
 from .models import ExportLog
-
-PERSONAL_DATA_PERMISSION = "survey.export_personal_data"
-# Exports without personal data, the funnel and the research API (the data manager role).
-EXPORT_PERMISSION = "exports.export_data"
-
-
-def may_export(user: Any) -> bool:
-    return bool(user is not None and user.is_active and user.is_staff and user.has_perm(EXPORT_PERMISSION))
-
-
-def may_export_personal_data(user: Any) -> bool:
-    return bool(user is not None and user.is_active and user.has_perm(PERSONAL_DATA_PERMISSION))
-
-
-def check_personal_data_permission(user: Any, include_personal: bool) -> None:
-    """Raise PermissionDenied when personal data is asked for by someone not allowed to take it."""
-    if not include_personal:
-        return
-    if user is None:
-        raise PermissionDenied("Personal data can only be exported by a named user.")
-    if not may_export_personal_data(user):
-        raise PermissionDenied(
-            f"User {user.get_username()!r} lacks the permission {PERSONAL_DATA_PERMISSION!r} "
-            "needed to export personal data."
-        )
 
 
 def export_frame(study: Any, *, user: Any, include_personal: bool = False,

@@ -10,9 +10,13 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
+from studyserver.accounts.permissions import EXPORT_PERMISSION, may_export, may_export_personal_data
+from studyserver.core.admin import ReadOnlyAdmin
 from studyserver.studies.models import Study
+from studyserver.survey.admin import ParticipantAdmin
+from studyserver.survey.models import Participant
 
-from .access import export_frame, log_export, may_export, may_export_personal_data
+from .access import export_frame, log_export
 from .formats import CONTENT_TYPES, FILE_FORMATS, export_bytes
 from .funnel import funnel
 from .models import DataDownload, ExportLog
@@ -68,19 +72,6 @@ def _selected_study(request: HttpRequest) -> tuple[Study | None, str]:
         return None, f"Bad study id {raw!r}: it must be a number."
     study = Study.objects.filter(pk=int(raw)).first()
     return (study, "") if study else (None, f"No study with id {raw}.")
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Nothing can be added, changed or deleted through these pages."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 @admin.register(DataDownload)
@@ -153,8 +144,7 @@ class DataDownloadAdmin(ReadOnlyAdmin):
 def export_selected(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset) -> HttpResponse | None:
     """Participant admin action: the export rows of the selected participants of one study.
 
-    Wire it up with ``actions = [..., export_selected]`` on the participant admin, which defines
-    ``has_export_permission`` (``exports.export_data``).
+    :class:`ExportableParticipantAdmin` adds it to the participants' list.
     """
     study_ids = set(queryset.values_list("study_id", flat=True).distinct())
     if len(study_ids) != 1:
@@ -170,6 +160,20 @@ def export_selected(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset
     response = HttpResponse(export_bytes(frame, "csv"), content_type=CONTENT_TYPES["csv"])
     response["Content-Disposition"] = f'attachment; filename="{study.slug}-selected.csv"'
     return response
+
+
+class ExportableParticipantAdmin(ParticipantAdmin):
+    """The survey's participant list with the export action: added here, so that survey (a lower
+    layer) knows nothing of exports."""
+
+    actions = [*ParticipantAdmin.actions, export_selected]
+
+    def has_export_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(EXPORT_PERMISSION)
+
+
+admin.site.unregister(Participant)
+admin.site.register(Participant, ExportableParticipantAdmin)
 
 
 @admin.register(ExportLog)

@@ -8,8 +8,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
-from studyserver.exports.access import may_export_personal_data
-from studyserver.exports.admin import ReadOnlyAdmin
+from studyserver.accounts.permissions import may_export_personal_data
+from studyserver.core.admin import ReadOnlyAdmin
 from studyserver.exports.models import ExportLog
 from studyserver.studies.models import Study
 

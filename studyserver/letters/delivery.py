@@ -24,7 +24,8 @@ from django.db.models import QuerySet
 from django.utils import formats, timezone, translation
 from django.utils.text import slugify
 
-from studyserver.exports.access import check_personal_data_permission, log_export
+from studyserver.accounts.permissions import check_personal_data_permission
+from studyserver.exports.access import log_export
 from studyserver.instrument.definition import Instrument, get_instrument
 from studyserver.survey.models import PageSubmission, Participant
 

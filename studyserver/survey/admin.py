@@ -2,9 +2,6 @@
 
 from django.contrib import admin, messages
 
-from studyserver.exports.access import EXPORT_PERMISSION
-from studyserver.exports.admin import export_selected
-
 from . import flow
 from .models import InformationRequest, PageSubmission, Participant, PersonalData
 
@@ -28,7 +25,7 @@ class ParticipantAdmin(admin.ModelAdmin):
     search_fields = ("id", "fsa")
     readonly_fields = [f.name for f in Participant._meta.fields]
     inlines = [PageSubmissionInline]
-    actions = ["withdraw_selected", export_selected]
+    actions = ["withdraw_selected"]  # the exports app adds its export action (exports/admin.py)
 
     @admin.display(description="participant")
     def short_id(self, obj):
@@ -42,9 +39,6 @@ class ParticipantAdmin(admin.ModelAdmin):
 
     def has_withdraw_permission(self, request):
         return request.user.has_perm("survey.withdraw_participant")
-
-    def has_export_permission(self, request):
-        return request.user.has_perm(EXPORT_PERMISSION)
 
     @admin.action(description="Withdraw: delete answers and personal data (keeps the anonymous slot)",
                   permissions=["withdraw"])

@@ -12,7 +12,7 @@ from django.db import connection, connections
 from django.utils import timezone
 
 from studyserver.instrument.definition import get_instrument
-from studyserver.retries.sweep import sweep_deferred_work
+from studyserver.retries.sweep import registered_work, sweep_deferred_work
 from studyserver.studies.models import Study
 from studyserver.survey.models import InformationRequest, Participant, PersonalData
 from studyserver.survey.tasks import deliver_information_request, sweep_information_requests
@@ -156,5 +156,7 @@ def test_the_sweep_is_scheduled_by_celery_beat(settings):
 @pytest.mark.django_db
 def test_the_sweep_reports_both_kinds_of_work(smtp):
     report = sweep_deferred_work()
-    assert report.information_emails == {} and report.generation_requests == {}
-    assert "nothing due" in report.summary()
+    # The apps registered their work in their AppConfig.ready, in INSTALLED_APPS order.
+    assert [work.key for work in registered_work()] == ["information_emails", "generation_requests"]
+    assert report.counts == {"information_emails": {}, "generation_requests": {}}
+    assert report.summary() == "information e-mails: nothing due; image generation requests: nothing due"
