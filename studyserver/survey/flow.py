@@ -344,12 +344,20 @@ def submit_postal_code(participant: Participant, raw: str) -> PostalOutcome:
             method = Participant.DistrictMethod.SNAPPED if location.snapped else Participant.DistrictMethod.CERTAIN
             _place(participant, district, method, candidates=[location.decided_fed_code])
         elif location.candidates:
+            fed_codes = [c.fed_code for c in location.candidates]
+            if _none_in_scope(participant, fed_codes):
+                # Whichever candidate they picked would screen them out: not asked to pick one.
+                _screen_out(participant, Participant.ScreenOut.OUT_OF_SCOPE, ", ".join(fed_codes))
+                return PostalOutcome(participant)
             participant.district = None
             participant.district_method = ""
-            participant.district_candidates = {"mode": "candidates", "fed_codes": [c.fed_code for c in location.candidates]}
+            participant.district_candidates = {"mode": "candidates", "fed_codes": fed_codes}
             participant.current_step = DISTRICT
             participant.save()
         else:
+            if _none_in_scope(participant, None):
+                _screen_out(participant, Participant.ScreenOut.OUT_OF_SCOPE, participant.province_code)
+                return PostalOutcome(participant)
             province = _province_districts(participant)
             if len(province) == 1:
                 # A one-district territory: the postal code decides, there is nothing to ask.
@@ -359,6 +367,17 @@ def submit_postal_code(participant: Participant, raw: str) -> PostalOutcome:
             participant.current_step = DISTRICT
             participant.save()
     return PostalOutcome(participant)
+
+
+def _none_in_scope(participant: Participant, fed_codes: list[str] | None) -> bool:
+    """Whether none of ``fed_codes`` (None: no district of the participant's province) is in the study's scope."""
+    study = participant.study
+    if study.scope == Study.Scope.ALL:
+        return False
+    districts = study.districts_in_scope()
+    if fed_codes is None:
+        return not districts.filter(province_code=participant.province_code).exists()
+    return not districts.filter(fed_code__in=fed_codes).exists()
 
 
 def _province_districts(participant: Participant) -> list[Any]:

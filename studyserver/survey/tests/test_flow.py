@@ -385,6 +385,55 @@ def test_a_district_outside_the_scope_is_screened_out_at_once(yukon):
     assert inside.participant.state == Participant.State.PLACED
 
 
+@pytest.mark.parametrize("scope", [{"scope": Study.Scope.PROVINCES, "scope_provinces": "PE"},
+                                   {"scope": Study.Scope.DISTRICTS, "scope_districts": "11001, 11002"}])
+@pytest.mark.parametrize("language", ["en", "fr"])
+def test_out_of_scope_is_screened_out_right_after_the_postal_code_without_picking(yukon, scope, language):
+    """A Quebec postal code on a PEI-only study: no list of Quebec ridings to choose from first."""
+    respondent = Respondent(make_study(**scope), language=language)
+    respondent.enter()
+    respondent.consent()
+    response = respondent.post("postal", {"postal_code": MONTREAL})  # several Quebec candidates
+    assert response.status_code == 302 and response["Location"].endswith("/screened-out/")
+    participant = respondent.participant
+    assert participant.state == Participant.State.SCREENED_OUT
+    assert participant.screenout_reason == Participant.ScreenOut.OUT_OF_SCOPE
+    assert participant.screenout_detail.startswith("24")  # the candidates, all in Quebec
+    assert not PageSubmission.objects.filter(participant=participant, step=flow.DISTRICT).exists()
+    assert not flow.PageView.objects.filter(participant=participant, step=flow.DISTRICT).exists()
+
+
+def test_a_province_outside_the_scope_is_screened_out_before_its_list_of_ridings(yukon, monkeypatch):
+    from studyserver.geo import services as geo
+
+    def no_candidates(raw, order, **thresholds):  # a Quebec area with no district shape behind it
+        return geo.Location(raw, "H2X 1Y4", True, None, "H2X", "QC", None, None, placeable=True)
+
+    monkeypatch.setattr(geo, "locate", no_candidates)
+    respondent = Respondent(make_study(scope=Study.Scope.PROVINCES, scope_provinces="PE"))
+    respondent.enter()
+    respondent.consent()
+    assert respondent.post("postal", {"postal_code": MONTREAL})["Location"].endswith("/screened-out/")
+    assert (respondent.participant.screenout_reason, respondent.participant.screenout_detail) == (
+        Participant.ScreenOut.OUT_OF_SCOPE, "QC")
+
+
+def test_a_candidate_in_the_scope_is_asked_and_picking_outside_it_screens_out(yukon):
+    montreal = Respondent(make_study(slug="qc"))
+    montreal.enter()
+    montreal.consent()
+    montreal.post("postal", {"postal_code": MONTREAL})
+    candidates = montreal.participant.district_candidates["fed_codes"]
+    # One candidate in the scope: the participant is asked, since their riding may be that one.
+    respondent = Respondent(make_study(slug="one", scope=Study.Scope.DISTRICTS, scope_districts=candidates[0]))
+    respondent.enter()
+    respondent.consent()
+    assert respondent.post("postal", {"postal_code": MONTREAL})["Location"].endswith("/district/")
+    assert respondent.post("district", {"district": candidates[1]})["Location"].endswith("/screened-out/")
+    assert (respondent.participant.screenout_reason, respondent.participant.screenout_detail) == (
+        Participant.ScreenOut.OUT_OF_SCOPE, candidates[1])
+
+
 def test_the_province_list_reads_in_order(yukon):
     respondent = Respondent(make_study(), language="fr")
     respondent.enter()
