@@ -11,9 +11,10 @@ from __future__ import annotations
 import contextvars
 import time
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -72,7 +73,11 @@ def _timed(kind: str) -> Iterator[None]:
 
 @dataclass(frozen=True)
 class LinearFit:
-    """What the rest of the package needs from a fitted linear model."""
+    """What the rest of the package needs from a fitted linear model.
+
+    ``params`` and ``cov`` are labelled copies for reading single coefficients; tests of linear
+    combinations go through statsmodels' own ``t_test``/``wald_test`` on ``result``.
+    """
 
     params: pd.Series
     cov: pd.DataFrame
@@ -81,6 +86,7 @@ class LinearFit:
     r2: float
     se_type: str
     max_leverage: float = float("nan")
+    result: Any = field(default=None, repr=False, compare=False)  # statsmodels' results object
 
     def se(self) -> pd.Series:
         return pd.Series(np.sqrt(np.clip(np.diag(self.cov.to_numpy()), 0, None)),
@@ -96,36 +102,43 @@ class LinearFit:
             "ci_low": self.params - crit * se, "ci_high": self.params + crit * se,
         })
 
+    def contrast_matrix(self, rows: Sequence[Mapping[str, float]]) -> np.ndarray:
+        """One row of weights per combination, in the order of ``params`` (unknown term: KeyError)."""
+        matrix = np.zeros((len(rows), len(self.params)))
+        position = {term: i for i, term in enumerate(self.params.index)}
+        for r, weights in enumerate(rows):
+            for term, weight in weights.items():
+                matrix[r, position[term]] = weight
+        return matrix
+
+    def estimates(self, rows: Sequence[Mapping[str, float]]) -> tuple[np.ndarray, np.ndarray]:
+        """Estimates and standard errors of several combinations (statsmodels' ``t_test``).
+
+        NaN standard errors when the covariance is undefined (a leverage of one under HC2/HC3).
+        """
+        matrix = self.contrast_matrix(rows)
+        if not np.isfinite(self.cov.to_numpy()).all():
+            return matrix @ self.params.to_numpy(), np.full(len(rows), np.nan)
+        test = self.result.t_test(matrix)
+        return np.atleast_1d(test.effect).astype(float), np.atleast_1d(test.sd).astype(float).ravel()
+
     def combination(self, weights: Mapping[str, float], alternative: str = "two-sided",
                     level: float = 0.95) -> dict[str, float]:
         """Estimate, SE, t, p and CI of sum(w_j * b_j); one-sided p for a directional test."""
-        vector = pd.Series(0.0, index=self.params.index)
-        for term, weight in weights.items():
-            if term not in vector.index:
-                raise KeyError(term)
-            vector[term] = weight
-        return linear_combination(self.params.to_numpy(), self.cov.to_numpy(),
-                                  vector.to_numpy(), self.df_resid, alternative, level)
-
-
-def linear_combination(params: np.ndarray, cov: np.ndarray, weights: np.ndarray,
-                       df_resid: float, alternative: str = "two-sided",
-                       level: float = 0.95) -> dict[str, float]:
-    estimate = float(weights @ params)
-    variance = float(weights @ cov @ weights)
-    se = float(np.sqrt(variance)) if variance >= 0 else float("nan")
-    t_value = estimate / se if se > 0 else float("nan")
-    crit = stats.t.ppf(0.5 + level / 2, df_resid)
-    if alternative == "greater":
-        p_value = float(stats.t.sf(t_value, df_resid))
-    elif alternative == "less":
-        p_value = float(stats.t.cdf(t_value, df_resid))
-    elif alternative == "two-sided":
-        p_value = float(2 * stats.t.sf(abs(t_value), df_resid))
-    else:
-        raise ValueError(f"alternative must be greater, less or two-sided, not {alternative!r}")
-    return {"estimate": estimate, "se": se, "t": t_value, "p": p_value,
-            "ci_low": estimate - crit * se, "ci_high": estimate + crit * se}
+        if alternative not in ("greater", "less", "two-sided"):
+            raise ValueError(f"alternative must be greater, less or two-sided, not {alternative!r}")
+        (estimate,), (se,) = self.estimates([weights])
+        estimate, se = float(estimate), float(se)
+        t_value = estimate / se if se > 0 else float("nan")
+        if alternative == "greater":
+            p_value = float(stats.t.sf(t_value, self.df_resid))
+        elif alternative == "less":
+            p_value = float(stats.t.cdf(t_value, self.df_resid))
+        else:
+            p_value = float(2 * stats.t.sf(abs(t_value), self.df_resid))
+        crit = stats.t.ppf(0.5 + level / 2, self.df_resid)
+        return {"estimate": estimate, "se": se, "t": t_value, "p": p_value,
+                "ci_low": estimate - crit * se, "ci_high": estimate + crit * se}
 
 
 def check_se_type(se_type: str) -> str:
@@ -170,22 +183,22 @@ def fit_ols(y: pd.Series | np.ndarray, design: pd.DataFrame, se_type: str = "HC2
         params=pd.Series(np.asarray(result.params), index=names),
         cov=pd.DataFrame(cov, index=names, columns=names),
         df_resid=float(result.df_resid), nobs=n, r2=r2, se_type=se_type,
-        max_leverage=max_leverage,
+        max_leverage=max_leverage, result=result,
     )
 
 
 def wald_test(fit: LinearFit, terms: list[str]) -> dict[str, float]:
-    """Joint test that the named coefficients are all zero, as an F statistic."""
+    """Joint test that the named coefficients are all zero, as an F statistic (statsmodels'
+    ``wald_test`` with the fit's robust covariance)."""
     if not terms:
         return {"F": float("nan"), "df_num": 0, "df_den": fit.df_resid, "p": float("nan")}
-    b = fit.params[terms].to_numpy()
-    v = fit.cov.loc[terms, terms].to_numpy()
-    if not np.isfinite(v).all():
+    if not np.isfinite(fit.cov.to_numpy()).all():  # undefined covariance: see fit_ols
         return {"F": float("nan"), "df_num": len(terms), "df_den": fit.df_resid,
                 "p": float("nan")}
-    statistic = float(b @ np.linalg.pinv(v) @ b) / len(terms)
-    return {"F": statistic, "df_num": len(terms), "df_den": fit.df_resid,
-            "p": float(stats.f.sf(statistic, len(terms), fit.df_resid))}
+    test = fit.result.wald_test(fit.contrast_matrix([{term: 1.0} for term in terms]), use_f=True,
+                                scalar=True)
+    return {"F": float(test.statistic), "df_num": len(terms), "df_den": fit.df_resid,
+            "p": float(test.pvalue)}
 
 
 def fit_logit_ame(y: pd.Series | np.ndarray, design: pd.DataFrame, terms: list[str],

@@ -14,7 +14,7 @@ import pandas as pd
 from scipy import stats
 
 from analysis.design import arm_dummies, arm_term, prepare_covariates
-from analysis.estimation import EstimationError, LinearFit, fit_ols, linear_combination
+from analysis.estimation import EstimationError, LinearFit, fit_ols
 
 
 @dataclass
@@ -104,10 +104,8 @@ def significant_intervals(result: ModerationResult, focal: str,
     intervals: list[tuple[float, float]] = []
     for start, end in zip(cuts[:-1], cuts[1:], strict=True):
         w = (start + end) / 2
-        effect = fit.params[focal] + w * fit.params[interaction]
-        variance = (fit.cov.loc[focal, focal] + w**2 * fit.cov.loc[interaction, interaction]
-                    + 2 * w * fit.cov.loc[focal, interaction])
-        if variance > 0 and abs(effect) / np.sqrt(variance) > crit:
+        (effect,), (se,) = fit.estimates([{focal: 1.0, interaction: w}])
+        if se > 0 and abs(effect) / se > crit:
             if intervals and intervals[-1][1] == start:
                 intervals[-1] = (intervals[-1][0], end)
             else:
@@ -158,7 +156,7 @@ def fit_moderated(y: pd.Series, focal: pd.DataFrame, moderator_values: pd.Series
     fit = fit_ols(y, design, se_type)
     crit = float(stats.t.ppf(0.5 + level / 2, fit.df_resid))
     params, cov = fit.params.to_numpy(), fit.cov.to_numpy()
-    position = {name: i for i, name in enumerate(fit.params.index)}
+    position = {name: i for i, name in enumerate(fit.params.index)}  # for the Johnson-Neyman bounds
     rows: list[dict] = []
     jn: dict[str, dict] = {}
     observed: tuple[float, float] | None = None
@@ -171,11 +169,10 @@ def fit_moderated(y: pd.Series, focal: pd.DataFrame, moderator_values: pd.Series
                 raise EstimationError(f"moderator {moderator!r} has no level {value!r}")
             lvl = by_text[key]
             for f in focal.columns:
-                weights = np.zeros(len(params))
-                weights[position[f]] = 1.0
+                weights = {f: 1.0}
                 if lvl != base:
-                    weights[position[f"{f}:{moderator_term(moderator, lvl)}"]] = 1.0
-                result = linear_combination(params, cov, weights, fit.df_resid, level=level)
+                    weights[f"{f}:{moderator_term(moderator, lvl)}"] = 1.0
+                result = fit.combination(weights, level=level)
                 rows.append({"focal": f, "moderator_value": _plain(lvl), **result})
         for f in focal.columns:
             jn[f] = {"bounds": [], "significant_where":
@@ -187,9 +184,7 @@ def fit_moderated(y: pd.Series, focal: pd.DataFrame, moderator_values: pd.Series
         for f in focal.columns:
             i, j = position[f], position[f"{f}:{moderator}"]
             for value in values:
-                weights = np.zeros(len(params))
-                weights[i], weights[j] = 1.0, value
-                result = linear_combination(params, cov, weights, fit.df_resid, level=level)
+                result = fit.combination({f: 1.0, f"{f}:{moderator}": value}, level=level)
                 rows.append({"focal": f, "moderator_value": value, **result})
             jn[f] = johnson_neyman(params[i], params[j], cov[i, i], cov[j, j], cov[i, j], crit,
                                    moderator, observed)

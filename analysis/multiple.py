@@ -1,48 +1,33 @@
-"""Multiple-comparison adjustment: Holm (family-wise error) and Benjamini-Hochberg (FDR)."""
+"""Multiple-comparison adjustment: Holm (family-wise error) and Benjamini-Hochberg (FDR), by statsmodels."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from statsmodels.stats.multitest import multipletests
 
 
-def _adjust_finite(p_values: Sequence[float], adjust: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-    """Apply ``adjust`` to the finite p-values only; NaN stays NaN and is not counted."""
+def _adjust_finite(p_values: Sequence[float], method: str) -> np.ndarray:
+    """statsmodels' ``multipletests(method=...)`` on the finite p-values only; NaN stays NaN and is
+    not counted in the number of tests."""
     p = np.asarray(p_values, dtype=float)
     adjusted = np.full_like(p, np.nan)
     finite = np.isfinite(p)
     if finite.any():
-        adjusted[finite] = np.minimum(adjust(p[finite]), 1.0)
+        adjusted[finite] = multipletests(p[finite], method=method)[1]
     return adjusted
-
-
-def _holm(values: np.ndarray) -> np.ndarray:
-    m = len(values)
-    order = np.argsort(values)
-    result = np.empty(m)
-    result[order] = np.maximum.accumulate((m - np.arange(m)) * values[order])
-    return result
-
-
-def _benjamini_hochberg(values: np.ndarray) -> np.ndarray:
-    m = len(values)
-    order = np.argsort(values)[::-1]  # largest first
-    ranks = m - np.arange(m)  # rank of each sorted p-value among m (largest has rank m)
-    result = np.empty(m)
-    result[order] = np.minimum.accumulate(values[order] * m / ranks)
-    return result
 
 
 def holm(p_values: Sequence[float]) -> np.ndarray:
     """Holm step-down adjusted p-values (NaN stays NaN and is not counted)."""
-    return _adjust_finite(p_values, _holm)
+    return _adjust_finite(p_values, "holm")
 
 
 def benjamini_hochberg(p_values: Sequence[float]) -> np.ndarray:
     """Benjamini-Hochberg step-up adjusted p-values (q-values)."""
-    return _adjust_finite(p_values, _benjamini_hochberg)
+    return _adjust_finite(p_values, "fdr_bh")
 
 
 def adjust_pvalues(table: pd.DataFrame, p_column: str, by: Sequence[str],

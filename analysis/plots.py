@@ -72,11 +72,8 @@ def _draw_conditional(axis, result: ModerationResult, post_treatment: bool,
         crit = stats.t.ppf(0.975, fit.df_resid)
         for k, focal in enumerate(result.focal_terms):
             interaction = f"{focal}:{result.moderator}"
-            effect = fit.params[focal] + fit.params[interaction] * grid
-            # Var(b1 + w b3) = Var(b1) + w^2 Var(b3) + 2 w Cov(b1, b3)
-            variance = (fit.cov.loc[focal, focal] + grid**2 * fit.cov.loc[interaction, interaction]
-                        + 2 * grid * fit.cov.loc[focal, interaction])
-            se = np.sqrt(np.clip(variance, 0, None))
+            # b1 + w b3 at each point of the grid, with its standard error (statsmodels' t_test)
+            effect, se = fit.estimates([{focal: 1.0, interaction: float(w)} for w in grid])
             axis.plot(grid, effect, color=colours(k), label=focal_arm(focal))
             axis.fill_between(grid, effect - crit * se, effect + crit * se, color=colours(k),
                               alpha=0.15)

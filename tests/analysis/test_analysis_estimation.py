@@ -7,7 +7,7 @@ from scipy import stats
 
 from analysis.design import arm_dummies, lin_design, prepare_covariates
 from analysis.effects import estimate_effects, fit_arm_model
-from analysis.estimation import EstimationError, fit_ols
+from analysis.estimation import EstimationError, fit_ols, wald_test
 from analysis.moderation import fit_moderation, johnson_neyman
 from analysis.simulate import simulate_export, simulate_regression
 from analysis.variables import default_variables
@@ -47,6 +47,38 @@ def test_fit_ols_matches_numpy_sandwich(interaction_data, se_type):
     np.testing.assert_allclose(fit.params.to_numpy(), beta, rtol=1e-10)
     np.testing.assert_allclose(fit.cov.to_numpy(), cov, rtol=1e-8)
     assert fit.df_resid == len(design) - 4
+
+
+@pytest.mark.parametrize("alternative", ["greater", "less", "two-sided"])
+def test_combinations_and_wald_test_match_the_numpy_sandwich(interaction_data, alternative):
+    design = pd.DataFrame({"Intercept": 1.0, "x": interaction_data["x"], "w": interaction_data["w"],
+                           "x:w": interaction_data["x"] * interaction_data["w"]})
+    fit = fit_ols(interaction_data["y"], design, "HC2")
+    beta, cov = numpy_ols(interaction_data["y"].to_numpy(), design.to_numpy(), "HC2")
+    df = len(design) - 4
+    weights = np.array([0.0, 1.0, 0.0, -0.7])
+    estimate, se = weights @ beta, np.sqrt(weights @ cov @ weights)
+    t = estimate / se
+    p = {"greater": stats.t.sf(t, df), "less": stats.t.cdf(t, df), "two-sided": 2 * stats.t.sf(abs(t), df)}
+    got = fit.combination({"x": 1.0, "x:w": -0.7}, alternative=alternative)
+    assert got["estimate"] == pytest.approx(estimate, rel=1e-10)
+    assert got["se"] == pytest.approx(se, rel=1e-8) and got["p"] == pytest.approx(p[alternative], rel=1e-6)
+    assert got["ci_high"] - got["ci_low"] == pytest.approx(2 * stats.t.ppf(0.975, df) * se, rel=1e-8)
+    b, v = beta[[1, 3]], cov[np.ix_([1, 3], [1, 3])]
+    f_value = b @ np.linalg.inv(v) @ b / 2
+    wald = wald_test(fit, ["x", "x:w"])
+    assert wald["F"] == pytest.approx(f_value, rel=1e-8) and wald["df_num"] == 2 and wald["df_den"] == df
+    assert wald["p"] == pytest.approx(stats.f.sf(f_value, 2, df), rel=1e-6)
+
+
+def test_an_undefined_robust_covariance_gives_nan_tests_not_numbers():
+    # One observation alone determines "d": its leverage is one and HC2 is undefined.
+    rng = np.random.default_rng(3)
+    design = pd.DataFrame({"Intercept": 1.0, "z": rng.normal(size=30), "d": [1.0] + [0.0] * 29})
+    fit = fit_ols(pd.Series(rng.normal(size=30)), design, "HC2")
+    got = fit.combination({"d": 1.0, "z": 1.0}, alternative="greater")
+    assert np.isfinite(got["estimate"]) and np.isnan(got["se"]) and np.isnan(got["p"])
+    assert np.isnan(wald_test(fit, ["z"])["p"])
 
 
 def test_simple_slopes_and_johnson_neyman_match_textbook(interaction_data):

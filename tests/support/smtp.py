@@ -1,85 +1,54 @@
-"""A real SMTP server in a thread, for the tests and the fault benchmark: it can be stopped and
-started again on the same port (a mail server that goes down and comes back)."""
+"""A real SMTP server (aiosmtpd) in a thread, for the tests and the fault benchmark: it can be
+stopped and started again on the same port (a mail server that goes down and comes back)."""
 
 from __future__ import annotations
 
 import socket
-import socketserver
 import threading
 from email import message_from_bytes
 from email.message import Message
+from typing import Any
+
+from aiosmtpd.controller import Controller
 
 
-class _Handler(socketserver.StreamRequestHandler):
-    """Enough of RFC 5321 for smtplib: EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP, QUIT."""
+class _Handler:
+    """aiosmtpd's handler hook: every message accepted is handed to the sink."""
 
-    def reply(self, line: str) -> None:
-        self.wfile.write(f"{line}\r\n".encode())
+    def __init__(self, sink: SmtpSink) -> None:
+        self.sink = sink
 
-    def handle(self) -> None:
-        sink: SmtpSink = self.server.sink  # type: ignore[attr-defined]
-        self.reply("220 floodlight-sink ESMTP")
-        recipients: list[str] = []
-        while True:
-            line = self.rfile.readline()
-            if not line:
-                return
-            command = line.decode("utf-8", "replace").strip()
-            verb = command[:4].upper()
-            if verb in {"EHLO", "HELO"}:
-                self.reply("250 floodlight-sink")
-            elif verb == "MAIL":
-                recipients = []
-                self.reply("250 OK")
-            elif verb == "RCPT":
-                recipients.append(command.split(":", 1)[1].strip().strip("<>"))
-                self.reply("250 OK")
-            elif verb == "DATA":
-                self.reply("354 End data with <CR><LF>.<CR><LF>")
-                lines = []
-                while (chunk := self.rfile.readline()) not in (b".\r\n", b".\n", b""):
-                    lines.append(chunk[1:] if chunk.startswith(b"..") else chunk)
-                sink.received(recipients, message_from_bytes(b"".join(lines)))
-                self.reply("250 OK queued")
-            elif verb == "QUIT":
-                self.reply("221 Bye")
-                return
-            else:  # RSET, NOOP and anything else
-                self.reply("250 OK")
-
-
-class _Server(socketserver.ThreadingTCPServer):
-    allow_reuse_address = True
-    daemon_threads = True
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.sink.received(list(envelope.rcpt_tos), message_from_bytes(envelope.original_content))
+        return "250 OK queued"
 
 
 class SmtpSink:
     def __init__(self, port: int = 0) -> None:
-        self.port = port
+        # aiosmtpd checks its server by connecting to the port it was given: pick a free one now.
+        self.port = port or closed_port()
         self.messages: list[tuple[list[str], Message]] = []
         self._lock = threading.Lock()
-        self._server: _Server | None = None
+        self._controller: Controller | None = None
 
     def received(self, recipients: list[str], message: Message) -> None:
         with self._lock:
             self.messages.append((recipients, message))
 
     def start(self) -> SmtpSink:
-        self._server = _Server(("127.0.0.1", self.port), _Handler)
-        self._server.sink = self  # type: ignore[attr-defined]
-        self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port,
+                                      server_hostname="floodlight-sink")
+        self._controller.start()
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
 
     @property
     def running(self) -> bool:
-        return self._server is not None
+        return self._controller is not None
 
     def __enter__(self) -> SmtpSink:
         return self.start()
