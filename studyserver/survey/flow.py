@@ -124,7 +124,7 @@ def progress(participant: Participant, instrument: Instrument | None = None) -> 
     return max(len(reached), 1), len(numbered)
 
 
-def pre_treatment_editable(participant: Participant, step: str, instrument: Instrument) -> bool:
+def revisable(participant: Participant, step: str, instrument: Instrument) -> bool:
     """Pre-treatment pages can be revisited and changed until the arm is drawn, never after."""
     if participant.state not in {Participant.State.PLACED}:
         return False
@@ -133,6 +133,45 @@ def pre_treatment_editable(participant: Participant, step: str, instrument: Inst
 
 def steps_done(participant: Participant) -> set[str]:
     return set(participant.submissions.values_list("step", flat=True))
+
+
+# --- navigation: which page a request for a step gets ------------------------------------------------
+
+LOCKED_NOTICE, ALREADY_SAVED_NOTICE = "locked_notice", "already_saved_notice"
+
+
+@dataclass(frozen=True)
+class Visit:
+    """What a request for a step gets: that step, or the participant's current step (with a notice)."""
+
+    serve: bool
+    notice: str | None = None  # the instrument text to show on the current step, saying why they are there
+    refused: bool = False  # a form posted for a step not reached yet (tampering, a stale form): nothing changes
+
+
+def visit(participant: Participant, step: str, instrument: Instrument, *, posting: bool,
+          resumed_elsewhere: bool = False) -> Visit:
+    """The navigation rule, in one place (the back button, a bookmarked or typed URL, a stale form).
+
+    The current step is served. A page already saved is served again while it can be revised
+    (:func:`revisable`), except to a browser that took the participant over by panel id (it never
+    sees earlier answers); otherwise the participant goes to their current step, told that their
+    earlier answers are locked (after assignment) or that the page was saved. A page ahead is never
+    served: opening it goes to the current step, posting to it is refused.
+    """
+    if step == participant.current_step:
+        return Visit(True)
+    done = steps_done(participant)  # one query, and none on the usual request (the current step)
+    if step in done:
+        if not resumed_elsewhere and revisable(participant, step, instrument):
+            return Visit(True)
+        return Visit(False, notice=LOCKED_NOTICE if answers_locked(participant) else ALREADY_SAVED_NOTICE)
+    return Visit(False, refused=posting)
+
+
+def answers_locked(participant: Participant) -> bool:
+    """Whether the earlier answers can no longer change: once the arm is drawn (or the study is over)."""
+    return participant.state not in {Participant.State.CONSENTED, Participant.State.PLACED}
 
 
 # --- entry, consent ---------------------------------------------------------------------------------
@@ -469,7 +508,7 @@ def submit_page(participant: Participant, page: Page, answers: Mapping[str, Any]
     instrument = participant.instrument
     with transaction.atomic():
         participant = _lock(participant)
-        editing = participant.current_step != page.key and pre_treatment_editable(participant, page.key, instrument) and page.key in steps_done(participant)
+        editing = participant.current_step != page.key and revisable(participant, page.key, instrument) and page.key in steps_done(participant)
         if not editing:
             _check_current(participant, page.key, instrument)
         _store_submission(participant, page.key, answers)

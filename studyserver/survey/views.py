@@ -65,6 +65,10 @@ def _render(request: HttpRequest, template: str, language: str, context: dict[st
         "switch_url": _switch_url(request, other),
         "participant": participant,
     }
+    if participant is not None:
+        # A notice left by a redirect (an earlier page locked or saved) belongs to the page it led
+        # to, whichever it is: the image, an outcome question, the debrief or the screen-out.
+        base["notice"] = _notice(request, language, instrument)
     if participant is not None and participant.current_step not in {flow.FINISHED, flow.SCREENED_OUT, "withdrawn"}:
         current, total = flow.progress(participant, instrument)
         base["progress"] = {"current": current, "total": total, "percent": round(100 * current / total)}
@@ -219,21 +223,20 @@ def step(request: HttpRequest, token: str, step: str) -> HttpResponse:
     if step not in flow.all_steps(instrument):
         return not_found(request)
     language = participant.language
-    if step != participant.current_step:
-        done = flow.steps_done(participant)  # one query, and none on the usual request (the current step)
-        editable = flow.pre_treatment_editable(participant, step, instrument) and not _resumed_elsewhere(request, participant)
-        if not (editable and step in done):
-            if request.method == "POST" and step not in done:
-                return _message(request, "bad_request_title", "bad_request_body", 409, language,
-                                link=_step_url(participant), instrument=participant.instrument)
-            if step in done or request.method == "POST":
-                request.session["notice"] = "locked_notice" if participant.state != Participant.State.PLACED else "already_saved_notice"
-            return _go_on(participant)
+    where = flow.visit(participant, step, instrument, posting=request.method == "POST",
+                       resumed_elsewhere=_resumed_elsewhere(request, participant))
+    if where.refused:
+        return _message(request, "bad_request_title", "bad_request_body", 409, language,
+                        link=_step_url(participant), instrument=participant.instrument)
+    if not where.serve:
+        if where.notice:
+            request.session["notice"] = where.notice  # shown by the page it lands on (see _render)
+        return _go_on(participant)
     try:
         handler = _HANDLERS.get(step, _questionnaire_page)
         return handler(request, participant, step, language)
     except flow.AlreadySubmitted:
-        request.session["notice"] = "already_saved_notice"
+        request.session["notice"] = flow.ALREADY_SAVED_NOTICE
         participant.refresh_from_db()
         return _go_on(participant)
     except flow.StepNotAvailable:
@@ -249,8 +252,7 @@ def _notice(request: HttpRequest, language: str, instrument: Instrument) -> str 
 def _consent_page(request: HttpRequest, form: ConsentForm, language: str, instrument: Instrument, status: int,
                   participant: Participant | None = None) -> HttpResponse:
     paragraphs = text_paragraphs(instrument.text("consent_body", language))
-    return _render(request, "survey/consent.html", language,
-                   {"form": form, "paragraphs": paragraphs, "notice": _notice(request, language, instrument)},
+    return _render(request, "survey/consent.html", language, {"form": form, "paragraphs": paragraphs},
                    status=status, participant=participant)
 
 
@@ -287,7 +289,7 @@ def _postal(request: HttpRequest, participant: Participant, step: str, language:
             return _go_on(outcome.participant)
         form.add_error("postal_code", postal_error_message(outcome.error, language))
     flow.record_page_served(participant, step)
-    return _render(request, "survey/postal.html", language, {"form": form, "notice": _notice(request, language, participant.instrument)},
+    return _render(request, "survey/postal.html", language, {"form": form},
                    status=400 if request.method == "POST" else 200, participant=participant)
 
 
@@ -380,8 +382,7 @@ def _questionnaire_page(request: HttpRequest, participant: Participant, step: st
         return _go_on(participant)
     flow.record_page_served(participant, step)
     context: dict[str, Any] = {"form": form, "page": page, "title": page.title.get(language),
-                               "intro": page.intro.get(language) if page.intro else None,
-                               "notice": _notice(request, language, participant.instrument)}
+                               "intro": page.intro.get(language) if page.intro else None}
     if page.shows_letter:
         from studyserver.letters.addressing import address_letter, letter_intro
 

@@ -248,6 +248,24 @@ def test_pre_treatment_answers_can_change_before_assignment_and_are_locked_after
     assert submission.answers["birth_year"] == 1971
 
 
+@pytest.mark.parametrize(("language", "notice"), [
+    ("en", "Your earlier answers are saved and can no longer be changed."),
+    ("fr", "Vos réponses précédentes sont enregistrées et ne peuvent plus être modifiées."),
+])
+@pytest.mark.parametrize("how", ["back", "post"])
+def test_after_assignment_the_locked_notice_shows_on_the_page_the_participant_lands_on(yukon, language, notice, how):
+    respondent = placed_in_yukon(make_study(first_arm="house", min_exposure_seconds=0), language=language)
+    respondent.answer_until(lambda step: step == flow.TREATMENT)
+    # The back button (or a typed URL), or the earlier page's form sent again: the image page says why.
+    response = respondent.get(PRE_PAGES[0]) if how == "back" else respondent.answer_page(PRE_PAGES[0])
+    assert response.status_code == 302 and response["Location"].endswith(f"/{flow.TREATMENT}/")
+    page = html.unescape(respondent.client.get(response["Location"]).content.decode())
+    assert notice in page
+    # Said once, where it belongs: not again on the next page.
+    assert respondent.post(flow.TREATMENT, {}).status_code == 302
+    assert notice not in html.unescape(respondent.get(respondent.current_step()).content.decode())
+
+
 def test_a_page_ahead_of_the_participant_is_refused(yukon):
     respondent = placed_in_yukon(make_study())
     response = respondent.answer_page(PRE_PAGES[2])
