@@ -36,11 +36,12 @@ from django.db.models import Q
 from django.utils import timezone
 from PIL import Image
 
+from studyserver.retries.policy import GENERATION_MAX_RETRIES, generation_retry_delay
+
 from .models import PHOTO_BACKEND, Kind, Stimulus
 
 logger = logging.getLogger(__name__)
 
-MAX_RETRIES = 5
 RESULT_JPEG_QUALITY = 92
 
 
@@ -49,7 +50,7 @@ class GenerationError(RuntimeError):
 
 
 # Failures that another attempt cannot fix: recorded as failed at once. Everything else (I/O,
-# storage, the soft time limit, a flaky device) is retried with backoff.
+# storage, the soft time limit, a flaky device) is retried with backoff (studyserver.retries.policy).
 NOT_RETRIED = (GenerationError, ImportError, TypeError, ValueError)
 
 
@@ -68,11 +69,6 @@ def local_copy(name: str) -> Iterator[Path]:
         shutil.copyfileobj(stored, handle)
         handle.flush()
         yield Path(handle.name)
-
-
-def retry_delay(retries: int) -> int:
-    """Exponential backoff with a cap: 10 s, 20 s, 40 s, ... at most 10 minutes."""
-    return min(600, 10 * 2**retries)
 
 
 def _pipeline() -> Any:
@@ -268,7 +264,7 @@ def _release(stimulus_id: int, error: Exception) -> None:
         started_at=None, task_id="", error=f"{type(error).__name__}: {error}"[:2000])
     from .services import send_generation_task
 
-    transaction.on_commit(lambda: send_generation_task(stimulus_id, countdown=retry_delay(0)))
+    transaction.on_commit(lambda: send_generation_task(stimulus_id, countdown=generation_retry_delay(0)))
 
 
 @shared_task(
@@ -276,7 +272,7 @@ def _release(stimulus_id: int, error: Exception) -> None:
     name="treatments.generate_stimulus",
     acks_late=True,
     reject_on_worker_lost=True,
-    max_retries=MAX_RETRIES,
+    max_retries=GENERATION_MAX_RETRIES,
     time_limit=settings.CELERY_TASK_TIME_LIMIT,
     soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT,
 )
@@ -307,7 +303,7 @@ def generate_stimulus(self: Any, stimulus_id: int) -> str:
                 # Eager mode (the embedded default) has no broker to hold a delayed retry: retry inline.
                 return self.apply(args=[stimulus_id], retries=self.request.retries + 1,
                                   task_id=self.request.id, throw=True).get()
-            raise self.retry(exc=error, countdown=retry_delay(self.request.retries)) from error
+            raise self.retry(exc=error, countdown=generation_retry_delay(self.request.retries)) from error
         Stimulus.objects.filter(pk=stimulus_id, status=Stimulus.Status.QUEUED).update(
             status=Stimulus.Status.FAILED, error=f"{type(error).__name__}: {error}"[:2000]
         )

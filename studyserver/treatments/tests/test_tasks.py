@@ -13,6 +13,7 @@ from django.utils import timezone
 from PIL import Image
 
 from studyserver.geo.models import District
+from studyserver.retries import policy
 from studyserver.treatments import tasks
 from studyserver.treatments.models import Stimulus
 from studyserver.treatments.tasks import generate_stimulus
@@ -98,7 +99,7 @@ def test_transient_errors_retry_then_fail(make_stimulus, districts, media, monke
     stimulus = make_stimulus("house", districts[0], status=QUEUED)
     generate_stimulus.apply(args=[stimulus.pk])
     stimulus.refresh_from_db()
-    assert len(attempts) == tasks.MAX_RETRIES + 1
+    assert len(attempts) == policy.GENERATION_MAX_RETRIES + 1
     assert stimulus.status == "failed" and "disk on fire" in stimulus.error
 
 
@@ -195,7 +196,7 @@ def test_generate_treatments_runs_bare_and_with_district_alone(make_source, dist
 
 
 def test_retry_backoff_is_exponential_and_capped():
-    assert [tasks.retry_delay(n) for n in range(8)] == [10, 20, 40, 80, 160, 320, 600, 600]
+    assert [policy.generation_retry_delay(n) for n in range(8)] == [10, 20, 40, 80, 160, 320, 600, 600]
 
 
 def test_waiting_stimuli_are_flooded_in_one_batch(make_source, make_stimulus, districts, media, monkeypatch, settings):
