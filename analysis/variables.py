@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -299,9 +299,3 @@ def load_variables(path: str | Path | None = None,
     if not isinstance(data, Mapping):
         raise ValueError("codebook override file must contain a mapping at top level")
     return apply_overrides(variables, data)
-
-
-def names_in(frame_columns: Sequence[str], wanted: Sequence[str]) -> list[str]:
-    """The wanted names present in the data, in the wanted order."""
-    present = set(frame_columns)
-    return [name for name in wanted if name in present]

@@ -26,7 +26,6 @@ Folder layouts:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -363,8 +362,3 @@ def image_grid(rows: Sequence[Sequence[np.ndarray]]) -> np.ndarray:
     width = max(t.shape[1] for t in tiles)
     tiles = [np.pad(t, ((0, 0), (0, width - t.shape[1]), (0, 0))) for t in tiles]
     return np.concatenate(tiles, axis=0)
-
-
-def grid_columns(count: int) -> int:
-    """A near-square column count for ``count`` tiles."""
-    return max(1, math.ceil(math.sqrt(count)))

@@ -5,8 +5,10 @@ One full update takes two gradients::
     opt.zero_grad(); loss_at(θ).backward();  opt.extrapolation()   # θ' = θ + Adam(g(θ)), θ kept
     opt.zero_grad(); loss_at(θ').backward(); opt.step()            # θ  = θ + Adam(g(θ'))
 
-The two gradients may come from the same batch or, as in the reference implementation and
-``generator.train``, from successive batches (extrapolate on even steps, update on odd ones).
+The two gradients may come from successive batches (the reference implementation extrapolates
+on even steps and updates on odd ones) or from the same batch: ``generator.train`` does both
+half-steps on one batch within each training step (``train_masker``'s ``step_fn``), so every
+step is one full extragradient update.
 
 Moment buffers: as in the reference implementation, *both* calls update Adam's first and second
 moments and the step counter (bias correction uses that counter), so one extrapolation + update

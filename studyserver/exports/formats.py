@@ -5,7 +5,6 @@ failure never leaves a half-written file under the requested name."""
 from __future__ import annotations
 
 import io
-import json
 import os
 import tempfile
 from collections.abc import Callable, Sequence
@@ -205,7 +204,3 @@ def write_export_file(frame: pd.DataFrame, fmt: str, path: str | os.PathLike[str
     writer = _WRITERS[check_format(fmt, tuple(_WRITERS))]
     instruments = _versions(frame, instrument)
     return atomic_write(path, lambda handle: writer(frame, handle, instruments))
-
-
-def json_records(frame: pd.DataFrame) -> list[dict]:
-    return json.loads(export_bytes(frame, "json"))
