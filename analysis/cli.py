@@ -1,4 +1,4 @@
-"""Command line: ``python -m analysis {moderation,report,power,simulate} ...``."""
+"""Command line: ``python -m analysis {moderation,report,power,simulate,weights} ...``."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from analysis.estimation import SE_TYPES, EstimationError
+from analysis.exclusions import EXCLUSION_MODES
+from analysis.weights import DEFAULT_CAP
 
 EXIT_USAGE = 2
 
@@ -95,12 +97,56 @@ def run_report(args: argparse.Namespace) -> int:
 
     options = ReportOptions(se_type=args.se, adjust=not args.no_adjust,
                             exclude_inattentive=args.exclude_inattentive,
-                            codebook=args.codebook, power_reps=args.power_reps)
+                            codebook=args.codebook, power_reps=args.power_reps,
+                            exclusions=args.exclusions, margins=args.margins,
+                            weight_cap=args.cap)
     try:
         index = write_report(args.input, args.out, options)
     except (EstimationError, ValueError) as error:
         raise CliError(str(error)) from error
     print(index)
+    return 0
+
+
+def _margins_path(value: str | None) -> Path:
+    """--margins, else the demo's reference data folder ($FLOODLIGHT_REFERENCE_DATA)."""
+    from analysis.weights import MARGINS_FILE_NAME, REFERENCE_DATA_ENV, default_margins_path
+
+    if value:
+        return Path(value)
+    default = default_margins_path()
+    if default is None:
+        raise CliError(f"give --margins FILE.csv (or set {REFERENCE_DATA_ENV} to a folder "
+                       f"holding {MARGINS_FILE_NAME})")
+    return default
+
+
+def run_weights(args: argparse.Namespace) -> int:
+    from analysis.io import load_export
+    from analysis.variables import load_variables
+    from analysis.weights import WeightingError, format_margins, read_margins, weight_completes
+
+    variables = load_variables(args.codebook)
+    try:
+        margins = read_margins(_margins_path(args.margins))
+        frame = load_export(args.input, variables)
+        result, notes = weight_completes(frame, margins, variables, args.exclusions, args.cap)
+    except WeightingError as error:
+        raise CliError(str(error)) from error
+    except ValueError as error:  # ExportError and bad exclusion modes
+        raise CliError(str(error)) from error
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    result.weights.rename("weight").to_frame().assign(
+        participant_id=result.participant_ids)[["participant_id", "weight"]].to_csv(
+        out, index=False)
+    result.notes[:0] = notes
+    if args.json:
+        print(json.dumps(_clean({**result.summary(), "margins_file": margins.source,
+                                 "exclusions": args.exclusions, "out": str(out)})))
+    else:
+        print(format_margins(result))
+        print(f"weights written to {out}")
     return 0
 
 
@@ -119,8 +165,16 @@ def run_power(args: argparse.Namespace) -> int:
 
 def run_simulate(args: argparse.Namespace) -> int:
     from analysis.simulate import simulate_export
+    from analysis.weights import WeightingError, read_margins
 
-    frame = simulate_export(args.n, seed=args.seed)
+    margins = None
+    if args.margins or args.age_bias:
+        try:
+            margins = read_margins(_margins_path(args.margins))
+        except WeightingError as error:
+            raise CliError(str(error)) from error
+    frame = simulate_export(args.n, seed=args.seed, margins=margins, age_bias=args.age_bias,
+                            age_interaction=args.age_interaction)
     out = Path(args.out)
     if out.suffix.lower() == ".parquet":
         frame.to_parquet(out, index=False)
@@ -159,6 +213,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="drop respondents who failed the (pre-treatment) attention check")
     report.add_argument("--codebook", help="JSON/YAML overrides or codebook CSV")
     report.add_argument("--power-reps", type=int, default=200)
+    report.add_argument("--exclusions", choices=EXCLUSION_MODES, default="preregistered",
+                        help="analyse the pre-registered sample (excluded == 1 left out) or "
+                             "everyone; both are shown side by side")
+    report.add_argument("--margins", help="census margins for the weighted robustness check "
+                                          "(default $FLOODLIGHT_REFERENCE_DATA/"
+                                          "census2021_margins.csv; none: no weighted effects)")
+    report.add_argument("--cap", type=float, default=DEFAULT_CAP,
+                        help="weight cap, times the mean weight (default 5)")
     report.set_defaults(handler=run_report)
 
     power = commands.add_parser("power", help="simulation-based power for a planned N")
@@ -176,7 +238,31 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--n", type=int, default=2000)
     simulate.add_argument("--seed", type=int, default=1)
     simulate.add_argument("--out", required=True)
+    simulate.add_argument("--margins", help="draw province, age and gender from these census "
+                                            "margins (default with --age-bias: "
+                                            "$FLOODLIGHT_REFERENCE_DATA/census2021_margins.csv)")
+    simulate.add_argument("--age-bias", type=float, default=0.0,
+                          help="over-sample the young: selection odds x exp(-BIAS) per 10 years")
+    simulate.add_argument("--age-interaction", type=float, default=0.0,
+                          help="change of every treatment effect per 10 years of age (latent SD)")
     simulate.set_defaults(handler=run_simulate)
+
+    weights = commands.add_parser("weights", help="rake the completed respondents to census "
+                                                  "margins (WEIGHTS.csv: participant_id, weight)")
+    weights.add_argument("--input", required=True, help="an export file or db:STUDY_SLUG")
+    weights.add_argument("--margins", help="margins CSV (province_code, variable, category, "
+                                           "count); default $FLOODLIGHT_REFERENCE_DATA/"
+                                           "census2021_margins.csv")
+    weights.add_argument("--out", required=True, help="WEIGHTS.csv to write")
+    weights.add_argument("--exclusions", choices=EXCLUSION_MODES, default="preregistered",
+                         help="weight the pre-registered sample (excluded == 1 left out) or "
+                              "everyone")
+    weights.add_argument("--cap", type=float, default=DEFAULT_CAP,
+                         help="trim weights at this multiple of the mean weight (default 5)")
+    weights.add_argument("--codebook", help="JSON/YAML overrides or codebook CSV")
+    weights.add_argument("--json", action="store_true",
+                         help="print the margins, design_effect and effective_n as JSON")
+    weights.set_defaults(handler=run_weights)
     return parser
 
 

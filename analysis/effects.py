@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from analysis.design import arm_dummies, arm_term, is_full_rank, lin_design, prepare_covariates
@@ -33,8 +34,10 @@ def analysis_sample(frame: pd.DataFrame, outcome: str, variables: StudyVariables
 
 
 def fit_arm_model(frame: pd.DataFrame, outcome: str, variables: StudyVariables,
-                  se_type: str = "HC2", covariates: Sequence[str] | None = None) -> ArmModel:
-    """Regress the outcome on arm dummies (control = reference), optionally Lin-adjusted.
+                  se_type: str = "HC2", covariates: Sequence[str] | None = None,
+                  weights: pd.Series | None = None) -> ArmModel:
+    """Regress the outcome on arm dummies (control = reference), optionally Lin-adjusted;
+    with ``weights`` (indexed like ``frame``), weighted least squares on the weighted rows.
 
     Arms with fewer than two respondents are dropped with a note; if covariate adjustment makes
     the design rank-deficient the unadjusted model is fitted instead, with a note.
@@ -42,6 +45,8 @@ def fit_arm_model(frame: pd.DataFrame, outcome: str, variables: StudyVariables,
     if outcome not in frame:
         raise EstimationError(f"outcome {outcome} is not in the data")
     sample = analysis_sample(frame, outcome, variables)
+    if weights is not None:
+        sample = sample[weights.reindex(sample.index).notna()]
     notes: list[str] = []
     counts = sample[variables.arm].value_counts()
     n_by_arm = {arm: int(counts.get(arm, 0)) for arm in variables.arms}
@@ -72,8 +77,10 @@ def fit_arm_model(frame: pd.DataFrame, outcome: str, variables: StudyVariables,
                          f"{covariate_matrix.shape[1]} covariates)")
         else:
             design, estimator = adjusted, "lin"
-    fit = fit_ols(y, design, se_type)
-    control_mean = float(y[sample[variables.arm] == variables.control_arm].mean())
+    w = None if weights is None else weights.reindex(sample.index)
+    fit = fit_ols(y, design, se_type, weights=w)
+    control = (sample[variables.arm] == variables.control_arm).to_numpy()
+    control_mean = float(np.average(y[control], weights=None if w is None else w[control]))
     return ArmModel(outcome, estimator, fit, arms, n_by_arm, control_mean, notes)
 
 
@@ -131,6 +138,7 @@ def contrast_rows(model: ArmModel, variables: StudyVariables) -> tuple[list[dict
 def estimate_effects(frame: pd.DataFrame, variables: StudyVariables,
                      outcomes: Sequence[str] | None = None, se_type: str = "HC2",
                      covariates: Sequence[str] | None = None,
+                     weights: pd.Series | None = None,
                      ) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """Arm-vs-control effects and planned contrasts for each outcome (skipping impossible ones).
 
@@ -150,7 +158,7 @@ def estimate_effects(frame: pd.DataFrame, variables: StudyVariables,
             specifications.append(covariates)
         for adjustment in specifications:
             try:
-                model = fit_arm_model(frame, outcome, variables, se_type, adjustment)
+                model = fit_arm_model(frame, outcome, variables, se_type, adjustment, weights)
             except EstimationError as error:
                 notes.append(f"{error}; skipped")
                 break

@@ -147,8 +147,11 @@ def check_se_type(se_type: str) -> str:
     return se_type
 
 
-def fit_ols(y: pd.Series | np.ndarray, design: pd.DataFrame, se_type: str = "HC2") -> LinearFit:
-    """OLS of y on the design's columns (include an Intercept column yourself)."""
+def fit_ols(y: pd.Series | np.ndarray, design: pd.DataFrame, se_type: str = "HC2",
+            weights: pd.Series | np.ndarray | None = None) -> LinearFit:
+    """OLS of y on the design's columns (include an Intercept column yourself); with
+    ``weights``, weighted least squares (survey weights: the robust sandwich, HC2 by default,
+    is the one to use with them)."""
     import statsmodels.api as sm  # imported lazily: keeps `import analysis` light
 
     check_se_type(se_type)
@@ -162,7 +165,8 @@ def fit_ols(y: pd.Series | np.ndarray, design: pd.DataFrame, se_type: str = "HC2
         warnings.simplefilter("ignore", RuntimeWarning)
         # Rank deficiency is checked below and reported as an EstimationError instead.
         warnings.simplefilter("ignore", UserWarning)
-        model = sm.OLS(y_values, x_values)
+        model = (sm.OLS(y_values, x_values) if weights is None
+                 else sm.WLS(y_values, x_values, weights=np.asarray(weights, dtype=float)))
         result = model.fit(cov_type=_STATSMODELS_COV[se_type], use_t=True)
         if model.rank < k:  # statsmodels' rank comes from the SVD it already computed
             raise EstimationError("design matrix is rank-deficient (a constant or collinear "
@@ -170,7 +174,7 @@ def fit_ols(y: pd.Series | np.ndarray, design: pd.DataFrame, se_type: str = "HC2
         cov = np.asarray(result.cov_params())
         leverage = None
         if se_type in ("HC2", "HC3"):
-            leverage = np.einsum("ij,ji->i", x_values, model.pinv_wexog)
+            leverage = np.einsum("ij,ji->i", model.wexog, model.pinv_wexog)
     cov = np.where(np.isfinite(cov), cov, np.nan)
     max_leverage = float(leverage.max()) if leverage is not None else float("nan")
     if leverage is not None and max_leverage > 1 - 1e-8:

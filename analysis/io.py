@@ -14,7 +14,7 @@ from analysis.variables import StudyVariables
 TEXT_COLUMNS = frozenset({
     "participant_id", "state", "arm", "stratum", "province_code", "fsa", "fed_code",
     "district_method", "rep_order", "consent_version", "instrument_version", "assigned_at",
-    "completed_at", "stimulus_id", "generator_backend", "model_version",
+    "completed_at", "stimulus_id", "generator_backend", "model_version", "quality_flags",
 })
 
 

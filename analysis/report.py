@@ -21,6 +21,12 @@ from analysis.balance import attrition_table, balance_table, funnel_table
 from analysis.binary import binary_effects
 from analysis.effects import estimate_effects, intersection_union
 from analysis.estimation import EstimationError, check_se_type
+from analysis.exclusions import (
+    EXCLUSION_MODES,
+    apply_exclusions,
+    flag_balance_table,
+    has_exclusion_columns,
+)
 from analysis.io import load_export
 from analysis.moderation import fit_arm_moderation, focal_arm, significant_intervals
 from analysis.multiple import adjust_pvalues
@@ -49,6 +55,12 @@ class ReportOptions:
     power_reps: int = 200
     power_effects: dict[str, float] = field(default_factory=lambda: dict(PLANNED_EFFECTS))
     moderation_outcomes: tuple[str, ...] = MODERATION_OUTCOMES
+    # "preregistered": rows with excluded == 1 left out of every analysis below the flow and
+    # attrition tables; "none": everyone. Both samples are shown side by side either way.
+    exclusions: str = "preregistered"
+    # Census margins for the weighted robustness check (None: $FLOODLIGHT_REFERENCE_DATA's).
+    margins: str | None = None
+    weight_cap: float = 5.0
 
 
 def _slug(text: str) -> str:
@@ -166,6 +178,66 @@ class ReportWriter:
         return index
 
 
+SIDE_COLUMNS = ("estimate", "se", "p", "n")
+
+
+def side_by_side(preregistered: pd.DataFrame | None, everyone: pd.DataFrame | None,
+                 weighted: pd.DataFrame | None) -> pd.DataFrame:
+    """One row per outcome x arm x estimator; estimate/se/p/n of each sample side by side
+    (the weighted columns only on the unadjusted rows: weighting is checked unadjusted)."""
+    keys = ["outcome", "arm", "estimator"]
+    parts = []
+    for prefix, table in (("preregistered", preregistered), ("everyone", everyone),
+                          ("weighted", weighted)):
+        if table is None or table.empty:
+            continue
+        part = table[[*keys, *SIDE_COLUMNS]].rename(
+            columns={c: f"{prefix}_{c}" for c in SIDE_COLUMNS})
+        parts.append(part.set_index(keys))
+    if not parts:
+        return pd.DataFrame()
+    return pd.concat(parts, axis=1).reset_index()
+
+
+def _weighted_effects(frame: pd.DataFrame, variables: StudyVariables, options: ReportOptions,
+                      writer: ReportWriter) -> tuple[pd.DataFrame | None, str]:
+    """Rake the analysed completes to the census margins; weighted effects and what was done."""
+    from analysis.weights import (
+        REFERENCE_DATA_ENV,
+        WeightingError,
+        default_margins_path,
+        read_margins,
+        weight_completes,
+    )
+
+    path = options.margins or default_margins_path()
+    if path is None:
+        return None, (f"Weighted effects not computed: no margins file (give --margins FILE or "
+                      f"set {REFERENCE_DATA_ENV}).")
+    try:
+        margins = read_margins(path)
+        result, _ = weight_completes(frame, margins, variables, "none", options.weight_cap)
+    except WeightingError as error:
+        return None, f"Weighted effects not computed: {error}."
+    for note in result.notes:
+        writer.note(f"weights: {note}")
+    table = result.margins_table()
+    writer.table(table[table["province_code"] == "all"], "weight_margins_national",
+                 "Census margins (national): target, sample and weighted, percent of adults")
+    writer.table(table, "weight_margins", "Census margins by province: target, sample and "
+                                          "weighted, percent of adults")
+    effects, _, notes = estimate_effects(frame, variables, se_type=options.se_type,
+                                         weights=result.weights)
+    for note in notes:
+        writer.note(f"weighted: {note}")
+    return effects, (
+        f"Weights: raked to {path} (province x age group, province x gender; weightipy), cap "
+        f"{options.weight_cap:g} x the mean weight ({result.n_trimmed} trimmed); n = {result.n}, "
+        f"design effect (Kish) = {result.design_effect:.3f}, effective n = "
+        f"{result.effective_n:.1f}; largest margin difference "
+        f"{result.max_abs_difference():.2f} percentage points.")
+
+
 def write_report(input_path: str | Path, out_dir: str | Path,
                  options: ReportOptions | None = None,
                  variables: StudyVariables | None = None) -> Path:
@@ -187,6 +259,17 @@ def write_report(input_path: str | Path, out_dir: str | Path,
         frame = raw[raw[variables.attention] != 0]
         summary.append(f"excluded {len(raw) - len(frame)} respondents who failed the "
                        "pre-treatment attention check")
+    if options.exclusions not in EXCLUSION_MODES:
+        raise ValueError(f"exclusions must be one of {', '.join(EXCLUSION_MODES)}")
+    everyone = frame
+    preregistered, exclusion_notes = apply_exclusions(everyone, "preregistered")
+    frame = preregistered if options.exclusions == "preregistered" else everyone
+    if options.exclusions == "none":
+        exclusion_notes = ["exclusions: none (--exclusions none): every respondent analysed"]
+    summary.extend(exclusion_notes)
+    if not has_exclusion_columns(raw):
+        writer.note("the export has no quality_flags/excluded columns (an export from before "
+                    "quality flags): treated as no exclusions")
     covariates = [c for c in variables.adjustment_covariates if c in frame] if options.adjust \
         else []
     summary.append("covariate adjustment: Lin (2013), centred covariates interacted with arm: "
@@ -214,6 +297,25 @@ def write_report(input_path: str | Path, out_dir: str | Path,
     writer.section("Balance on pre-treatment covariates", lambda: writer.table(
         balance_table(frame, variables, options.se_type), "balance",
         "Balance across arms: means/shares, standardized differences vs control, omnibus tests"))
+
+    def flags() -> None:
+        table = flag_balance_table(raw, variables)
+        if table.empty:
+            writer.paragraph("No quality flags in this export (no quality_flags/excluded "
+                             "columns).")
+            return
+        writer.paragraph(
+            "Share of assigned respondents raising each quality flag, by arm, with a test of "
+            "equal rates (chi-square, or Fisher's exact test when an expected count is under "
+            "5). A flag whose rate differs by arm is raised by the treatment itself: excluding "
+            "on it is post-treatment selection and can bias the effects.")
+        selected = table.loc[table["post_treatment_selection"], "flag"].tolist()
+        if selected:
+            writer.paragraph("Post-treatment selection: " + ", ".join(selected) + " differ by "
+                             "arm (p < 0.05); compare the effects with and without exclusions "
+                             "below.", css="warning")
+        writer.table(table, "quality_flags_by_arm", "Quality flags by arm (balance test)")
+    writer.section("Quality flags across arms (post-treatment selection check)", flags)
 
     effects_holder: dict[str, pd.DataFrame] = {}
 
@@ -244,6 +346,30 @@ def write_report(input_path: str | Path, out_dir: str | Path,
             writer.table(intersection_union(contrasts), "h1a_joint",
                          "H1a joint test: house beats both landmarks (intersection-union)")
     writer.section("Treatment effects and planned contrasts (H1)", effects)
+
+    def sensitivity() -> None:
+        primary = effects_holder.get("effects")
+        samples = {options.exclusions: primary}
+        for name, sample in (("preregistered", preregistered), ("none", everyone)):
+            if samples.get(name) is None:
+                samples[name], _, _ = estimate_effects(sample, variables,
+                                                       se_type=options.se_type,
+                                                       covariates=covariates or None)
+        weighted, weighting_note = _weighted_effects(frame, variables, options, writer)
+        writer.paragraph(weighting_note)
+        table = side_by_side(samples["preregistered"], samples["none"], weighted)
+        writer.paragraph(
+            "Effects on the pre-registered sample (excluded == 1 left out), on everyone, and "
+            "weighted to the census margins. The weighted effects are a robustness check, not "
+            "the pre-registered estimate: unadjusted WLS of the outcome on arm dummies with "
+            f"{options.se_type} standard errors, on the "
+            + ("pre-registered sample." if options.exclusions == "preregistered"
+               else "whole sample."))
+        writer.table(table, "effects_by_sample",
+                     "Effects vs control: pre-registered sample, everyone, and weighted "
+                     "(robustness check)")
+    writer.section("Sample: with and without exclusions, and weighted (robustness check)",
+                   sensitivity)
 
     def binary() -> None:
         table, notes = binary_effects(frame, variables, se_type=options.se_type)

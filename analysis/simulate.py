@@ -3,6 +3,12 @@
 The outcomes come from a latent normal model: latent = planted arm effect (+ interaction with
 centred ideology) + covariate signal + noise, then cut into the instrument's 1-5 or 0/1 codes.
 ``simulate_regression`` is the plain-numpy continuous version used for known-truth tests.
+
+With census ``margins`` the respondents' province, age and gender follow the census (province x
+age group, province x gender); ``age_bias`` then over-samples the young (an online panel), and
+``age_interaction`` makes every treatment effect grow with age, so the population effect differs
+from the sample's and weighting to the margins has something to correct. Every export also has
+planted ``quality_flags`` and ``excluded`` columns, as the platform writes them.
 """
 
 from __future__ import annotations
@@ -12,7 +18,9 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from analysis.exclusions import QUALITY_FLAGS
 from analysis.variables import ARMS, CONTROL_ARM
+from analysis.weights import GENDER_CATEGORIES, Margins, parse_age_group
 
 # Planted effects on the latent scale (SD units of the latent outcome), in proximity order.
 DEFAULT_EFFECTS: Mapping[str, float] = {
@@ -20,6 +28,16 @@ DEFAULT_EFFECTS: Mapping[str, float] = {
     "provincial_landmark": 0.20,
 }
 PROVINCES = ("AB", "BC", "MB", "NB", "NL", "NS", "ON", "PE", "QC", "SK")
+SURVEY_YEAR = 2026  # the simulated completed_at's year: age = SURVEY_YEAR - birth_year
+OLDEST_AGE = 94  # the open age group (65+) is drawn uniformly up to this age
+AGE_CENTRE = 45.0  # age_bias and age_interaction are per 10 years around this age
+# Planted flag rates among assigned respondents (attention_failed follows attention_passed).
+FLAG_RATES: Mapping[str, float] = {"speeding": 0.04, "straight_lining": 0.03,
+                                   "duplicate_taker": 0.01, "honeypot": 0.005,
+                                   "too_fast": 0.02}
+# The simulated study's frozen exclusion rule (the platform's is chosen per study).
+EXCLUSION_RULE: tuple[str, ...] = ("speeding", "attention_failed", "duplicate_taker",
+                                   "honeypot")
 
 
 def simulate_regression(n: int, rng: np.random.Generator, b0: float = 1.0, b_x: float = 0.5,
@@ -49,14 +67,85 @@ def _permuted_blocks(strata: np.ndarray, rng: np.random.Generator) -> np.ndarray
     return arms
 
 
+def _age_bounds(label: str) -> tuple[int, int]:
+    low, high = parse_age_group(label)
+    return int(low), int(min(high - 1, OLDEST_AGE))
+
+
+def population_mean_age(margins: Margins) -> float:
+    """Mean age of the population ``simulate_census_people`` draws from (ages uniform within
+    each census age group)."""
+    counts = margins.age.groupby(level="category").sum()
+    return float(sum(counts[g] * np.mean(_age_bounds(g)) for g in margins.age_groups)
+                 / counts.sum())
+
+
+def simulate_census_people(n: int, margins: Margins, rng: np.random.Generator,
+                           age_bias: float = 0.0) -> pd.DataFrame:
+    """``n`` adults drawn from the census margins (province, age, instrument gender code), the
+    young over-sampled by ``exp(-age_bias * (age - 45) / 10)`` when ``age_bias`` > 0."""
+    cells = margins.age[margins.age > 0]
+    pool_size = n if age_bias == 0 else 6 * n
+    picks = rng.choice(len(cells), pool_size, p=(cells / cells.sum()).to_numpy())
+    provinces = cells.index.get_level_values("province_code").to_numpy()[picks]
+    groups = cells.index.get_level_values("category").to_numpy()[picks]
+    bounds = np.array([_age_bounds(g) for g in groups])
+    ages = rng.integers(bounds[:, 0], bounds[:, 1] + 1).astype(float)
+    if age_bias:
+        selection = np.exp(-age_bias * (ages - AGE_CENTRE) / 10)
+        keep = rng.choice(pool_size, n, replace=False, p=selection / selection.sum())
+        provinces, ages = provinces[keep], ages[keep]
+    female = np.array([margins.gender.get((p, "female"), 0.0)
+                       / sum(margins.gender.get((p, g), 0.0) for g in GENDER_CATEGORIES)
+                       for p in provinces])
+    # 2 % another gender, 1 % prefer not to say (code 99), the rest woman/man as the census.
+    other = rng.random(n)
+    gender = np.where(rng.random(n) < female, 1.0, 2.0)
+    gender = np.where(other < 0.02, 3.0, np.where(other < 0.03, 99.0, gender))
+    # A combined code (NT/NU) becomes one of its provinces, as a respondent's would be.
+    province_codes = np.array([p.split("/")[rng.integers(len(p.split("/")))] for p in provinces])
+    return pd.DataFrame({"province_code": province_codes, "age": ages, "gender": gender})
+
+
+def _quality_flags(n: int, assigned: np.ndarray, arm_text: np.ndarray, attention_passed:
+                   np.ndarray, rng: np.random.Generator,
+                   treated_rates: Mapping[str, float] | None) -> tuple[np.ndarray, np.ndarray]:
+    """Planted ``quality_flags`` (;-separated names) and ``excluded`` by EXCLUSION_RULE."""
+    treated = assigned & (arm_text != CONTROL_ARM)
+    raised: dict[str, np.ndarray] = {}
+    for flag in QUALITY_FLAGS:
+        if flag == "attention_failed":
+            raised[flag] = assigned & (attention_passed == 0)
+            continue
+        rate = np.full(n, FLAG_RATES.get(flag, 0.0))
+        if treated_rates and flag in treated_rates:
+            rate = np.where(treated, treated_rates[flag], rate)
+        raised[flag] = assigned & (rng.random(n) < rate)
+    flags = np.array([";".join(f for f in QUALITY_FLAGS if raised[f][i]) for i in range(n)],
+                     dtype=object)
+    excluded = np.zeros(n, dtype=int)
+    for flag in EXCLUSION_RULE:
+        excluded |= raised[flag].astype(int)
+    return flags, excluded
+
+
 def simulate_export(n: int = 2000, seed: int = 1, effects: Mapping[str, float] | None = None,
                     ideology_interaction: float = 0.05, attrition: float = 0.08,
-                    screened_out: float = 0.05, outcome_noise: float = 1.0) -> pd.DataFrame:
+                    screened_out: float = 0.05, outcome_noise: float = 1.0,
+                    margins: Margins | None = None, age_bias: float = 0.0,
+                    age_interaction: float = 0.0,
+                    treated_flag_rates: Mapping[str, float] | None = None) -> pd.DataFrame:
     """A wide export like the platform's: ``n`` rows, some screened out, the rest assigned.
 
     ``ideology_interaction``: change of every treatment effect per ideology point (centred at 5).
+    ``margins``/``age_bias``/``age_interaction``: see the module docstring; the interaction is
+    per 10 years, centred on the margins' population mean age (45 without margins), so the
+    planted effects are the population's average effects on the latent scale.
+    ``treated_flag_rates``: a flag's rate in the treated arms (a flag the treatment raises).
     Attrited respondents (``state == "abandoned"``) have no outcomes or emotions.
     """
+    if age_bias and margins is None:
+        raise ValueError("age_bias needs census margins to draw the population from")
     rng = np.random.default_rng(seed)
     effects = {**DEFAULT_EFFECTS, **(effects or {})}
     province = rng.choice(PROVINCES, n, p=np.array([11, 14, 4, 2, 1, 3, 39, 1, 22, 3]) / 100)
@@ -120,10 +209,25 @@ def simulate_export(n: int = 2000, seed: int = 1, effects: Mapping[str, float] |
         frame[name] = np.clip(np.round(4 + 1.3 * latent), 1, 7)
     frame.loc[frame["party_id"] >= 8, "party_strength"] = np.nan
 
+    # A separate stream: the draws above (and so older simulated exports) stay as they were.
+    extra = np.random.default_rng([seed, 24])
+    age = SURVEY_YEAR - frame["birth_year"].to_numpy()
+    age_centre = AGE_CENTRE
+    if margins is not None:
+        people = simulate_census_people(n, margins, extra, age_bias)
+        age = people["age"].to_numpy()
+        frame["province_code"] = frame["stratum"] = people["province_code"].to_numpy()
+        frame["birth_year"] = SURVEY_YEAR - age
+        frame["gender"] = people["gender"].to_numpy()
+        age_centre = population_mean_age(margins)
     arm_text = np.where(arm == None, CONTROL_ARM, arm).astype(str)  # noqa: E711 (object array)
+    frame["quality_flags"], frame["excluded"] = _quality_flags(
+        n, is_assigned, arm_text, frame["attention_passed"].to_numpy(), extra,
+        treated_flag_rates)
     effect = np.array([effects.get(a, 0.0) for a in arm_text])
     treated = (arm_text != CONTROL_ARM).astype(float)
     effect = effect + ideology_interaction * treated * (ideology - 5)
+    effect = effect + age_interaction * treated * (age - age_centre) / 10
     signal = 0.3 * (worry - 2.5) / 1.1 + 0.3 * values_trait - 0.05 * (ideology - 5)
     person = effect + signal
     for name in ("wtp_tax_buildings", "wtp_tax_oil", "int_reduce_footprint", "int_protect_home",
