@@ -152,9 +152,9 @@ def run_weights(args: argparse.Namespace) -> int:
 
 def run_power(args: argparse.Namespace) -> int:
     from analysis.power import simulate_power
+    from analysis.variables import TREATMENT_ARMS
 
-    effects = dict(zip(("distant", "house", "district_landmark", "provincial_landmark"),
-                       args.effects, strict=True))
+    effects = dict(zip(TREATMENT_ARMS, args.effects, strict=True))
     table = simulate_power(args.n, effects, reps=args.reps, alpha=args.alpha, seed=args.seed)
     if args.json:
         print(json.dumps(_clean(table.to_dict("records"))))

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+# The arms, the analysis's one definition (it imports nothing of studyserver): the same as
+# studyserver/studies/arms.py, which tests/analysis/test_arms.py checks.
 CONTROL_ARM = "control"
 TREATMENT_ARMS: tuple[str, ...] = ("distant", "house", "district_landmark", "provincial_landmark")
 ARMS: tuple[str, ...] = (CONTROL_ARM, *TREATMENT_ARMS)

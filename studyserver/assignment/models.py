@@ -22,10 +22,11 @@ from typing import TYPE_CHECKING, Any
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from studyserver.studies.arms import ARMS
+
 if TYPE_CHECKING:
     from studyserver.instrument.definition import Instrument
 
-ARMS: tuple[str, ...] = ("control", "distant", "house", "district_landmark", "provincial_landmark")
 SEQUENCE_ALGORITHM = "floodlight-pbr/v1"  # HMAC-SHA256 counter stream + Fisher–Yates (services)
 
 
@@ -302,3 +303,13 @@ class Assignment(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"{self.participant_id} → {self.arm} ({self.stratum} #{self.sequence_position})"
+
+
+def participant_model() -> type[models.Model]:
+    """The participant model (survey's), reached through the assignment's one-to-one field.
+
+    Assignment is the layer below survey (survey's flow asks it to draw): it works on the
+    participant row it locks and marks assigned without importing any survey module.
+    """
+    return Assignment._meta.get_field("participant").related_model
+

@@ -70,17 +70,18 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F
 
+from studyserver.treatments.services import arms_missing_material
+
 from .models import (
-    ARMS,
     SEQUENCE_ALGORITHM,
     AllocationScheme,
     AllocationSlot,
     Assignment,
     StratumCursor,
+    participant_model,
 )
 
 __all__ = [
-    "ARMS",
     "Eligibility",
     "IneligibleError",
     "allocation_table",
@@ -132,7 +133,7 @@ def check_eligibility(
     ``missing_material(study, district) -> list[str]`` defaults to
     ``studyserver.treatments.services.arms_missing_material`` (the one coverage query).
     """
-    from studyserver.survey.models import Participant
+    Participant = participant_model()
 
     if Assignment.objects.filter(participant_id=participant.pk).exists():
         return Eligibility(True, "already_assigned")
@@ -143,7 +144,7 @@ def check_eligibility(
     if not participant.study.in_scope(participant.district):
         return Eligibility(False, "out_of_scope")
     if missing_material is None:
-        from studyserver.treatments.services import arms_missing_material as missing_material
+        missing_material = arms_missing_material
     scheme = ensure_scheme(participant.study)
     missing = [
         arm
@@ -322,7 +323,7 @@ def _this_process() -> str:
 
 
 def _lock_participant(participant_id: Any) -> Any:
-    from studyserver.survey.models import Participant
+    Participant = participant_model()
 
     if connection.vendor == "sqlite":
         # No row locks in SQLite: a first write takes the database's writer lock for the whole
@@ -352,7 +353,7 @@ def assign(
     ``verify_eligibility=False`` skips the check; only ``simulate_assignments`` uses it, for its
     synthetic participants that have no district or treatment material.
     """
-    from studyserver.survey.models import Participant
+    Participant = participant_model()
 
     try:
         with transaction.atomic():

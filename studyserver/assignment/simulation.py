@@ -19,27 +19,18 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.db import connection, connections, transaction
 
-from .models import AllocationScheme, AllocationSlot, Assignment, StratumCursor
-from .workers import process_worker
+from studyserver.studies.models import Study
+
+from .models import AllocationScheme, AllocationSlot, Assignment, StratumCursor, participant_model
+from .workers import Draw, WorkerReport, draw_all, process_worker
 
 SIMULATION_SLUG_PREFIX = "simulation-"
-
-# One draw as reported by a worker: (participant id, arm, slot id).
-Draw = tuple[str, str, int]
-
-
-@dataclass
-class WorkerReport:
-    draws: list[Draw] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-
 
 def province_district_counts(representation_order: str = "2023") -> dict[str, int]:
     """Districts per province: from the District table when the order is loaded, else the CSV."""
@@ -80,9 +71,7 @@ def create_throwaway_study(
     """A closed simulation study, its scheme and ``participants`` placed synthetic participants
     spread over the provinces in proportion to their district counts. Returns their ids in a
     random arrival order (seeded when ``seed`` is given)."""
-    from studyserver.studies.models import Study
-    from studyserver.survey.models import Participant
-
+    Participant = participant_model()
     per_province = proportional_counts(participants, province_district_counts())
     with transaction.atomic():
         study = Study.objects.create(
@@ -109,8 +98,7 @@ def create_throwaway_study(
 def purge_throwaway_study(study: Any) -> None:
     """Delete a simulation study and everything drawn in it. Refuses any other study: this is
     the one delete path for allocation records, and only for ``is_simulation`` schemes."""
-    from studyserver.survey.models import Participant
-
+    Participant = participant_model()
     scheme = AllocationScheme.objects.get(study=study)
     if not scheme.is_simulation or not study.slug.startswith(SIMULATION_SLUG_PREFIX):
         raise PermissionError(
@@ -126,19 +114,6 @@ def purge_throwaway_study(study: Any) -> None:
         # loudly (foreign key) rather than cascading if anything else ever referenced them.
         Participant.objects.filter(study=study)._raw_delete(connection.alias)
         type(study).objects.filter(pk=study.pk)._raw_delete(connection.alias)
-
-
-def draw_all(participant_ids: Sequence[str], report: WorkerReport) -> None:
-    from studyserver.survey.models import Participant
-
-    from .services import assign
-
-    for participant_id in participant_ids:
-        try:
-            assignment = assign(Participant(pk=participant_id), verify_eligibility=False)
-            report.draws.append((participant_id, assignment.arm, assignment.slot_id))
-        except Exception as error:  # counted and reported, never hidden
-            report.errors.append(f"{participant_id}: {type(error).__name__}: {error}")
 
 
 def run_workers(

@@ -32,9 +32,10 @@ def _setup_django() -> None:
 def populate(n: int, seed: int = 7) -> object:
     import numpy as np
 
-    from studyserver.assignment.models import ARMS, AllocationScheme, AllocationSlot, Assignment
+    from studyserver.assignment.models import AllocationScheme, AllocationSlot, Assignment
     from studyserver.geo.models import District
     from studyserver.instrument.definition import get_instrument
+    from studyserver.studies.arms import ARMS
     from studyserver.studies.models import Study
     from studyserver.survey.models import Exposure, PageSubmission, Participant, PersonalData
     from studyserver.treatments.models import SourcePhoto, Stimulus

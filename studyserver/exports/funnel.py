@@ -14,7 +14,8 @@ ARM_STAGES: tuple[str, ...] = ("assigned", "exposed", "completed", "attrited", "
 
 def study_arms(study: Any) -> list[str]:
     """The study's arms in their configured order (the default five when no scheme exists yet)."""
-    from studyserver.assignment.models import ARMS, AllocationScheme
+    from studyserver.assignment.models import AllocationScheme
+    from studyserver.studies.arms import ARMS
 
     scheme = AllocationScheme.objects.filter(study=study).first()
     return list(scheme.arms) if scheme is not None else list(ARMS)

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from studyserver.core import compiled
 from studyserver.instrument.definition import Instrument, get_instrument
 
 from .models import AddressedLetter, Representative
@@ -70,8 +71,6 @@ def riding_name(district, language: str) -> str:
 def current_representative(district) -> Representative | None:
     if district is None:
         return None
-    from studyserver.survey import compiled
-
     # Served on every letter page: the query is compiled once per process.
     return compiled.first("letters.current_representative",
                           lambda district_id: Representative.objects.filter(district_id=district_id, is_current=True),

@@ -18,6 +18,7 @@ from studyserver.instrument.admin import participant_texts
 from studyserver.instrument.models import InstrumentVersion
 from studyserver.instrument.versions import instrument_problems
 
+from .arms import CONTROL_ARM
 from .copying import copy_study
 from .models import EXIT_KINDS, Study, StudyVersionChange
 from .readiness import BLOCKER, blockers, confirmations, readiness, scheme_for
@@ -256,7 +257,6 @@ class StudyAdmin(admin.ModelAdmin):
     def before_opening(self, study: Study) -> str:
         """Arms, ratios, strata, scope, panel URLs with test links, texts and readiness, in one place."""
         from studyserver.survey.flow import debrief_key
-        from studyserver.treatments.services import CONTROL_ARM
 
         scheme = scheme_for(study)
         instrument = study.instrument

@@ -17,6 +17,7 @@ from typing import Any
 
 from django.conf import settings
 
+from .arms import CONTROL_ARM
 from .models import EXIT_KINDS, Study, exit_url_problems
 
 BLOCKER, CONFIRM, WARNING = "blocker", "confirm", "warning"
@@ -125,7 +126,7 @@ def _exit_reasons(study: Study) -> list[Reason]:
 
 
 def _coverage_reasons(study: Study, districts: list[Any]) -> list[Reason]:
-    from studyserver.treatments.services import CONTROL_ARM, material_coverage
+    from studyserver.treatments.services import material_coverage
 
     arms = [arm for arm in scheme_for(study).arms if arm != CONTROL_ARM]
     coverage = material_coverage(districts, include_demo=study.demo)

@@ -6,6 +6,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from .models import Exposure, Participant
+from .sessions import SESSION_TOKENS
 
 
 def note_image_served(request: HttpRequest, stimulus_id: str) -> None:
@@ -14,8 +15,6 @@ def note_image_served(request: HttpRequest, stimulus_id: str) -> None:
     The image URL carries no participant data; the session says who is looking. Other viewers
     (researchers in the admin, a second tab after submission) change nothing.
     """
-    from .views import SESSION_TOKENS
-
     tokens = request.session.get(SESSION_TOKENS, []) if hasattr(request, "session") else []
     if not tokens or not stimulus_id:
         return
@@ -25,3 +24,8 @@ def note_image_served(request: HttpRequest, stimulus_id: str) -> None:
         stimulus_id=stimulus_id,
         image_loaded_at__isnull=True,
     ).update(image_loaded_at=timezone.now())
+
+
+def on_image_served(sender: object, request: HttpRequest, public_id: str, **kwargs: object) -> None:
+    """Receiver of ``treatments.signals.image_served`` (connected in ``SurveyConfig.ready``)."""
+    note_image_served(request, public_id)

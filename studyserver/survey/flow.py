@@ -16,6 +16,7 @@ from typing import Any
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from studyserver.core import compiled
 from studyserver.instrument.definition import Instrument, Page, paragraphs
 from studyserver.studies.models import Study
 
@@ -688,8 +689,6 @@ def debrief_paragraphs(participant: Participant, language: str, instrument: Inst
 
     instrument = instrument or participant.instrument
     arm = arm_of(participant)
-    from . import compiled
-
     # The stimulus recorded on the participant's exposure, if any (the page's participant query read
     # the exposure already), by a query compiled once per process.
     exposure = exposure_of(participant)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.db import models
 
-from .compiled import converted
+from studyserver.core.compiled import converted
 
 if TYPE_CHECKING:
     from studyserver.instrument.definition import Instrument

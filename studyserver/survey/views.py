@@ -23,8 +23,8 @@ from studyserver.studies.models import EXIT_KINDS, SIGNATURE_PARAMETER, Study
 from . import errors, flow
 from .forms import ConsentForm, DistrictChoiceForm, InstrumentPageForm, PostalCodeForm
 from .models import Participant, PersonalData, page_submissions, participant_for_page
+from .sessions import SESSION_TOKENS
 
-SESSION_TOKENS = "floodlight_participants"
 # Participants this browser took over by panel id (not the browser that started them): it may
 # go on from the current step, but never sees or changes earlier answers.
 SESSION_RESUMED = "floodlight_resumed_elsewhere"

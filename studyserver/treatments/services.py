@@ -16,19 +16,20 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import transaction
 from django.db.models import F, Max, Q, QuerySet, TextField, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
+
+from studyserver.core import compiled
+from studyserver.studies.arms import ARMS, CONTROL_ARM
 
 from .models import DISTRICT_KINDS, Kind, ReviewEvent, SourcePhoto, Stimulus
 
 logger = logging.getLogger(__name__)
 
 MATERIAL_KINDS: tuple[str, ...] = tuple(Kind.values)
-CONTROL_ARM = "control"
-# Every arm but control is named after the kind of material it shows (order as in assignment.ARMS).
-ALL_ARMS: tuple[str, ...] = (CONTROL_ARM, "distant", "house", "district_landmark", "provincial_landmark")
 
 MISSING = "missing"
 # Best first: a slot's state is the best state among its stimuli (rejected/failed count as missing).
@@ -42,10 +43,14 @@ _LIVE_STATUSES = SLOT_STATES[:-1]
 
 
 def study_arms(study: Any) -> tuple[str, ...]:
-    """The arms the study randomizes between: those of its allocation scheme (ratio > 0)."""
-    from studyserver.assignment.services import ensure_scheme
-
-    return tuple(ensure_scheme(study).arms)
+    """The arms the study randomizes between: those of its allocation scheme (ratio > 0), every
+    arm while it has none yet (the default scheme's). Read through the study's relation to its
+    scheme: assignment is the layer above, which asks this module about material, not the reverse."""
+    try:
+        scheme = study.allocation_scheme
+    except ObjectDoesNotExist:
+        return ARMS
+    return tuple(scheme.arms)
 
 
 def material_coverage(
@@ -104,8 +109,6 @@ def stimulus_for(arm: str, district: Any, study: Any = None) -> Stimulus | None:
     """
     if arm == CONTROL_ARM or arm not in MATERIAL_KINDS:
         return None
-    from studyserver.survey import compiled
-
     if arm in DISTRICT_KINDS or arm == Kind.PROVINCIAL_LANDMARK:
         if district is None:
             return None

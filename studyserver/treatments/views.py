@@ -19,11 +19,13 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_safe
 
 from studyserver.accounts.guards import permission_required
+from studyserver.studies.arms import ARMS, CONTROL_ARM
 
 from . import services
 from .forms import BulkUploadForm, ReviewForm, StreetViewForm
 from .images import served_content_type
 from .models import Kind, SourcePhoto, Stimulus
+from .signals import image_served
 
 # Private: a shared cache would answer without reaching the server, and the first time the image
 # bytes reach a participant is an exposure measurement. Immutable: a public id never changes image.
@@ -47,9 +49,7 @@ def stimulus_image(request: HttpRequest, public_id: str) -> HttpResponse:
             raise Http404("No such image.") from missing
         response = FileResponse(handle, content_type="image/jpeg")
     if request.method == "GET":
-        from studyserver.survey.exposure import note_image_served
-
-        note_image_served(request, stimulus.public_id)
+        image_served.send(sender=Stimulus, request=request, public_id=stimulus.public_id)
     response["ETag"] = etag
     response["Cache-Control"] = IMAGE_CACHE_CONTROL
     response["X-Content-Type-Options"] = "nosniff"
@@ -147,7 +147,7 @@ def coverage_board(request: HttpRequest, admin_site: Any) -> HttpResponse:
     study = next((s for s in studies if s.slug == request.GET.get("study")), studies[0] if studies else None)
     order = study.representation_order if study else request.GET.get("ro", "2023")
     include_demo = bool(study and study.demo)
-    arms = [arm for arm in (services.study_arms(study) if study else services.ALL_ARMS) if arm != services.CONTROL_ARM]
+    arms = [arm for arm in (services.study_arms(study) if study else ARMS) if arm != CONTROL_ARM]
     # The study's scope decides which districts need material (a pilot covers only its own).
     scoped = study.districts_in_scope() if study else District.objects.filter(representation_order=order)
     districts = list(scoped.order_by("province_code", "name_en"))

@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 from django.core.exceptions import ValidationError
 
-from studyserver.assignment.models import ARMS, AllocationScheme, AllocationSlot, AppendOnlyError
+from studyserver.assignment.models import AllocationScheme, AllocationSlot, AppendOnlyError
 from studyserver.assignment.services import (
     SeededStream,
     assign,
@@ -17,6 +17,7 @@ from studyserver.assignment.services import (
     regenerate_stratum,
     verify_sequence,
 )
+from studyserver.studies.arms import ARMS
 
 from .helpers import make_participants, make_study
 

@@ -13,9 +13,10 @@ import pytest
 from django.test import Client
 
 from studyserver.assignment.models import AllocationScheme
-from studyserver.assignment.services import ARMS, regenerate_stratum
+from studyserver.assignment.services import regenerate_stratum
 from studyserver.geo.models import District
 from studyserver.instrument.definition import get_instrument
+from studyserver.studies.arms import ARMS
 from studyserver.studies.models import Study
 from studyserver.survey.answers import answers_for  # noqa: F401 (re-exported)
 from studyserver.survey.models import Participant

@@ -6,6 +6,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 
+from studyserver.studies.arms import ARMS
 from studyserver.studies.models import Study
 from studyserver.treatments import services
 from studyserver.treatments.models import ReviewEvent, SourcePhoto, Stimulus
@@ -160,7 +161,7 @@ def test_only_the_studys_arms_count(study, districts):
     from studyserver.assignment.services import ensure_scheme
 
     scheme = ensure_scheme(study)
-    scheme.arm_ratios = [{"arm": arm, "ratio": 0 if arm == "house" else 1} for arm in services.ALL_ARMS]
+    scheme.arm_ratios = [{"arm": arm, "ratio": 0 if arm == "house" else 1} for arm in ARMS]
     scheme.save()
     study.refresh_from_db()
     assert services.arms_missing_material(study, districts[0]) == ["distant", "district_landmark",
