@@ -147,3 +147,19 @@ def letter_intro(letter: AddressedLetter, instrument: Instrument | None = None) 
         return letter_text(instrument, "letter_intro", letter.language, mp_district=riding)
     return letter_text(instrument, "letter_intro_member", letter.language, member=letter.representative.full_name,
                            mp_district=riding)
+
+
+def letter_page_context(sender: Any, participant: Any, page: Any, language: str, instrument: Instrument,
+                        **kwargs: Any) -> dict[str, Any] | None:
+    """Receiver of ``survey.signals.page_context``: the letter and its introduction on the page
+    flagged ``shows_letter`` (recorded as shown, see :func:`address_letter`)."""
+    if not page.shows_letter:
+        return None
+    letter = address_letter(participant, language, instrument)
+    return {"letter": letter, "letter_intro": letter_intro(letter, instrument)}
+
+
+def delete_letter_of(sender: Any, participant: Any, **kwargs: Any) -> None:
+    """Receiver of ``survey.signals.participant_withdrawn``: a withdrawn participant's letter goes."""
+    AddressedLetter.objects.filter(participant=participant).delete()
+

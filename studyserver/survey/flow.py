@@ -30,6 +30,7 @@ from .models import (
     PersonalData,
     panel_id_digest,
 )
+from .signals import participant_withdrawn
 
 logger = logging.getLogger(__name__)
 
@@ -725,15 +726,9 @@ def withdraw(participant: Participant) -> None:
         participant.information_requests.all().delete()
         Exposure.objects.filter(participant=participant).delete()
         PersonalData.objects.filter(participant=participant).delete()
-        _delete_letter(participant)
+        participant_withdrawn.send(sender=Participant, participant=participant)  # letters: the letter
         participant.state = Participant.State.WITHDRAWN
         participant.fsa = ""
         participant.attention_passed = None
         participant.current_step = "withdrawn"
         participant.save()
-
-
-def _delete_letter(participant: Participant) -> None:
-    from studyserver.letters.models import AddressedLetter
-
-    AddressedLetter.objects.filter(participant=participant).delete()

@@ -24,6 +24,7 @@ from . import errors, flow
 from .forms import ConsentForm, DistrictChoiceForm, InstrumentPageForm, PostalCodeForm
 from .models import Participant, PersonalData, page_submissions, participant_for_page
 from .sessions import SESSION_TOKENS
+from .signals import page_context
 
 # Participants this browser took over by panel id (not the browser that started them): it may
 # go on from the current step, but never sees or changes earlier answers.
@@ -383,11 +384,9 @@ def _questionnaire_page(request: HttpRequest, participant: Participant, step: st
     flow.record_page_served(participant, step)
     context: dict[str, Any] = {"form": form, "page": page, "title": page.title.get(language),
                                "intro": page.intro.get(language) if page.intro else None}
-    if page.shows_letter:
-        from studyserver.letters.addressing import address_letter, letter_intro
-
-        context["letter"] = address_letter(participant, language, instrument)
-        context["letter_intro"] = letter_intro(context["letter"], instrument)
+    for _receiver, extra in page_context.send(sender=Participant, participant=participant, page=page,
+                                              language=language, instrument=instrument):
+        context.update(extra or {})  # letters: the letter to the MP on its page
     return _render(request, "survey/page.html", language, context,
                    status=400 if request.method == "POST" else 200, participant=participant)
 

@@ -178,7 +178,7 @@ def test_uploading_needs_the_add_permission(client, django_user_model):
 
 
 def test_the_database_check_flags_real_studies_with_placeholder_contacts():
-    from studyserver.instrument.checks import real_studies_show_real_contacts
+    from studyserver.studies.checks import real_studies_show_real_contacts
 
     Study.objects.create(slug="real", title="Real", demo=False)
     Study.objects.create(slug="demo", title="Demo", demo=True)

@@ -1,0 +1,15 @@
+"""What the survey tells the apps above it (letters, quality, exports), without importing them.
+
+Receivers are connected in the listening app's ``AppConfig.ready``.
+"""
+
+from django.dispatch import Signal
+
+#: Sent inside the withdrawal's transaction, with ``participant``: an app holding data of the
+#: participant deletes it there (letters: the addressed letter).
+participant_withdrawn = Signal()
+
+#: Sent when a questionnaire page is rendered, with ``participant``, ``page``, ``language`` and
+#: ``instrument``; each receiver returns a dict added to the page's template context, or None
+#: (letters: the letter to the MP on the page flagged ``shows_letter``).
+page_context = Signal()
