@@ -75,7 +75,7 @@ class Placement:
     province_code: str
     lat: float | None
     lon: float | None
-    method: str  # contained | sole_district | snapped | ambiguous | province | unplaceable
+    method: str  # contained | sole_district | snapped | ambiguous | province | unplaceable | skipped
     decided_fed_code: str | None
     snapped: bool
     placeable: bool
@@ -148,8 +148,13 @@ def compute_placements(
     districts: Sequence[DistrictShape],
     points: Sequence[FsaPoint],
     progress: Callable[[str], None] = lambda _m: None,
+    placed_otherwise: frozenset[str] | set[str] = frozenset(),
 ) -> list[Placement]:
-    """One Placement per FSA. With no district geometry at all, every FSA picks within its province."""
+    """One Placement per FSA. With no district geometry at all, every FSA picks within its province.
+
+    FSAs in ``placed_otherwise`` (placed from their polygon) get their centroid and plausible radius
+    only (method ``skipped``): sampling their disc against every district is the slow part.
+    """
     if not districts:
         return [_province_only(p) for p in points]
     shapes = [to_lambert(d.geometry) for d in districts]
@@ -165,6 +170,10 @@ def compute_placements(
     pattern = disc_pattern()
     by_fsa: dict[str, Placement] = {}
     for index, point in enumerate(usable):
+        if point.fsa in placed_otherwise:
+            by_fsa[point.fsa] = Placement(point.fsa, point.province_code, point.lat, point.lon, "skipped", None,
+                                          False, True, round(float(radii[index]), 3), None)
+            continue
         allowed = np.flatnonzero(district_province == point.province_code)
         by_fsa[point.fsa] = _place_one(point, xy[index], float(radii[index]), allowed, shapes, tree, pattern, districts)
         if (index + 1) % 250 == 0 or index + 1 == len(usable):

@@ -191,8 +191,8 @@ def rebuild_placements(representation_order: str, progress: Progress = _quiet) -
     if not areas and not boundaries:
         raise ValueError("no FSA centroids loaded (load them first: they come with load_districts)")
     points = [FsaPoint(a.fsa, a.province_code, a.lat, a.lon, a.spread_km) for a in areas]
-    placements = compute_placements(shapes, points, progress)
     shares = compute_area_shares(shapes, [FsaShape(b.fsa, b.province_code, b.geometry()) for b in boundaries], progress)
+    placements = compute_placements(shapes, points, progress, placed_otherwise=set(shares))
     boundary_source = {b.fsa: b.source for b in boundaries}
     density = {d.fed_code: d.density_km2 for d in districts}
     if shares and any(value is None for value in density.values()):

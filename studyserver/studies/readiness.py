@@ -53,7 +53,7 @@ def scheme_for(study: Study) -> Any:
 def readiness(study: Study) -> list[Reason]:
     """Everything that stands between ``study`` and fielding it, most serious first."""
     reasons = [*_scope_reasons(study), *_allocation_reasons(study), *_exit_reasons(study),
-               *_questionnaire_reasons(study)]
+               *_questionnaire_reasons(study), *_letter_order_reasons(study)]
     districts = list(study.districts_in_scope()) if study.representation_order else []
     if districts:
         reasons += _coverage_reasons(study, districts)
@@ -93,6 +93,22 @@ def _questionnaire_reasons(study: Study) -> list[Reason]:
 
     return [Reason("placeholder_contacts", BLOCKER, problem)
             for problem in instrument_problems(study.instrument, demo=study.demo)]
+
+
+def _letter_order_reasons(study: Study) -> list[Reason]:
+    """Letters to MPs of an order that is no longer in force reach ridings that no longer exist."""
+    from studyserver.geo.store import DEFAULT_REPRESENTATION_ORDER
+
+    if study.representation_order == DEFAULT_REPRESENTATION_ORDER:
+        return []
+    if not any(page.shows_letter for page in study.instrument.pages):
+        return []
+    return [Reason("letters_to_old_ridings", WARNING,
+                   f"This study is on the {study.representation_order} representation order and its questionnaire "
+                   "offers a letter to the participant's MP: those letters would be addressed to "
+                   f"{study.representation_order} ridings, which no longer exist since the April 2025 election "
+                   f"(the 45th Parliament sits on the {DEFAULT_REPRESENTATION_ORDER} order). Field it on "
+                   f"{DEFAULT_REPRESENTATION_ORDER}, or take the letter page out of its questionnaire.")]
 
 
 def _allocation_reasons(study: Study) -> list[Reason]:

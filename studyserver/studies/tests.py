@@ -430,3 +430,16 @@ def test_the_signature_is_the_documented_hmac_and_the_old_format_is_refused():
     assert study.entry_signature("P-1/é") == documented and study.entry_link_is_valid("P-1/é", documented)
     old_format = hmac.new(study.entry_secret.encode(), "P-1/é".encode(), hashlib.sha256).hexdigest()
     assert not study.entry_link_is_valid("P-1/é", old_format)
+
+
+def test_a_2013_study_whose_letters_go_to_ridings_that_no_longer_exist_says_so_before_opening(geo2013, admin_client):
+    study = _study(scope=Study.Scope.DISTRICTS, scope_districts="60001")
+    study.save()
+    assert any(page.shows_letter for page in study.instrument.pages)  # the sample questionnaire writes to MPs
+    warned = [r for r in ready.readiness(study) if r.code == "letters_to_old_ridings"]
+    assert [r.level for r in warned] == [ready.WARNING]
+    assert "2013 ridings, which no longer exist since the April 2025 election" in warned[0].message
+    page = admin_client.get(f"/admin/studies/study/{study.pk}/change/").content.decode()
+    assert "2013 ridings, which no longer exist" in page
+    study.representation_order = "2023"
+    assert "letters_to_old_ridings" not in {r.code for r in ready.readiness(study)}

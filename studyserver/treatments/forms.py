@@ -28,10 +28,33 @@ def representation_order_choices() -> list[tuple[str, str]]:
     return known + [(order, order) for order in sorted(loaded - {order for order, _ in REPRESENTATION_ORDERS})]
 
 
+def _order_field_defaults(form: forms.BaseForm) -> None:
+    """The order choices loaded, the latest study's order first chosen (see orders.py)."""
+    from .orders import default_representation_order
+
+    form.fields["representation_order"].choices = representation_order_choices()
+    default = default_representation_order()
+    if default:
+        form.initial.setdefault("representation_order", default)
+
+
+def _refuse_unused_order(form: forms.BaseForm, order: str | None) -> None:
+    from .orders import order_problem
+
+    problem = order_problem(order) if order else None
+    if problem:
+        form.add_error("representation_order", problem)
+
+
 class _WithRepresentationOrder(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["representation_order"].choices = representation_order_choices()
+        _order_field_defaults(self)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        _refuse_unused_order(self, data.get("representation_order"))
+        return data
 
 
 PENDING_DIR = "treatments/pending/"
@@ -71,19 +94,14 @@ class SourcePhotoForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["representation_order"].choices = representation_order_choices()
         if "image" in self.fields:  # absent when the page is view-only
             self.fields["image"].required = False  # a file kept from the previous try also counts
         district = self.instance.district if self.instance.pk and self.instance.district_id else None
         if district is not None:
             self.initial.setdefault("fed_code", district.fed_code)
             self.initial.setdefault("representation_order", district.representation_order)
-        else:
-            from studyserver.studies.models import Study
-
-            latest = Study.objects.order_by("-created_at", "-pk").first()
-            if latest is not None:
-                self.initial.setdefault("representation_order", latest.representation_order)
+        if "representation_order" in self.fields:
+            _order_field_defaults(self)
         if self.instance.pk:
             self.fields["generate"].initial = False
         pending = self._pending_name()
@@ -102,6 +120,10 @@ class SourcePhotoForm(forms.ModelForm):
         kind = data.get("kind")
         code = (data.get("fed_code") or "").strip()
         district = None
+        current = self.instance.district if self.instance.pk and self.instance.district_id else None
+        if kind in DISTRICT_KINDS and code and (current is None or (current.representation_order, current.fed_code)
+                                                 != (data.get("representation_order"), code)):
+            _refuse_unused_order(self, data.get("representation_order"))  # a photo kept as it was is not re-judged
         if kind in DISTRICT_KINDS and code:
             district = District.objects.filter(representation_order=data.get("representation_order"),
                                                fed_code=code).first()

@@ -255,3 +255,36 @@ def test_a_validation_error_keeps_the_chosen_photo(staff_client, districts, medi
     response = staff_client.post(url, {"kind": "distant", "representation_order": "2099",
                                        "place_name_en": "Sylhet", "pending_image": "../../etc/passwd"})
     assert response.status_code == 200 and "Choose the photo file." in response.content.decode()
+
+
+def test_photo_forms_default_to_the_studys_order_and_refuse_one_no_study_uses(staff_client, media):
+    from studyserver.geo.models import District
+
+    # New Brunswick's 13001 exists in both orders, as two different ridings.
+    for order, name in (("2013", "Acadie—Bathurst"), ("2023", "Acadie—Bathurst (2023)")):
+        District.objects.create(representation_order=order, fed_code="13001", name_en=name, name_fr=name,
+                                province_code="NB")
+    Study.objects.create(slug="on-2013", title="Comparison", representation_order="2013")
+    for url in (reverse("admin:treatments_bulk_upload"), reverse("admin:treatments_sourcephoto_add"),
+                reverse("admin:treatments_streetview")):
+        context = staff_client.get(url).context
+        form = context["adminform"].form if "adminform" in context else context["form"]
+        assert form["representation_order"].value() == "2013", url  # the study's, not 2023
+
+    archive = make_zip(["a.png,house,13001,,Bathurst,Bathurst"], {"a.png": png_bytes(1)})
+    response = staff_client.post(reverse("admin:treatments_bulk_upload"),
+                                 {"archive": archive, "representation_order": "2023"})
+    assert response.status_code == 400 and "No study uses the 2023 representation order" in response.content.decode()
+    image = io.BytesIO(png_bytes(2))
+    image.name = "house.png"
+    response = staff_client.post(reverse("admin:treatments_sourcephoto_add"), {
+        "kind": "house", "representation_order": "2023", "fed_code": "13001", "province_code": "",
+        "place_name_en": "Bathurst", "place_name_fr": "Bathurst", "image": image, "credit": "me"})
+    assert response.status_code == 200 and "No study uses the 2023 representation order" in response.content.decode()
+    assert not SourcePhoto.objects.exists()
+
+    archive = make_zip(["a.png,house,13001,,Bathurst,Bathurst"], {"a.png": png_bytes(1)})
+    response = staff_client.post(reverse("admin:treatments_bulk_upload"),
+                                 {"archive": archive, "representation_order": "2013"})
+    assert response.status_code == 302
+    assert SourcePhoto.objects.get().district.representation_order == "2013"

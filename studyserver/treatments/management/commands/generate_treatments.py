@@ -21,7 +21,7 @@ from django.db.models import Q
 from django.utils import timezone
 from tqdm import tqdm
 
-from studyserver.treatments import services
+from studyserver.treatments import orders, services
 from studyserver.treatments.models import DISTRICT_KINDS, Kind, SourcePhoto, Stimulus
 
 LIVE = (Stimulus.Status.QUEUED, Stimulus.Status.GENERATED, Stimulus.Status.APPROVED)
@@ -30,14 +30,11 @@ LIVE = (Stimulus.Status.QUEUED, Stimulus.Status.GENERATED, Stimulus.Status.APPRO
 def default_representation_order() -> str:
     """The latest study's representation order; without a study, the only order with districts."""
     from studyserver.geo.models import District
-    from studyserver.studies.models import Study
 
-    latest = Study.objects.order_by("-created_at", "-pk").first()
-    if latest is not None:
-        return latest.representation_order
+    order = orders.default_representation_order()
+    if order is not None:
+        return order
     loaded = sorted(District.objects.order_by().values_list("representation_order", flat=True).distinct())
-    if len(loaded) == 1:
-        return loaded[0]
     if not loaded:
         raise CommandError("No districts are loaded: run load_districts first (see the README).")
     raise CommandError(f"Districts of several representation orders are loaded ({', '.join(loaded)}) and no "
