@@ -53,7 +53,7 @@ def scheme_for(study: Study) -> Any:
 def readiness(study: Study) -> list[Reason]:
     """Everything that stands between ``study`` and fielding it, most serious first."""
     reasons = [*_scope_reasons(study), *_allocation_reasons(study), *_exit_reasons(study),
-               *_questionnaire_reasons(study), *_letter_order_reasons(study)]
+               *_questionnaire_reasons(study), *_letter_order_reasons(study), *_entry_reasons(study)]
     districts = list(study.districts_in_scope()) if study.representation_order else []
     if districts:
         reasons += _coverage_reasons(study, districts)
@@ -123,6 +123,18 @@ def _allocation_reasons(study: Study) -> list[Reason]:
             reasons.append(Reason("bad_strata_item", BLOCKER, f"Strata item {scheme.strata_item!r} is not a "
                                   "pre-treatment question of the instrument."))
     return reasons
+
+
+def _entry_reasons(study: Study) -> list[Reason]:
+    """Unsigned entry links: recommended against for a real study (README: what an unsigned id exposes)."""
+    if study.demo or study.require_signed_entry:
+        return []
+    return [Reason("unsigned_entry", WARNING,
+                   "Entry links are not signed: whoever learns or guesses a panel id can continue that "
+                   "participant's study from another browser (after a page showing nothing stored) and "
+                   "then see their current page (its district, ridings or MP). If the panel can sign its "
+                   "redirect with HMAC-SHA256, or you send the links yourself (signed_entry_links), tick "
+                   "Require signed entry.")]
 
 
 def _exit_reasons(study: Study) -> list[Reason]:

@@ -443,3 +443,14 @@ def test_a_2013_study_whose_letters_go_to_ridings_that_no_longer_exist_says_so_b
     assert "2013 ridings, which no longer exist" in page
     study.representation_order = "2023"
     assert "letters_to_old_ridings" not in {r.code for r in ready.readiness(study)}
+
+
+@pytest.mark.django_db
+def test_readiness_recommends_signed_entry_for_a_real_study():
+    real = Study(slug="real", title="Real", representation_order="1976")
+    (reason,) = [r for r in ready.readiness(real) if r.code == "unsigned_entry"]
+    assert reason.level == ready.WARNING and "Require signed entry" in reason.message
+    real.require_signed_entry = True
+    assert "unsigned_entry" not in {r.code for r in ready.readiness(real)}
+    demo = Study(slug="d", title="D", representation_order="1976", demo=True)
+    assert "unsigned_entry" not in {r.code for r in ready.readiness(demo)}

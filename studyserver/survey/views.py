@@ -188,6 +188,10 @@ def enter(request: HttpRequest, slug: str) -> HttpResponse:
         return _message(request, "already_done_title", "already_done_body", 409, language,
                         instrument=entry.participant.instrument)
     known = entry.participant.token in request.session.get(SESSION_TOKENS, [])
+    if not known and request.POST.get("resume") != "continue":
+        # Another browser holding only the panel id: a page that shows nothing stored (no step,
+        # district, riding or MP) until it explicitly continues (README: what an unsigned id exposes).
+        return _render(request, "survey/resume.html", language, {"instrument": entry.participant.instrument})
     _bind(request, entry.participant, resumed_elsewhere=not known)
     response = _go_on(entry.participant)
     errors.remember_language(request, response, entry.participant.language)

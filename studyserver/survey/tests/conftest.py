@@ -91,6 +91,13 @@ class Respondent:
         self.response = self.client.get(self.entry_url())
         return self.response
 
+    def take_over(self) -> Any:
+        """Open the entry link of a panel id started in another browser, and continue from there."""
+        page = self.enter()
+        assert page.status_code == 200 and 'name="resume" value="continue"' in page.content.decode()
+        self.response = self.client.post(self.entry_url(), {"resume": "continue"})
+        return self.response
+
     def url(self, step: str) -> str:
         if step == "consent" and not self.client.session.get("floodlight_participants"):
             return self.entry_url()  # a newcomer consents on the entry page itself

@@ -498,8 +498,9 @@ def test_resuming_with_the_same_link_continues_where_the_participant_stopped(yuk
     respondent = placed_in_yukon(study, panel_id="R-1")
     respondent.answer_page(PRE_PAGES[0])
     # The tab is closed; the same entry link in a new browser picks up at the next page.
+    # (after a page showing nothing stored, where it continues explicitly: test_resume_disclosure.py)
     again = Respondent(study, panel_id="R-1")
-    response = again.enter()
+    response = again.take_over()
     assert response.status_code == 302 and response["Location"].endswith(f"/{PRE_PAGES[1]}/")
     assert Participant.objects.count() == 1
 
@@ -511,7 +512,7 @@ def test_a_browser_resuming_by_panel_id_never_sees_or_changes_earlier_answers(yu
     # The owner's own browser may still go back and correct (before assignment), pre-filled.
     assert 'value="1961"' in owner.get(PRE_PAGES[0]).content.decode()
     other = Respondent(study, panel_id="R-2")
-    assert other.enter()["Location"].endswith(f"/{PRE_PAGES[1]}/")
+    assert other.take_over()["Location"].endswith(f"/{PRE_PAGES[1]}/")
     # Earlier pages: back to the current step, nothing shown; a POST changes nothing.
     response = other.get(PRE_PAGES[0])
     assert response.status_code == 302 and response["Location"].endswith(f"/{PRE_PAGES[1]}/")
@@ -660,7 +661,7 @@ def test_a_full_quota_sends_later_participants_to_the_over_quota_url(yukon):
     assert late.status_code == 302 and late["Location"] == "https://panel.example/full?id=Q-3"
     assert Participant.objects.filter(study=study).count() == 2
     # Someone already in the study still resumes.
-    assert Respondent(study, panel_id="Q-1").enter()["Location"].endswith(f"/{first.current_step()}/")
+    assert Respondent(study, panel_id="Q-1").take_over()["Location"].endswith(f"/{first.current_step()}/")
 
 
 @pytest.mark.parametrize(("language", "says", "never"), [

@@ -105,7 +105,7 @@ def test_a_version_change_keeps_each_participant_on_their_version_end_to_end(yuk
 
     # The one who started on v1 resumes with the same link: v1's page, v1's codes.
     resumed = Respondent(study, panel_id="P-OLD", client=Client())
-    assert resumed.enter()["Location"].endswith("/ses/")
+    assert resumed.take_over()["Location"].endswith("/ses/")
     page = resumed.get("ses").content.decode()
     assert 'name="dwelling"' in page and 'value="99"' in page
     assert resumed.post("ses", ses_answers(99, dwelling=True)).status_code == 302
