@@ -127,8 +127,15 @@ def progress(participant: Participant, instrument: Instrument | None = None) -> 
 
 
 def revisable(participant: Participant, step: str, instrument: Instrument) -> bool:
-    """Pre-treatment pages can be revisited and changed until the arm is drawn, never after."""
-    if participant.state not in {Participant.State.PLACED}:
+    """Earlier pages can be corrected until the arm is drawn, never after: where the participant
+    lives (the postal code, and the district when they picked it: a correction re-runs placement
+    and eligibility) and, once placed, the pre-treatment pages."""
+    if step == POSTAL:
+        return participant.state in {Participant.State.CONSENTED, Participant.State.PLACED}
+    if step == DISTRICT:
+        return participant.state in {Participant.State.CONSENTED, Participant.State.PLACED} and \
+            participant.district_method in {"", Participant.DistrictMethod.PICKED, Participant.DistrictMethod.FALLBACK}
+    if participant.state != Participant.State.PLACED:
         return False
     return step in {p.key for p in instrument.pages_in_phase("pre")}
 
@@ -289,6 +296,15 @@ def _lock(participant: Participant) -> Participant:
     return Participant.objects.select_for_update().get(pk=participant.pk)
 
 
+def _revising(participant: Participant, step: str, instrument: Instrument) -> bool:
+    """False for the current step, True for an earlier page being corrected (see :func:`revisable`);
+    any other step raises (nothing is changed)."""
+    if participant.current_step != step and step in steps_done(participant) and revisable(participant, step, instrument):
+        return True
+    _check_current(participant, step, instrument)
+    return False
+
+
 def _check_current(participant: Participant, step: str, instrument: Instrument) -> None:
     if participant.current_step == step:
         return
@@ -370,9 +386,15 @@ def submit_postal_code(participant: Participant, raw: str) -> PostalOutcome:
                           postal_code_threshold=study.postal_code_threshold)
     with transaction.atomic():
         participant = _lock(participant)
-        _check_current(participant, POSTAL, instrument)
+        revising = _revising(participant, POSTAL, instrument)
         if not location.valid:
             return PostalOutcome(participant, error=location.error)
+        if revising:
+            # A corrected postal code places the participant afresh (district, eligibility); the
+            # submission's revision counts the correction, and the answers given since are kept.
+            logger.info("participant %s corrects the postal code (was %s, district %s)", participant.pk,
+                        participant.fsa, participant.district.fed_code if participant.district_id else "none")
+            _unplace(participant)
         PersonalData.objects.update_or_create(participant=participant, defaults={"postal_code": location.normalized or ""})
         participant.fsa = location.fsa or ""
         participant.province_code = location.province_code or ""
@@ -390,8 +412,6 @@ def submit_postal_code(participant: Participant, raw: str) -> PostalOutcome:
                 # Whichever candidate they picked would screen them out: not asked to pick one.
                 _screen_out(participant, Participant.ScreenOut.OUT_OF_SCOPE, ", ".join(fed_codes))
                 return PostalOutcome(participant)
-            participant.district = None
-            participant.district_method = ""
             participant.district_candidates = {"mode": "candidates", "fed_codes": fed_codes}
             participant.current_step = DISTRICT
             participant.save()
@@ -461,12 +481,16 @@ def choose_district(participant: Participant, fed_code: str | None) -> Participa
     instrument = participant.instrument
     with transaction.atomic():
         participant = _lock(participant)
-        _check_current(participant, DISTRICT, instrument)
+        revising = _revising(participant, DISTRICT, instrument)
         mode, offered = district_choices(participant)
         if fed_code is None:
             if mode == "province":
                 raise StepNotAvailable(DISTRICT)
             participant.district_candidates = {**participant.district_candidates, "mode": "province", "rejected": participant.district_candidates.get("fed_codes", [])}
+            if revising:
+                # Their district is none of those offered after all: unplaced until they pick theirs.
+                _unplace(participant)
+                participant.current_step = DISTRICT
             participant.save()
             return participant
         if fed_code not in {d.fed_code for d in offered}:
@@ -477,19 +501,44 @@ def choose_district(participant: Participant, fed_code: str | None) -> Participa
     return participant
 
 
+def _unplace(participant: Participant) -> None:
+    """Back to "consented, district unknown" (a correction of where they live, before assignment)."""
+    participant.district = None
+    participant.district_method = ""
+    participant.state = Participant.State.CONSENTED
+
+
 def _place(participant: Participant, district, method: str, candidates: list[str]) -> None:
     """Place the participant and settle eligibility at once, before any further question."""
     from studyserver.assignment import services as assignment
 
+    instrument = participant.instrument
     participant.district = district
     participant.district_method = method
     participant.placed_at = timezone.now()
     participant.state = Participant.State.PLACED
-    participant.current_step = next_step(participant, DISTRICT)
+    participant.current_step = _first_unanswered_after_placement(participant, instrument)
     participant.save()
     eligibility = assignment.check_eligibility(participant)
     if not eligibility.eligible:
         _screen_out_ineligible(participant, eligibility)
+    elif instrument.pages_in_phase("pre") and \
+            participant.current_step not in {p.key for p in instrument.pages_in_phase("pre")}:
+        # A correction made the page they were on disappear (a question for another province),
+        # and every other pre-treatment page is answered: on to the assignment.
+        _finish_pre_treatment(participant, instrument)
+
+
+def _first_unanswered_after_placement(participant: Participant, instrument: Instrument) -> str:
+    """The first page a newcomer is asked after placement; after a correction of where they live,
+    the page they had reached (the answers given since are kept, and can still be corrected)."""
+    steps = all_steps(instrument)
+    done = steps_done(participant)
+    answers = participant.answers()
+    for step in steps[steps.index(DISTRICT) + 1:]:
+        if step not in done and step_is_visible(participant, step, instrument, answers):
+            return step
+    return DEBRIEF
 
 
 def _screen_out_ineligible(participant: Participant, eligibility: Any) -> None:

@@ -287,7 +287,10 @@ def _postal(request: HttpRequest, participant: Participant, step: str, language:
     from studyserver.geo.services import postal_error_message
 
     instrument = participant.instrument
-    form = PostalCodeForm(request.POST or None, instrument=instrument, language=language)
+    # Back on the page to correct it (before assignment): the code given, ready to be changed.
+    personal = PersonalData.objects.filter(participant=participant).first() if step != participant.current_step else None
+    form = PostalCodeForm(request.POST or None, instrument=instrument, language=language,
+                          initial={"postal_code": personal.postal_code} if personal else None)
     if request.method == "POST" and form.is_valid():
         outcome = flow.submit_postal_code(participant, form.cleaned_data["postal_code"])
         if outcome.error is None:
@@ -311,7 +314,8 @@ def _district(request: HttpRequest, participant: Participant, step: str, languag
         label = instrument.text("district_label", language)
     else:
         label = instrument.text("district_province_label", language, province=province_name(participant.province_code, language))
-    form = DistrictChoiceForm(request.POST or None, choices=choices, instrument=instrument, language=language)
+    form = DistrictChoiceForm(request.POST or None, choices=choices, instrument=instrument, language=language,
+                              initial={"district": participant.district.fed_code} if participant.district_id else None)
     if request.method == "POST" and form.is_valid():
         chosen = form.cleaned_data["district"]
         participant = flow.choose_district(participant, None if chosen == DistrictChoiceForm.NONE_OF_THESE else chosen)

@@ -205,6 +205,110 @@ def test_picking_a_candidate_records_the_method(yukon):
     assert participant.district.fed_code == first and participant.state == Participant.State.PLACED
 
 
+# --- correcting where you live, before assignment ---------------------------------------------------------
+
+
+def picked_in_montreal(study: Study, language: str = "en") -> tuple[Respondent, list[str]]:
+    respondent = Respondent(study, language=language)
+    respondent.enter()
+    respondent.consent()
+    respondent.post("postal", {"postal_code": MONTREAL})
+    candidates = respondent.participant.district_candidates["fed_codes"]
+    for fed_code in candidates[:2]:
+        approve_images_for(District.objects.get(representation_order="2013", fed_code=fed_code))
+    assert respondent.post("district", {"district": candidates[0]})["Location"].endswith(f"/{PRE_PAGES[0]}/")
+    return respondent, candidates
+
+
+@pytest.mark.parametrize(("language", "title"), [("en", "Your federal electoral district"),
+                                                 ("fr", "Votre circonscription fédérale")])
+def test_a_mis_picked_district_is_corrected_from_the_ses_page_and_placement_runs_again(yukon, language, title):
+    respondent, candidates = picked_in_montreal(make_study(), language)
+    respondent.answer_page(PRE_PAGES[0])
+    # Back from the next page to the district question: it is shown again, their pick selected.
+    page = respondent.get("district")
+    html_page = html.unescape(page.content.decode())
+    assert page.status_code == 200 and title in html_page and "déjà enregistrée" not in html_page
+    assert re.search(rf'value="{candidates[0]}"[^>]*checked', html_page)
+    response = respondent.post("district", {"district": candidates[1]})
+    # Placed again, and back to the page they had reached, their answers kept.
+    assert response["Location"].endswith(f"/{PRE_PAGES[1]}/")
+    participant = respondent.participant
+    assert participant.district.fed_code == candidates[1] and participant.state == Participant.State.PLACED
+    assert participant.district_method == Participant.DistrictMethod.PICKED
+    submission = PageSubmission.objects.get(participant=participant, step=flow.DISTRICT)
+    assert submission.revision == 2 and submission.answers["fed_code"] == candidates[1]
+    assert PageSubmission.objects.filter(participant=participant, step=PRE_PAGES[0]).exists()
+
+
+def test_none_of_these_on_a_corrected_district_asks_the_province_list(yukon):
+    respondent, candidates = picked_in_montreal(make_study())
+    assert respondent.post("district", {"district": "none"})["Location"].endswith("/district/")
+    assert respondent.participant.state == Participant.State.CONSENTED  # unplaced until they pick
+    assert respondent.get(PRE_PAGES[0])["Location"].endswith("/district/")
+    assert respondent.post("district", {"district": candidates[1]})["Location"].endswith(f"/{PRE_PAGES[0]}/")
+    assert respondent.participant.district_method == Participant.DistrictMethod.FALLBACK
+
+
+@pytest.mark.parametrize("language", ["en", "fr"])
+def test_a_corrected_postal_code_places_again_and_keeps_the_answers_given_since(yukon, language):
+    respondent = placed_in_yukon(make_study(), language=language)
+    respondent.answer_page(PRE_PAGES[0])
+    page = respondent.get("postal")
+    assert page.status_code == 200 and 'value="Y1A 6E5"' in page.content.decode()  # the code given, to change
+    # A code whose area spans several districts: the district question, then the page they had reached.
+    assert respondent.post("postal", {"postal_code": MONTREAL})["Location"].endswith("/district/")
+    participant = respondent.participant
+    assert participant.state == Participant.State.CONSENTED and participant.district is None
+    assert (participant.fsa, participant.province_code) == ("H2X", "QC")
+    fed_code = participant.district_candidates["fed_codes"][0]
+    approve_images_for(District.objects.get(representation_order="2013", fed_code=fed_code))
+    assert respondent.post("district", {"district": fed_code})["Location"].endswith(f"/{PRE_PAGES[1]}/")
+    participant = respondent.participant
+    assert participant.district.fed_code == fed_code and participant.state == Participant.State.PLACED
+    assert PageSubmission.objects.get(participant=participant, step=flow.POSTAL).revision == 2
+    assert PersonalData.objects.get(participant=participant).postal_code == MONTREAL
+    # Back to a code that decides the district: placed at once, still where they were.
+    assert respondent.post("postal", {"postal_code": YUKON})["Location"].endswith(f"/{PRE_PAGES[1]}/")
+    assert respondent.participant.district.fed_code == "60001"
+
+
+def test_a_corrected_postal_code_runs_eligibility_again(yukon):
+    respondent = placed_in_yukon(make_study())
+    respondent.answer_page(PRE_PAGES[0])
+    # The Northwest Territories have no approved image: screened out, as a newcomer from there is.
+    assert respondent.post("postal", {"postal_code": "X1A 2N4"})["Location"].endswith("/screened-out/")
+    participant = respondent.participant
+    assert participant.state == Participant.State.SCREENED_OUT
+    assert participant.screenout_reason == Participant.ScreenOut.MATERIAL_MISSING
+
+
+def test_where_you_live_cannot_change_after_assignment(yukon):
+    respondent = placed_in_yukon(make_study(first_arm="control"))
+    respondent.answer_until(lambda step: step not in PRE_PAGES)
+    for step in (flow.POSTAL, flow.DISTRICT):
+        assert respondent.get(step)["Location"].endswith("/wtp/")
+    response = respondent.post(flow.POSTAL, {"postal_code": MONTREAL})
+    assert response["Location"].endswith("/wtp/")
+    assert "can no longer be changed" in respondent.client.get(response["Location"]).content.decode()
+    participant = respondent.participant
+    assert participant.district.fed_code == "60001" and participant.fsa == "Y1A"
+    assert PageSubmission.objects.get(participant=participant, step=flow.POSTAL).revision == 1
+    # The flow refuses it too, whatever a view lets through.
+    with pytest.raises(flow.AlreadySubmitted):
+        flow.submit_postal_code(participant, MONTREAL)
+
+
+def test_a_browser_resuming_by_panel_id_cannot_change_where_the_participant_lives(yukon):
+    study = make_study()
+    owner = placed_in_yukon(study, panel_id="R-3")
+    other = Respondent(study, panel_id="R-3")
+    other.enter()
+    assert other.get(flow.POSTAL)["Location"].endswith(f"/{PRE_PAGES[0]}/")
+    assert other.post(flow.POSTAL, {"postal_code": MONTREAL})["Location"].endswith(f"/{PRE_PAGES[0]}/")
+    assert owner.participant.district.fed_code == "60001"
+
+
 # --- pre-treatment pages, double submits, the back button ------------------------------------------------
 
 
