@@ -303,7 +303,7 @@ def test_a_browser_resuming_by_panel_id_cannot_change_where_the_participant_live
     study = make_study()
     owner = placed_in_yukon(study, panel_id="R-3")
     other = Respondent(study, panel_id="R-3")
-    other.enter()
+    other.take_over()
     assert other.get(flow.POSTAL)["Location"].endswith(f"/{PRE_PAGES[0]}/")
     assert other.post(flow.POSTAL, {"postal_code": MONTREAL})["Location"].endswith(f"/{PRE_PAGES[0]}/")
     assert owner.participant.district.fed_code == "60001"
