@@ -12,6 +12,7 @@ from analysis.variables import StudyVariables
 
 # Columns kept as text; everything else that looks numeric is converted to numbers.
 TEXT_COLUMNS = frozenset({
+    "screenout_reason", "screenout_detail",  # a detail may be a fed code: "35078", never 35078.0
     "participant_id", "state", "arm", "stratum", "province_code", "fsa", "fed_code",
     "district_method", "rep_order", "consent_version", "instrument_version", "assigned_at",
     "completed_at", "stimulus_id", "generator_backend", "model_version", "quality_flags",

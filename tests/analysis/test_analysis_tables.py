@@ -84,6 +84,21 @@ def test_the_funnel_names_what_a_screen_out_was_missing(export, variables):
     assert "screened out because: not_canadian" in stages
 
 
+def test_a_district_screen_out_read_from_a_csv_names_the_fed_code_as_written(export, variables, tmp_path):
+    from analysis.io import load_export
+
+    rows = export.iloc[:3].copy()
+    rows["state"] = "screened_out"
+    rows["arm"] = pd.NA
+    rows["screenout_reason"] = ["out_of_scope", "out_of_scope", "not_canadian"]
+    rows["screenout_detail"] = ["35078", "10001", pd.NA]  # the district outside the scope
+    path = tmp_path / "export.csv"
+    rows.to_csv(path, index=False)
+    stages = set(funnel_table(load_export(path, variables), variables)["stage"])
+    assert {"screened out because: out_of_scope (35078)", "screened out because: out_of_scope (10001)",
+            "screened out because: not_canadian"} <= stages
+
+
 def test_the_funnel_does_not_count_unconsented_rows_as_consented(export, variables):
     started = export.iloc[:1].copy()
     started["state"] = "started"
