@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 from datetime import date
 from pathlib import Path
 
@@ -142,6 +143,21 @@ def test_a_file_matching_few_seats_is_refused_unless_partial(tmp_path):
     output = load(one, "--allow-partial")
     assert current("60001").last_name == "White" and current("35001").last_name == "Naqvi"
     assert "1 replaced" in output
+
+
+def test_a_partial_load_counts_the_vacant_seats_instead_of_listing_hundreds(tmp_path):
+    from studyserver.geo.models import District
+
+    District.objects.bulk_create(District(representation_order="2023", fed_code=str(35100 + i), name_en=f"Riding {i}",
+                                          name_fr=f"Circonscription {i}", province_code="ON") for i in range(40))
+    one = write_roster(tmp_path / "one.csv", [["", "Ann", "Lee", "Riding 0", "Riding 0", "NDP", "2026-06-15", ""]])
+    output = load(one, "--allow-partial")
+    assert "Vacant seats (letters go to the riding, unnamed): 39" in output
+    vacant = re.compile(r"^  - Riding \d+ \(\d+\)$", re.MULTILINE)  # a new member's line names them
+    assert len(vacant.findall(output)) == 10 and "… and 29 more (--verbosity 2 lists them all)" in output
+    assert "39 of 40 seats vacant" in output
+    everything = load(one, "--allow-partial", "--verbosity", "2")
+    assert len(vacant.findall(everything)) == 39 and "more (--verbosity 2" not in everything
 
 
 def test_dry_run_reports_and_stores_nothing(tmp_path):

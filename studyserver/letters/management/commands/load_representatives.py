@@ -3,7 +3,8 @@
 
 SOURCE: the House of Commons' CSV of current members (a path or an http(s) URL, e.g.
 https://www.ourcommons.ca/Members/en/search/csv). Idempotent; every unmatched row and every
-vacant seat is listed.
+vacant seat is counted (the first ones listed; ``--verbosity 2`` lists them all: a partial file
+leaves hundreds).
 """
 
 from __future__ import annotations
@@ -15,6 +16,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from studyserver.commands import field_map as parse_field_map
 from studyserver.geo.store import REPRESENTATION_ORDERS
 from studyserver.letters.roster import HOC_COLUMNS, RosterError, load_roster, read_roster
+
+# Vacant seats listed one per line before the rest is only counted: a partial load (one province,
+# a by-election) leaves hundreds, which would bury the rows that need a look (unmatched, conflicts).
+VACANT_LISTED = 10
 
 
 class Command(BaseCommand):
@@ -52,8 +57,13 @@ class Command(BaseCommand):
         for title, lines in sections:
             if lines:
                 self.stdout.write(f"{title}: {len(lines)}")
-                for line in lines:
+                shown = lines
+                if lines is report.vacant and options["verbosity"] < 2:
+                    shown = lines[:VACANT_LISTED]
+                for line in shown:
                     self.stdout.write(f"  - {line}")
+                if len(shown) < len(lines):
+                    self.stdout.write(f"  … and {len(lines) - len(shown)} more (--verbosity 2 lists them all)")
         prefix = "DRY RUN, nothing stored: " if report.dry_run else ""
         summary = (f"{prefix}{report.rows} current members read ({report.former_rows} former skipped); "
                    f"{len(report.new)} new, {len(report.replaced)} replaced, {len(report.updated)} updated, "
