@@ -168,6 +168,39 @@ def test_generate_treatments_command_skips_what_exists(make_source, make_stimulu
     assert stuck.status == "generated" and stuck.attempts == 1
 
 
+def test_generate_treatments_right_after_an_upload_counts_what_the_review_queue_shows(make_source, make_stimulus,
+                                                                                    districts, media):
+    from studyserver.treatments.services import review_queue
+
+    quebec, montreal, ajax = districts
+    # What a bulk upload with "Queue generation" leaves once the worker is done: images to review.
+    for seed, district in enumerate(districts):
+        make_stimulus("house", status="generated", source=make_source("house", district, seed=seed), seed=0)
+    make_stimulus("distant", status="approved", source=make_source("distant", seed=9), seed=0)
+    out = io.StringIO()
+    call_command("generate_treatments", representation_order="2099", stdout=out, stderr=io.StringIO())
+    assert review_queue().count() == 3
+    assert ("queued 0, skipped 4 (already queued, generated or approved), resent 0 stale; now: 3 generated and "
+            "waiting for review, 0 queued, 1 approved, 0 failed (of 4 source photos considered)") in out.getvalue()
+
+
+def test_the_embedded_broker_url_names_a_host(caplog):
+    """Eager Celery still opens a producer: kombu warns 'No hostname was supplied' on a bare memory://."""
+    from celery import Celery
+    from django.conf import settings as django_settings
+
+    app = Celery("embedded-check", broker=django_settings.EMBEDDED_BROKER_URL, backend="cache+memory://")
+    app.conf.task_always_eager = True
+
+    @app.task
+    def echo(value):
+        return value
+
+    with caplog.at_level("WARNING"):
+        assert echo.apply_async(args=[3]).get() == 3
+    assert "No hostname" not in caplog.text
+
+
 @pytest.mark.django_db(transaction=True)
 def test_generate_treatments_runs_bare_and_with_district_alone(make_source, districts, media, monkeypatch, settings):
     """No --representation-order: the latest study's order, or the only order loaded (was an AttributeError)."""

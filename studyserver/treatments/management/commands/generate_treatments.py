@@ -95,11 +95,21 @@ class Command(BaseCommand):
         for source in tqdm(todo, desc="queueing", unit="photo", file=getattr(self.stderr, "_out", self.stderr), disable=not todo):
             services.queue_stimulus(source)
             queued += 1
-        states = dict.fromkeys(Stimulus.Status.values, 0)
-        for status in Stimulus.objects.filter(source__in=todo).values_list("status", flat=True):
-            states[status] += 1
         self.stdout.write(
             f"queued {queued}, skipped {skipped} (already queued, generated or approved), "
-            f"resent {len(stale)} stale; "
-            f"now: {states['generated']} generated, {states['queued']} queued, {states['failed']} failed"
+            f"resent {len(stale)} stale; now: {now_summary(sources)}"
         )
+
+
+def now_summary(sources) -> str:
+    """Where the photos considered stand, counted as the review queue and the coverage board count
+    (every photo's stimuli, not only those queued by this run: right after an upload that queued
+    generation, the run queues nothing and the review queue still has its images waiting)."""
+    states = dict.fromkeys(Stimulus.Status.values, 0)
+    for status in Stimulus.objects.filter(source__in=sources).values_list("status", flat=True):
+        states[status] += 1
+    # A failure that a newer stimulus replaced is history: only photos left without one count.
+    failed = sources.filter(stimuli__status=Stimulus.Status.FAILED).exclude(stimuli__status__in=LIVE)
+    return (f"{states['generated']} generated and waiting for review, {states['queued']} queued, "
+            f"{states['approved']} approved, {failed.distinct().count()} failed "
+            f"(of {sources.count()} source photos considered)")
