@@ -277,9 +277,13 @@ def _user(actor: Any) -> Any:
 
 
 def review_queue() -> QuerySet[Stimulus]:
-    """Generated stimuli waiting for a decision, oldest first."""
+    """Generated stimuli waiting for a decision, in the order they were queued.
+
+    Not by generation time: a batch (or a retry) finishes out of order, and a reviewer working
+    down an upload expects its images as numbered (#1, #2, … #10).
+    """
     return (
         Stimulus.objects.filter(status=Stimulus.Status.GENERATED)
         .select_related("source", "source__district")
-        .order_by("generated_at", "id")
+        .order_by("id")
     )

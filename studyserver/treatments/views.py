@@ -24,7 +24,7 @@ from studyserver.studies.arms import ARMS, CONTROL_ARM
 from . import services
 from .forms import BulkUploadForm, ReviewForm, StreetViewForm
 from .images import served_content_type
-from .models import Kind, SourcePhoto, Stimulus
+from .models import PHOTO_BACKEND, Kind, SourcePhoto, Stimulus
 from .signals import image_served
 
 # Private: a shared cache would answer without reaching the server, and the first time the image
@@ -132,7 +132,8 @@ def review_queue(request: HttpRequest, admin_site: Any) -> HttpResponse:
 
     context.update({"queue": queue, "total": services.review_queue().count(),
                     "queued": Stimulus.objects.filter(status=Stimulus.Status.QUEUED).count(),
-                    "test_weights": generator_uses_test_weights(), "test_weight_backends": TEST_WEIGHT_BACKENDS})
+                    "test_weights": generator_uses_test_weights(), "test_weight_backends": TEST_WEIGHT_BACKENDS,
+                    "photo_backend": PHOTO_BACKEND})
     return TemplateResponse(request, "treatments/admin/review_queue.html", context)
 
 

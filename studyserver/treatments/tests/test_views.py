@@ -76,6 +76,28 @@ def test_review_queue_warns_about_test_weights(staff_client, districts, make_sti
     assert "No trained weights are configured" not in staff_client.get(reverse("admin:treatments_review_queue")).content.decode()
 
 
+def test_review_queue_cards_read_as_a_researcher_expects(staff_client, districts, make_stimulus):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    url = reverse("admin:treatments_review_queue")
+    first = make_stimulus("house", districts[0], status=GENERATED, seed=1)
+    assert "1 generated stimulus waiting for review" in staff_client.get(url).content.decode()
+    second = make_stimulus("district_landmark", districts[0], status=GENERATED, seed=2)
+    distant = make_stimulus("distant", status=GENERATED, seed=3)
+    Stimulus.objects.filter(pk=distant.pk).update(backend="photo", model_version="")
+    # The second one finished last (a batch, a retry): the cards keep the order they were queued in.
+    Stimulus.objects.filter(pk=second.pk).update(generated_at=timezone.now() + timedelta(minutes=5))
+    page = staff_client.get(url).content.decode()
+    assert "3 generated stimuli waiting for review, in the order they were queued" in page
+    assert page.index(f'id="stimulus-{first.pk}"') < page.index(f'id="stimulus-{second.pk}"') < page.index(
+        f'id="stimulus-{distant.pk}"')
+    card = page[page.index(f'id="stimulus-{distant.pk}"'):]
+    assert "Shown as is: the photograph itself, no flood generated" in card and "model <code></code>" not in card
+    assert "Backend <code>reference</code>" in page  # the generated ones keep their provenance
+
+
 def test_review_queue_approve_reject_regenerate(staff_client, districts, make_stimulus):
     first = make_stimulus("house", districts[0], status=GENERATED, seed=1)
     second = make_stimulus("district_landmark", districts[0], status=GENERATED, seed=2)
