@@ -166,7 +166,7 @@ def _coverage_reasons(study: Study, districts: list[Any]) -> list[Reason]:
     lacking = {district.pk for found in missing.values() for district in found}
     if not lacking:
         return []
-    per_arm = ", ".join(f"{arm} {len(found)}" for arm, found in missing.items() if found)
+    per_arm = "; ".join(_missing_slots(arm, found) for arm, found in missing.items() if found)
     examples = [d for d in districts if d.pk in lacking][:_EXAMPLES]
     named = "; ".join(f"{d.fed_code} {d.name_en}" for d in examples)
     more = f" and {len(lacking) - len(examples)} more" if len(lacking) > len(examples) else ""
@@ -174,6 +174,19 @@ def _coverage_reasons(study: Study, districts: list[Any]) -> list[Reason]:
                    f"Approved images are missing for {len(lacking)} of the {len(districts)} districts in scope "
                    f"(by arm: {per_arm}), e.g. {named}{more}. Participants from them would be screened out: "
                    "generate and approve images (coverage board), or narrow the scope.")]
+
+
+def _missing_slots(arm: str, districts: list[Any]) -> str:
+    """What an arm lacks, counted in its own slots: a district's photo per district, the provincial
+    landmark per province, the one distant photo once (not "distant 343" as if per district)."""
+    from studyserver.treatments.models import DISTRICT_KINDS, Kind
+
+    if arm in DISTRICT_KINDS:
+        return f"{arm}: {len(districts)} district{'' if len(districts) == 1 else 's'}"
+    if arm == Kind.PROVINCIAL_LANDMARK:
+        provinces = sorted({district.province_code for district in districts})
+        return f"{arm}: {len(provinces)} province{'' if len(provinces) == 1 else 's'} ({', '.join(provinces)})"
+    return f"{arm}: the one photo every district shares"
 
 
 def _weights_reasons(study: Study, districts: list[Any]) -> list[Reason]:

@@ -242,6 +242,19 @@ def test_readiness_follows_the_scope(geo2013, media):
     assert [r.code for r in ready.confirmations(ready.readiness(study))] == ["test_weights"]
 
 
+def test_missing_images_are_counted_per_slot_not_per_district(geo2013, media):
+    study = _study(scope=Study.Scope.PROVINCES, scope_provinces="YT, NT")
+    study.save()
+    made = approve_images_for(District.objects.get(representation_order="2013", fed_code="60001"))
+    message = ready.blockers(ready.readiness(study))[0].message
+    assert "1 of the 2 districts in scope (by arm: house: 1 district; district_landmark: 1 district; " \
+           "provincial_landmark: 1 province (NT))" in message
+    Stimulus.objects.filter(pk=made["distant"].pk).update(status=Stimulus.Status.REJECTED)
+    message = ready.blockers(ready.readiness(study))[0].message
+    assert "2 of the 2 districts" in message and "distant: the one photo every district shares" in message
+    assert "distant 2" not in message
+
+
 def test_stand_in_exits_block_a_real_study_not_a_demo(db, settings):
     real = Study(slug="real", title="Real", representation_order="1976")  # no district of it is loaded
     codes = {r.code for r in ready.blockers(ready.readiness(real))}
