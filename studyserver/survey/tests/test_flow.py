@@ -789,6 +789,23 @@ def test_over_quota_at_assignment_says_the_study_is_full_in_both_languages(yukon
     assert never in html.unescape(outside.client.get(f"/take/{outside.token}/screened-out/").content.decode())
 
 
+def test_a_version_stored_before_the_study_full_text_says_so_too(yukon, settings):
+    """Stored versions cannot be edited: one without the text borrows the default questionnaire's."""
+    from studyserver.instrument.versions import store_version
+
+    source = settings.FLOODLIGHT_INSTRUMENT.read_text(encoding="utf-8")
+    older = "\n".join(line for line in source.split("\n") if not line.startswith("  study_full_"))
+    version = store_version(older.replace("version: floodlight-v1", "version: before-full", 1))[0]
+    assert "study_full_body" not in version.instrument.texts
+    study = make_study(first_arm="control", assignment_quota=1, questionnaire=version)
+    first, second = placed_in_yukon(study, panel_id="O-1"), placed_in_yukon(study, panel_id="O-2")
+    first.answer_until(lambda step: step not in PRE_PAGES)
+    second.answer_until(lambda step: step not in PRE_PAGES)
+    assert second.participant.instrument_version == "before-full"
+    page = second.client.get(f"/take/{second.token}/screened-out/").content.decode()
+    assert "This study is full" in page and "not eligible" not in page
+
+
 # --- fielding: the debrief per arm, the step counter, panel parameters ---------------------------------------
 
 
