@@ -1,11 +1,13 @@
+from io import StringIO
+
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.core.exceptions import ValidationError
-from django.core.management import CommandError
 from django.utils.html import escape
 
 from studyserver.assignment.services import ensure_scheme
 from studyserver.geo.models import District
+from studyserver.instrument.definition import get_instrument
 from studyserver.studies import readiness as ready
 from studyserver.studies.models import Study
 from studyserver.treatments.models import Stimulus
@@ -131,7 +133,8 @@ def test_seed_demo_loads_the_repository_questionnaire(monkeypatch):
     study = Study.objects.get(slug="demo")
     assert study.questionnaire.label == "floodlight-v1" and study.questionnaire.filename == "floodlight-v1.yaml"
     assert study.consent_version == study.questionnaire.consent_version
-    # The repository's sample changed since this database stored it: a clear way out, no traceback.
+    # The repository's sample changed since this database stored it (an older consent wording, say):
+    # `make demo` on that database stores the revision and moves the demo study to it.
     from django.conf import settings
 
     from studyserver.assignment.models import AllocationScheme
@@ -141,9 +144,21 @@ def test_seed_demo_loads_the_repository_questionnaire(monkeypatch):
     AllocationScheme.objects.filter(study=study).delete()
     study.delete()
     InstrumentVersion.objects.all().delete()
-    store_version(settings.FLOODLIGHT_INSTRUMENT.read_text(encoding="utf-8") + "\n# an older wording\n")
-    with pytest.raises(CommandError, match="start from a fresh database"):
-        call_command("seed_demo", "--no-admin")
+    sample = settings.FLOODLIGHT_INSTRUMENT.read_text(encoding="utf-8")
+    older = store_version(sample.replace("Each page asks for an answer", "You may skip to the end. Each page asks for an answer"))[0]
+    assert older.label == "floodlight-v1"
+    study = Study.objects.create(slug="demo", title="Floodlight demo study", demo=True, is_open=True,
+                                 representation_order="2023", questionnaire=older)
+    out = StringIO()
+    call_command("seed_demo", "--no-admin", stdout=out)
+    study.refresh_from_db()
+    revision = study.questionnaire
+    assert revision != older and revision.label.startswith("floodlight-v1-") and "moved to" in out.getvalue()
+    assert revision.instrument.texts["consent_body"] == get_instrument().texts["consent_body"]
+    assert study.consent_version == revision.consent_version
+    call_command("seed_demo", "--no-admin")  # still idempotent
+    study.refresh_from_db()
+    assert study.questionnaire == revision and InstrumentVersion.objects.count() == 2  # the older one kept
 
 
 @pytest.mark.django_db

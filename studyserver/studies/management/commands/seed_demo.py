@@ -12,6 +12,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from studyserver.studies.models import Study
@@ -50,7 +51,8 @@ class Command(BaseCommand):
 
         self.stdout.write("[2/4] demo study, its questionnaire version and allocation scheme…")
         try:
-            version, stored = store_version(DEMO_INSTRUMENT.read_text(encoding="utf-8"), filename=DEMO_INSTRUMENT.name)
+            version, stored = store_version(_demo_source(), filename=DEMO_INSTRUMENT.name,
+                                            note="The repository's sample questionnaire (seed_demo).")
         except InstrumentError as error:
             # Typically: the repository's sample questionnaire changed since this database stored it.
             raise CommandError(
@@ -72,6 +74,15 @@ class Command(BaseCommand):
         )
         ensure_scheme(study)
         self.stdout.write(f"      study '{study.slug}' {'created' if created else 'already there'}")
+        if not created and study.demo and study.questionnaire_id != version.content_hash:
+            # The sample was revised since this database was seeded: the demo's newcomers get the
+            # revision; its participants keep the version they started with.
+            try:
+                study.move_to_version(version)
+                self.stdout.write(f"      demo study moved to {version}")
+            except ValidationError as error:
+                self.stdout.write(self.style.WARNING(f"      demo study kept on {study.questionnaire}: "
+                                                     f"{' '.join(error.messages)}"))
         if study.representation_order != DEMO_REPRESENTATION_ORDER:
             # A database seeded before the demo moved to 2023: the study keeps its order (its
             # participants were placed in it); the 2023 districts are loaded beside it.
@@ -94,3 +105,21 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(
             f"Demo ready in {time.monotonic() - started:.0f} s. Participant entry: /s/{study.slug}/?pid=YOUR-ID"
         ))
+
+
+def _demo_source() -> str:
+    """The sample questionnaire's text; when this database stored another text under the same
+    `version:` (the repository's sample was revised since), the same text labelled with its hash,
+    so that `make demo` on an existing database stores it as a revision instead of stopping."""
+    import re
+
+    from studyserver.instrument.definition import content_hash, parse_instrument_text
+    from studyserver.instrument.models import InstrumentVersion
+
+    source = DEMO_INSTRUMENT.read_text(encoding="utf-8")
+    digest = content_hash(source)
+    label = parse_instrument_text(source, DEMO_INSTRUMENT.name).version
+    clash = InstrumentVersion.objects.filter(label=label).exclude(content_hash=digest).exists()
+    if not clash:
+        return source
+    return re.sub(r"^version:.*$", f"version: {label}-{digest[:8]}", source, count=1, flags=re.MULTILINE)
