@@ -163,7 +163,10 @@ AUTH_PASSWORD_VALIDATORS = [
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("fr", "Français")]
-TIME_ZONE = "America/Toronto"
+# The one zone every time is shown in (admin, messages, export file names, letter zips), always
+# named ("EST"); data files keep UTC ("Z"). Default: Eastern, where the House of Commons sits.
+TIME_ZONE = env.str("TIME_ZONE", default="America/Toronto")
+FORMAT_MODULE_PATH = ["studyserver.core.formats"]
 USE_I18N = True
 USE_TZ = True
 

@@ -80,3 +80,18 @@ def test_a_deployment_keeping_nothing_personal_under_var_gets_no_folder(tmp_path
                   MEDIA_ROOT=str(tmp_path / "media"), FLOODLIGHT_VAR_DIR=str(var))
     assert result.returncode == 0, result.stderr
     assert not var.exists()
+
+
+def test_one_configurable_time_zone_named_wherever_a_time_is_shown(tmp_path):
+    code = (SETUP + "; from datetime import datetime, timezone as tz; from django.conf import settings;"
+            " from django.utils import formats, timezone as djtz; from studyserver.core.times import shown, file_stamp;"
+            " m = datetime(2026, 7, 1, 16, 5, tzinfo=tz.utc);"
+            " print(settings.TIME_ZONE, '|', shown(m), '|', file_stamp(m), '|', formats.localize(djtz.localtime(m)))")
+    base = {"FLOODLIGHT_EMBEDDED": "1", "FLOODLIGHT_VAR_DIR": str(tmp_path / "var")}
+    default = _run(code, **base)
+    assert default.returncode == 0, default.stderr
+    assert default.stdout.split(" | ") == ["America/Toronto", "2026-07-01 12:05 EDT", "20260701-1205-EDT",
+                                           "July 1, 2026, 12:05 p.m. EDT\n"]
+    halifax = _run(code, TIME_ZONE="America/Halifax", **base)
+    assert halifax.returncode == 0, halifax.stderr
+    assert halifax.stdout.split(" | ")[:3] == ["America/Halifax", "2026-07-01 13:05 ADT", "20260701-1305-ADT"]

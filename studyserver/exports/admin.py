@@ -8,10 +8,10 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
-from django.utils import timezone
 
 from studyserver.accounts.permissions import EXPORT_PERMISSION, may_export, may_export_personal_data
 from studyserver.core.admin import ReadOnlyAdmin
+from studyserver.core.times import file_stamp
 from studyserver.studies.models import Study
 from studyserver.survey.admin import ParticipantAdmin
 from studyserver.survey.models import Participant
@@ -130,7 +130,7 @@ class DataDownloadAdmin(ReadOnlyAdmin):
         content = export_bytes(frame, fmt)
         log_export(study, user=request.user, fmt=fmt, channel=ExportLog.Channel.ADMIN,
                    row_count=len(frame), include_personal=personal)
-        stamp = timezone.now().strftime("%Y%m%d-%H%M")
+        stamp = file_stamp()  # local time, zone named: pei-pilot-20261203-1322-EST.csv
         suffix = "-personal" if personal else ""
         response = HttpResponse(content, content_type=CONTENT_TYPES[fmt])
         response["Content-Disposition"] = (

@@ -14,6 +14,8 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from studyserver.core.times import shown
+
 from .definition import (
     Instrument,
     InstrumentError,
@@ -66,7 +68,7 @@ def check_source(source: str, filename: str = "") -> Instrument:
     clash = InstrumentVersion.objects.filter(label=instrument.version).first()
     if clash is not None:
         problem = (f"version: {instrument.version!r} is already stored with a different text (loaded "
-                   f"{clash.created_at:%Y-%m-%d %H:%M}); give the revision a new `version:` so that exports "
+                   f"{shown(clash.created_at)}); give the revision a new `version:` so that exports "
                    "can tell the two apart")
         raise InstrumentError(problem, [problem])
     return instrument

@@ -25,6 +25,7 @@ from django.utils import formats, timezone, translation
 from django.utils.text import slugify
 
 from studyserver.accounts.permissions import check_personal_data_permission
+from studyserver.core.times import file_stamp
 from studyserver.exports.access import log_export
 from studyserver.instrument.definition import Instrument, get_instrument
 from studyserver.survey.models import PageSubmission, Participant
@@ -312,5 +313,5 @@ def export_letters(study: Any, *, user: Any, channel: str, username: str = "",
 
 
 def admin_zip_name(study: Any) -> str:
-    return f"{study.slug}-letters-{timezone.localtime():%Y%m%d-%H%M}.zip"
+    return f"{study.slug}-letters-{file_stamp()}.zip"
 

@@ -14,6 +14,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 
+from studyserver.core.times import shown
 from studyserver.instrument.admin import participant_texts
 from studyserver.instrument.models import InstrumentVersion
 from studyserver.instrument.versions import instrument_problems
@@ -207,14 +208,15 @@ class StudyAdmin(admin.ModelAdmin):
     def move_version_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         def act(study: Study, data: dict[str, Any]) -> tuple[Study, str]:
             change = study.move_to_version(data["version"], user=request.user)
-            return study, (f"{study.slug} moved to {change.to_version} at {change.changed_at:%Y-%m-%d %H:%M} UTC; "
+            # "Study …" first: the admin capitalises a message's first letter, and a slug is lower case.
+            return study, (f"Study {study.slug} moved to {change.to_version} at {shown(change.changed_at)}; "
                            f"its {change.participants_before} earlier participants keep their version.")
 
         return self._form_page(request, pk, MOVE_PERMISSION, lambda study, data: MoveVersionForm(data, study=study), act,
                                lambda study: {
             "title": f"Move {study.slug} to another questionnaire version", "submit_label": "Move",
             "explanation": [
-                f"Now: {study.questionnaire} since {study.questionnaire_since:%Y-%m-%d %H:%M} UTC, "
+                f"Now: {study.questionnaire} since {shown(study.questionnaire_since)}, "
                 f"{study.participants.count()} participants.",
                 "Participants who already started keep the version they started with, on every page and in "
                 "the export (its instrument_version column names it). The move is recorded with the time.",

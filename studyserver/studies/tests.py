@@ -1,3 +1,4 @@
+import re
 from io import StringIO
 
 import pytest
@@ -70,6 +71,9 @@ def test_moving_a_study_to_a_revision_needs_its_permission_and_is_recorded(clien
     assert client.post(url, {"version": revision.content_hash}).status_code == 400  # not confirmed
     response = client.post(url, {"version": revision.content_hash, "confirm": "on"})
     assert response.status_code == 302
+    message = [str(m) for m in client.get(response["Location"]).context["messages"]][0]
+    # A sentence, not a slug the admin capitalises ("Moved moved to…"), the time in the named zone.
+    assert re.match(r"Study moved moved to floodlight-v1-r2 \(\w+\) at \d{4}-\d\d-\d\d \d\d:\d\d E[SD]T; its 1 earlier", message)
     study.refresh_from_db()
     assert study.questionnaire == revision and study.consent_version == revision.consent_version
     change = study.version_changes.get()

@@ -143,7 +143,7 @@ class StimulusAdmin(admin.ModelAdmin):
             except services.ReviewError as error:
                 refused.append(f"{stimulus.pk}: {error}")
         if done:
-            messages.success(request, f"{verb.capitalize()}: {done} stimulus/stimuli.")
+            messages.success(request, f"{verb.capitalize()}: {done} {'stimulus' if done == 1 else 'stimuli'}.")
         for line in refused:
             messages.warning(request, line)
 

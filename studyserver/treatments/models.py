@@ -16,6 +16,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
 
+from studyserver.core.times import shown
+
 
 class Kind(models.TextChoices):
     HOUSE = "house", "Typical house in the district"
@@ -187,7 +189,7 @@ class ReviewEvent(models.Model):
         ordering = ["at", "id"]
 
     def __str__(self) -> str:
-        return f"{self.get_action_display()} stimulus {self.stimulus_id} at {self.at:%Y-%m-%d %H:%M}"
+        return f"{self.get_action_display()} stimulus {self.stimulus_id} at {shown(self.at)}"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if self.pk is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import pandas as pd
 import pytest
@@ -76,6 +77,10 @@ def test_download_each_format_is_logged(study_with_people, staff):
     assert list(frame.columns) == export_columns() and len(frame) == 3
     response = client.post(URL, {"study": study.pk, "format": "dta"})
     assert pd.read_stata(io.BytesIO(response.content)).shape[0] == 3
+    # Named in the configured zone, the zone named (was UTC, unnamed): flood-test-20261203-1322-EST.dta
+    assert re.search(r'filename="flood-test-\d{8}-\d{4}-E[SD]T\.dta"', response["Content-Disposition"])
+    assert re.search(r"<td>\w+\.? \d+, \d{4}, [^<]* E[SD]T</td><td>staff</td>",
+                     client.get(URL).content.decode())  # the recent exports, in the same zone
     logs = list(ExportLog.objects.order_by("id").values_list("channel", "format", "username"))
     assert logs == [("admin", "csv", "staff"), ("admin", "dta", "staff")]
 

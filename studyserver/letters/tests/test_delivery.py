@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import zipfile
 from io import StringIO
 from pathlib import Path
@@ -207,7 +208,7 @@ def test_admin_download_is_one_zip_and_needs_the_personal_data_permission(letter
     assert client.post(url, {"study": "999999"}).status_code == 400
     response = client.post(url, {"study": study.pk})
     assert response.status_code == 200 and response["Content-Type"] == "application/zip"
-    assert response["Content-Disposition"].startswith('attachment; filename="letters-study-letters-')
+    assert re.match(r'attachment; filename="letters-study-letters-\d{8}-\d{4}-E[SD]T\.zip"', response["Content-Disposition"])
     archive = zipfile.ZipFile(io.BytesIO(response.content))
     names = archive.namelist()
     assert "manifest.csv" in names and len(names) == 5

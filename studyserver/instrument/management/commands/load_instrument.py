@@ -7,6 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from studyserver.core.times import shown
 from studyserver.instrument.definition import InstrumentError, read_definition_file
 from studyserver.instrument.versions import store_version
 
@@ -44,5 +45,5 @@ class Command(BaseCommand):
         else:
             self.stdout.write(self.style.WARNING(
                 f"Already stored as {version.label} ({version.content_hash[:12]}, loaded "
-                f"{version.created_at:%Y-%m-%d %H:%M}): nothing changed."
+                f"{shown(version.created_at)}): nothing changed."
             ))
