@@ -59,7 +59,7 @@ def browser() -> Iterator[Any]:
 def study_in_yukon(geo2013, transactional_db, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     approve_images_for(District.objects.get(representation_order="2013", fed_code="60001"))
-    return make_study(first_arm="house", min_exposure_seconds=2)
+    return make_study(first_arm="house", min_exposure_seconds=5)
 
 
 def assert_accessible(page: Any, where: str) -> None:
@@ -114,13 +114,15 @@ def take_the_study(browser: Any, live_server: Any, study: Any, language: str, vi
     for _ in range(20):
         participant.refresh_from_db()
         step = participant.current_step
+        if step == "treatment":
+            # Before the accessibility scan, which can take seconds on a loaded machine.
+            button = page.get_by_role("button", name=texts["continue"])
+            assert not button.is_visible()  # hidden until the minimum display time has passed
         assert_accessible(page, f"{step} ({language})")
         if step == "treatment":
             image = page.locator("figure.stimulus img")
             assert image.is_visible() and image.evaluate("img => img.naturalWidth") > 0
-            button = page.get_by_role("button", name=texts["continue"])
-            assert not button.is_visible()  # hidden until the minimum display time has passed
-            button.wait_for(state="visible", timeout=10_000)
+            button.wait_for(state="visible", timeout=20_000)
             button.click()
         elif step == "debrief":
             assert texts["debrief_finish"] in page.content()
@@ -153,7 +155,7 @@ def test_a_participant_takes_the_whole_study(browser, live_server, study_in_yuko
     exposure = Exposure.objects.get(participant=participant)
     # Measured on the server: the image's bytes went out after the page, before the submit.
     assert started <= exposure.page_served_at <= exposure.image_loaded_at <= exposure.submitted_at
-    assert exposure.exposure_ms >= 2_000
+    assert exposure.exposure_ms >= 5_000
     steps = list(PageSubmission.objects.filter(participant=participant).values_list("step", flat=True))
     assert len(steps) == len(set(steps)) and "letter_sign" in steps and "info_email" in steps
     assert participant.answers()["letter_signed"] == 1
