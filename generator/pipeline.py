@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor, fx, nn
 
 from generator import effects
 from generator.data import Framing, compute_framing
@@ -56,22 +56,6 @@ ImageInput = Any  # PIL.Image.Image | np.ndarray (H, W, 3) uint8 | (H, W) greysc
 # --------------------------------------------------------------------------------------------
 # Batch-norm folding
 # --------------------------------------------------------------------------------------------
-
-
-def _fold_pair(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> None:
-    """Fold ``bn`` (eval statistics) into ``conv``'s weight and bias, in place."""
-    with torch.no_grad():
-        scale = bn.weight if bn.affine else torch.ones_like(bn.running_var)
-        shift = bn.bias if bn.affine else torch.zeros_like(bn.running_mean)
-        factor = scale / torch.sqrt(bn.running_var + bn.eps)
-        weight = conv.weight * factor.reshape(-1, *([1] * (conv.weight.dim() - 1)))
-        bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
-        new_bias = (bias - bn.running_mean) * factor + shift
-        conv.weight.copy_(weight)
-        if conv.bias is None:
-            conv.bias = nn.Parameter(new_bias.to(conv.weight.dtype))
-        else:
-            conv.bias.copy_(new_bias)
 
 
 def _foldable(conv: nn.Module, bn: nn.Module) -> bool:
@@ -93,74 +77,58 @@ def _set_submodule(root: nn.Module, name: str, module: nn.Module) -> None:
     setattr(parent, child, module)
 
 
-def _sequential_pairs(module: nn.Module) -> list[tuple[str, str]]:
-    """(conv, bn) names adjacent in an ``nn.Sequential``: the conv's output feeds only the BN."""
-    pairs = []
-    for name, seq in module.named_modules():
-        if not isinstance(seq, nn.Sequential):
+class _OneLevelTracer(fx.Tracer):
+    """Traces one module's own ``forward``: every submodule it calls stays a single node."""
+
+    def is_leaf_module(self, module: nn.Module, qualified_name: str) -> bool:
+        return True
+
+
+def batchnorm_pairs(module: nn.Module) -> list[tuple[str, str]]:
+    """(conv, bn) names where a ``BatchNorm2d`` takes a ``Conv2d``'s output and nothing else does.
+
+    Found with torch.fx in each module's own ``forward`` (``self.bn1(self.conv1(x))`` in a ResNet
+    block, adjacent layers of an ``nn.Sequential``); a forward fx cannot trace (control flow on
+    shapes) contributes no pair of its own, its submodules are still traced. A conv called more
+    than once (shared weights) is never folded.
+    """
+    found: list[tuple[str, str]] = []
+    calls: dict[str, int] = {}
+    for name, owner in module.named_modules():
+        if not list(owner.children()):
             continue
-        children = list(seq.named_children())
-        for (conv_name, conv), (bn_name, bn) in zip(children, children[1:], strict=False):
-            if _foldable(conv, bn):
-                prefix = f"{name}." if name else ""
-                pairs.append((prefix + conv_name, prefix + bn_name))
-    return pairs
+        try:
+            graph = _OneLevelTracer().trace(owner)
+        except Exception:  # fx raises TraceError, TypeError, NotImplementedError…
+            continue
+        prefix = f"{name}." if name else ""
+        for node in graph.nodes:
+            if node.op != "call_module":
+                continue
+            calls[prefix + node.target] = calls.get(prefix + node.target, 0) + 1
+            source = node.args[0] if node.args else None
+            if (isinstance(source, fx.Node) and source.op == "call_module" and len(source.users) == 1
+                    and _foldable(owner.get_submodule(source.target), owner.get_submodule(node.target))):
+                found.append((prefix + source.target, prefix + node.target))
+    return [(conv, bn) for conv, bn in found if calls[conv] == 1]
 
 
-def _traced_pairs(module: nn.Module, example_inputs: Sequence[Any]) -> list[tuple[str, str]]:
-    """(conv, bn) pairs seen in one forward pass: the BN's input *is* the conv's output tensor and
-    no other module consumed that tensor (catches ``self.bn1(self.conv1(x))`` in ResNet blocks)."""
-    names = {m: n for n, m in module.named_modules()}
-    produced: dict[int, tuple[nn.Module, Tensor]] = {}
-    consumers: dict[int, list[nn.Module]] = {}
-    handles = []
-
-    def record_output(conv: nn.Module, _inputs: Any, output: Tensor) -> None:
-        produced[id(output)] = (conv, output)  # keep the tensor alive so ids stay unique
-
-    def record_input(consumer: nn.Module, inputs: tuple[Any, ...]) -> None:
-        for value in inputs:
-            if isinstance(value, Tensor) and id(value) in produced:
-                consumers.setdefault(id(value), []).append(consumer)
-
-    for sub in module.modules():
-        if type(sub) is nn.Conv2d:
-            handles.append(sub.register_forward_hook(record_output))
-        if not list(sub.children()):  # leaves: the modules that actually consume tensors
-            handles.append(sub.register_forward_pre_hook(record_input))
-    try:
-        with torch.no_grad():
-            module(*example_inputs)
-    finally:
-        for handle in handles:
-            handle.remove()
-    pairs: dict[str, str] = {}
-    uses: dict[str, int] = {}
-    for key, users in consumers.items():
-        conv = produced[key][0]
-        uses[names[conv]] = uses.get(names[conv], 0) + 1
-        if len(users) == 1 and _foldable(conv, users[0]):
-            pairs[names[conv]] = names[users[0]]
-    # A conv called several times (shared weights) must feed the same BN each time.
-    return [(c, b) for c, b in pairs.items() if uses[c] == 1]
-
-
-def fold_batchnorm(module: nn.Module, example_inputs: Sequence[Any] | None = None) -> int:
+def fold_batchnorm(module: nn.Module) -> int:
     """Fold eval-mode ``BatchNorm2d`` layers into the ``Conv2d`` before them; returns the count.
 
-    Each folded BN becomes ``nn.Identity`` and its conv gets ``W * g / sqrt(var + eps)`` and a
-    bias, so inference skips one memory pass per BN. Without ``example_inputs`` only pairs that
-    are adjacent in an ``nn.Sequential`` are folded; with them, one forward pass finds every BN
-    whose input is a conv's output used nowhere else. Call it on a model in eval mode (running
-    statistics); it is meaningless during training.
+    Each pair of :func:`batchnorm_pairs` becomes one conv (``torch.nn.utils.fusion.fuse_conv_bn_eval``:
+    ``W * g / sqrt(var + eps)`` and a bias) followed by ``nn.Identity``, so inference skips one
+    memory pass per BN. Call it on a model in eval mode (running statistics); it is meaningless
+    during training.
     """
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
     if module.training:
         raise ValueError("fold_batchnorm needs a model in eval mode (it uses running statistics)")
-    pairs = dict(_sequential_pairs(module))
-    if example_inputs is not None:
-        pairs.update(_traced_pairs(module, example_inputs))
-    for conv_name, bn_name in pairs.items():
-        _fold_pair(module.get_submodule(conv_name), module.get_submodule(bn_name))
+    pairs = batchnorm_pairs(module)
+    for conv_name, bn_name in pairs:
+        fused = fuse_conv_bn_eval(module.get_submodule(conv_name), module.get_submodule(bn_name))
+        _set_submodule(module, conv_name, fused)
         _set_submodule(module, bn_name, nn.Identity())
     return len(pairs)
 
@@ -416,15 +384,16 @@ class FloodPipeline:
         if self.options.fold_batchnorm and has_batchnorm:
             example = self._example_inputs(name)
             with torch.no_grad():
-                before = _main_tensor(model(*example))
-                self.folded[name] = fold_batchnorm(model, example)
-                after = _main_tensor(model(*example))
-            # The folding pairs convs and BNs by tracing; a model whose conv output also feeds
-            # a functional op would be silently changed, so check the outputs once.
-            tolerance = 1e-3 * (1.0 + before.abs().max().item())
-            if not torch.allclose(after, before, rtol=1e-3, atol=tolerance):
-                raise RuntimeError(f"batch-norm folding changed the {name}'s outputs; "
-                                   "use PipelineOptions(fold_batchnorm=False)")
+                before = output_tensors(model(*example))
+                self.folded[name] = fold_batchnorm(model)
+                after = output_tensors(model(*example))
+            # Every output (mask, depth, segmentation; the painted image) is checked once, so a
+            # fold that changed the model (a pairing fx got wrong) stops the pipeline here.
+            for head, expected in before.items():
+                tolerance = 1e-3 * (1.0 + expected.abs().max().item())
+                if not torch.allclose(after[head], expected, rtol=1e-3, atol=tolerance):
+                    raise RuntimeError(f"batch-norm folding changed the {name}'s {head} output; "
+                                       "use PipelineOptions(fold_batchnorm=False)")
         model = model.to(self.device)
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
@@ -612,9 +581,11 @@ def _to_uint8_map(values: np.ndarray) -> np.ndarray:
     return (np.clip(values, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
 
 
-def _main_tensor(output: Any) -> Tensor:
-    """The masker's mask logits or the painter's image."""
-    return output.mask_logits if hasattr(output, "mask_logits") else output
+def output_tensors(output: Any) -> dict[str, Tensor]:
+    """Every tensor a model returns, by head: a masker's fields (``mask``, ``depth``…) or ``image``."""
+    if isinstance(output, Tensor):
+        return {"image": output}
+    return {head: value for head, value in output._asdict().items() if isinstance(value, Tensor)}
 
 
 def _seeds(seed: int | Sequence[int] | None, count: int) -> list[int]:

@@ -11,12 +11,14 @@ from PIL import Image
 from torch import nn
 
 from generator import effects
-from generator.config import tiny_masker_config, tiny_painter_config
+from generator.config import ClimateGANMaskerConfig, tiny_masker_config, tiny_painter_config
 from generator.models import build_masker, build_painter
+from generator.models.common import fold_spectral_norm
 from generator.pipeline import (
     FloodPipeline,
     PipelineOptions,
     fold_batchnorm,
+    output_tensors,
     wildfire_blend,
 )
 from generator.reference import (
@@ -62,36 +64,84 @@ def randomize_batchnorm(model: nn.Module) -> None:
             shape = module.running_mean.shape
             module.running_mean.copy_(torch.randn(shape, generator=generator) * 0.1)
             module.running_var.copy_(torch.rand(shape, generator=generator) + 0.5)
-            module.weight.data.copy_(torch.rand(shape, generator=generator) + 0.5)
-            module.bias.data.copy_(torch.randn(shape, generator=generator) * 0.1)
+            if module.affine:  # ClimateGAN's SPADE normalises without parameters
+                module.weight.data.copy_(torch.rand(shape, generator=generator) + 0.5)
+                module.bias.data.copy_(torch.randn(shape, generator=generator) * 0.1)
 
 
-def test_fold_batchnorm_keeps_outputs_and_removes_every_batchnorm() -> None:
+@pytest.mark.parametrize("config", [tiny_masker_config, ClimateGANMaskerConfig], ids=["tiny", "climategan"])
+def test_fold_batchnorm_keeps_every_head_of_the_masker(config) -> None:
     torch.manual_seed(0)
-    masker = build_masker(tiny_masker_config()).eval()
+    masker = build_masker(config()).eval()
+    fold_spectral_norm(masker)  # as the pipeline does first: a parametrized conv is not folded
     randomize_batchnorm(masker)
     x = torch.rand(2, 3, 64, 64) * 2 - 1
     with torch.no_grad():
-        before = masker(x)
+        before = output_tensors(masker(x))
     count = sum(isinstance(m, nn.BatchNorm2d) for m in masker.modules())
-    assert fold_batchnorm(masker, (x[:1],)) == count > 0
-    assert not any(isinstance(m, nn.BatchNorm2d) for m in masker.modules())
+    folded = fold_batchnorm(masker)
+    assert folded == count - sum(isinstance(m, nn.BatchNorm2d) for m in masker.modules()) > 0
     with torch.no_grad():
-        after = masker(x)
-    torch.testing.assert_close(after.mask_logits, before.mask_logits, atol=1e-4, rtol=1e-4)
-    torch.testing.assert_close(after.depth, before.depth, atol=1e-4, rtol=1e-4)
+        after = output_tensors(masker(x))
+    assert {"mask", "mask_logits", "depth", "segmentation"} <= set(before) and set(after) == set(before)
+    for head, expected in before.items():
+        torch.testing.assert_close(after[head], expected, atol=1e-4, rtol=1e-4, msg=head)
+    if config is tiny_masker_config:
+        assert folded == count  # every BN of this project's masker sits right after its conv
 
 
-def test_fold_batchnorm_without_example_folds_only_sequential_pairs() -> None:
-    model = nn.Sequential(nn.Conv2d(3, 4, 3, bias=False), nn.BatchNorm2d(4), nn.ReLU()).eval()
+def test_fold_batchnorm_folds_only_a_conv_whose_output_nothing_else_uses() -> None:
+    class Block(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv, self.bn = nn.Conv2d(3, 3, 3, padding=1), nn.BatchNorm2d(3)
+            self.shared, self.bn_a, self.bn_b = nn.Conv2d(3, 3, 1), nn.BatchNorm2d(3), nn.BatchNorm2d(3)
+            self.head = nn.Sequential(nn.Conv2d(3, 4, 3, bias=False), nn.BatchNorm2d(4), nn.ReLU())
+
+        def forward(self, x):
+            residual = self.conv(x)  # also added below: folding would change the sum
+            y = self.bn(residual) + residual
+            y = self.bn_a(self.shared(y)) + self.bn_b(self.shared(x))  # one conv, two BNs
+            return self.head(y)
+
+    model = Block().eval()
     randomize_batchnorm(model)
     x = torch.rand(1, 3, 8, 8)
     with torch.no_grad():
         expected = model(x)
-        assert fold_batchnorm(model) == 1
+        assert fold_batchnorm(model) == 1 and isinstance(model.head[1], nn.Identity)
         torch.testing.assert_close(model(x), expected, atol=1e-5, rtol=1e-5)
+    assert isinstance(model.bn, nn.BatchNorm2d) and isinstance(model.bn_a, nn.BatchNorm2d)
     with pytest.raises(ValueError, match="eval mode"):
         fold_batchnorm(nn.Sequential(nn.Conv2d(1, 1, 1), nn.BatchNorm2d(1)))
+
+
+def test_the_pipeline_with_folding_matches_it_without_on_every_head() -> None:
+    """Masker heads (mask, depth, segmentation) and the painter, folded pipeline vs unfolded."""
+    torch.manual_seed(0)
+    masker, painter = build_masker(tiny_masker_config()), build_painter(tiny_painter_config())
+    randomize_batchnorm(masker)
+    masker.eval()
+    state = (masker.state_dict(), painter.state_dict())
+
+    def pipeline(fold: bool) -> FloodPipeline:
+        m, p = build_masker(tiny_masker_config()), build_painter(tiny_painter_config())
+        m.load_state_dict(state[0])
+        p.load_state_dict(state[1])
+        return FloodPipeline(m, p, backend="test-untrained", versions={"masker": "m0", "painter": "p0"},
+                             options=PipelineOptions(size=64, fold_batchnorm=fold))
+
+    folded, plain = pipeline(True), pipeline(False)
+    assert folded.folded["masker"] > 0 and plain.folded["masker"] == 0
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    mask = (torch.rand(2, 1, 64, 64) > 0.5).float()
+    with torch.no_grad():
+        heads = [output_tensors(folded.masker(x)), output_tensors(plain.masker(x))]
+        heads = [{**h, **output_tensors(pipe.painter(x * (1 - mask), mask))}
+                 for h, pipe in zip(heads, (folded, plain), strict=True)]
+    assert set(heads[0]) == {"mask", "mask_logits", "depth", "segmentation", "image"}
+    for head, expected in heads[1].items():
+        torch.testing.assert_close(heads[0][head], expected, atol=1e-4, rtol=1e-4, msg=head)
 
 
 def test_reference_backend_uses_the_tiny_simulated_world_checkpoints(reference: FloodPipeline) -> None:
