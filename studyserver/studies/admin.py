@@ -45,6 +45,9 @@ class StudyForm(forms.ModelForm):
                   "screenout_url_template", "overquota_url_template", "declined_url_template",
                   "assignment_quota", "require_signed_entry", "entry_secret", "questionnaire",
                   "min_exposure_seconds", "exclusion_rules")
+        # The form field refuses a negative quota before the model's "at least 1" runs: one message
+        # for 0 and -5 alike (was Django's "greater than or equal to 0" for -5).
+        error_messages = {"assignment_quota": {"min_value": Study.QUOTA_MESSAGE}}
 
     def _post_clean(self) -> None:
         super()._post_clean()  # the instance now holds the submitted values

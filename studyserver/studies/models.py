@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 #: The panel exits, in the order the admin shows them.
 EXIT_KINDS: tuple[str, ...] = ("complete", "screenout", "overquota", "declined")
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+UNCLOSED_PLACEHOLDER = re.compile(r"\{[^{}]*")  # what is left of a "{" once the closed ones are taken out
 PARAMETER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,39}$")
 _CODES = re.compile(r"[\s,;]+")
 parameter_name_validator = RegexValidator(
@@ -57,7 +58,12 @@ def exit_url_problems(template: str, allowed: set[str], *, allow_local: bool = F
             f"Unknown placeholder {', '.join('{' + n + '}' for n in unknown)}: use "
             f"{', '.join('{' + n + '}' for n in sorted(allowed))}."
         )
-    if not names:
+    unclosed = UNCLOSED_PLACEHOLDER.findall(PLACEHOLDER.sub("", template))
+    if unclosed:
+        # "{pid" is a placeholder with its brace missing, not a URL without one.
+        problems.append(f"Placeholder {', '.join(unclosed)} is not closed: write "
+                        f"{', '.join(u + '}' for u in unclosed)}.")
+    elif not names:
         problems.append("Has no placeholder: add {pid} (the respondent id) so the panel knows who came back.")
     return problems
 
@@ -89,6 +95,8 @@ def is_safe_exit_url(url: str) -> bool:
 
 
 class Study(models.Model):
+    QUOTA_MESSAGE = "A quota is at least 1; leave it empty for none."
+
     class RepresentationOrder(models.TextChoices):
         RO_2013 = "2013", "2013 Representation Order (338 districts)"
         RO_2023 = "2023", "2023 Representation Order (343 districts)"
@@ -154,7 +162,7 @@ class Study(models.Model):
     declined_url_template = models.CharField(
         max_length=500, blank=True, help_text="Declined consent. Empty: PANEL_DECLINED_URL.")
     assignment_quota = models.PositiveIntegerField(
-        null=True, blank=True, validators=[MinValueValidator(1, "A quota is at least 1; leave it empty for none.")],
+        null=True, blank=True, validators=[MinValueValidator(1, QUOTA_MESSAGE)],
         help_text="Stop after this many participants are randomized: later ones go to the over-quota URL. "
         "Empty: no quota.",
     )

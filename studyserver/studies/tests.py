@@ -216,6 +216,28 @@ def test_exit_url_templates_are_checked(db, template, message):
     assert message in " ".join(error.value.message_dict["complete_url_template"])
 
 
+def test_an_unclosed_placeholder_is_said_to_be_unclosed():
+    problems = ready_exit_problems("https://panel.example/done?id={pid")
+    assert problems == ["Placeholder {pid is not closed: write {pid}."]
+    assert ready_exit_problems("https://panel.example/done?id={pid}&s={SESSION_ID") == [
+        "Placeholder {SESSION_ID is not closed: write {SESSION_ID}."]
+
+
+def ready_exit_problems(template: str) -> list[str]:
+    from studyserver.studies.models import exit_url_problems
+
+    return exit_url_problems(template, {"pid", "SESSION_ID"})
+
+
+def test_a_quota_of_zero_and_a_negative_one_get_the_same_message(db):
+    from studyserver.studies.admin import StudyForm
+
+    study = _study()
+    messages = [StudyForm(data=_form_data(study, assignment_quota=quota)).errors["assignment_quota"]
+                for quota in (0, -5)]
+    assert messages[0] == messages[1] == [Study.QUOTA_MESSAGE]
+
+
 def test_kept_parameters_can_be_passed_back_and_a_quota_of_zero_is_refused(db):
     study = _study(panel_id_parameter="PROLIFIC_PID", panel_parameters="STUDY_ID, SESSION_ID",
                    complete_url_template="https://app.prolific.com/submissions/complete?cc=C0DE&s={SESSION_ID}&p={pid}")
