@@ -178,30 +178,41 @@ class ReportWriter:
         return index
 
 
-SIDE_COLUMNS = ("estimate", "se", "p", "n")
+SIDE_COLUMNS = {"estimate": "est", "se": "se", "p": "p"}
+SIDE_SAMPLES = {"preregistered": "prereg", "everyone": "all", "weighted": "weighted"}
 
 
 def side_by_side(preregistered: pd.DataFrame | None, everyone: pd.DataFrame | None,
                  weighted: pd.DataFrame | None) -> pd.DataFrame:
-    """One row per outcome x arm x estimator; estimate/se/p/n of each sample side by side
-    (the weighted columns only on the unadjusted rows: weighting is checked unadjusted)."""
-    keys = ["outcome", "arm", "estimator"]
+    """One row per outcome x arm; estimate/se/p of each sample side by side (``prereg_``,
+    ``all_``, ``weighted_``), all unadjusted (the weighted check is unadjusted, so the three
+    compare like with like; the Lin-adjusted estimates are in the main effects table)."""
+    keys = ["outcome", "arm"]
     parts = []
     for prefix, table in (("preregistered", preregistered), ("everyone", everyone),
                           ("weighted", weighted)):
         if table is None or table.empty:
             continue
+        table = table[table["estimator"] == "unadjusted"]
         part = table[[*keys, *SIDE_COLUMNS]].rename(
-            columns={c: f"{prefix}_{c}" for c in SIDE_COLUMNS})
+            columns={c: f"{SIDE_SAMPLES[prefix]}_{short}" for c, short in SIDE_COLUMNS.items()})
         parts.append(part.set_index(keys))
     if not parts:
         return pd.DataFrame()
     return pd.concat(parts, axis=1).reset_index()
 
 
+def _n_range(table: pd.DataFrame | None) -> str:
+    if table is None or table.empty:
+        return ""
+    low, high = int(table["n"].min()), int(table["n"].max())
+    return f"n = {low}" if low == high else f"n = {low}-{high}"
+
+
 def _weighted_effects(frame: pd.DataFrame, variables: StudyVariables, options: ReportOptions,
-                      writer: ReportWriter) -> tuple[pd.DataFrame | None, str]:
-    """Rake the analysed completes to the census margins; weighted effects and what was done."""
+                      ) -> tuple[pd.DataFrame | None, object, str, list[str]]:
+    """Rake the analysed completes to the census margins: (weighted effects, the weighting
+    result, a sentence on what was done, notes); effects and result are None when impossible."""
     from analysis.weights import (
         REFERENCE_DATA_ENV,
         WeightingError,
@@ -212,30 +223,22 @@ def _weighted_effects(frame: pd.DataFrame, variables: StudyVariables, options: R
 
     path = options.margins or default_margins_path()
     if path is None:
-        return None, (f"Weighted effects not computed: no margins file (give --margins FILE or "
-                      f"set {REFERENCE_DATA_ENV}).")
+        return None, None, (f"Weighted effects not computed: no margins file (give --margins "
+                            f"FILE or set {REFERENCE_DATA_ENV})."), []
     try:
         margins = read_margins(path)
         result, _ = weight_completes(frame, margins, variables, "none", options.weight_cap)
     except WeightingError as error:
-        return None, f"Weighted effects not computed: {error}."
-    for note in result.notes:
-        writer.note(f"weights: {note}")
-    table = result.margins_table()
-    writer.table(table[table["province_code"] == "all"], "weight_margins_national",
-                 "Census margins (national): target, sample and weighted, percent of adults")
-    writer.table(table, "weight_margins", "Census margins by province: target, sample and "
-                                          "weighted, percent of adults")
+        return None, None, f"Weighted effects not computed: {error}.", []
     effects, _, notes = estimate_effects(frame, variables, se_type=options.se_type,
                                          weights=result.weights)
-    for note in notes:
-        writer.note(f"weighted: {note}")
-    return effects, (
+    summary = (
         f"Weights: raked to {path} (province x age group, province x gender; weightipy), cap "
         f"{options.weight_cap:g} x the mean weight ({result.n_trimmed} trimmed); n = {result.n}, "
         f"design effect (Kish) = {result.design_effect:.3f}, effective n = "
         f"{result.effective_n:.1f}; largest margin difference "
         f"{result.max_abs_difference():.2f} percentage points.")
+    return effects, result, summary, [*result.notes, *(f"weighted: {n}" for n in notes)]
 
 
 def write_report(input_path: str | Path, out_dir: str | Path,
@@ -355,19 +358,35 @@ def write_report(input_path: str | Path, out_dir: str | Path,
                 samples[name], _, _ = estimate_effects(sample, variables,
                                                        se_type=options.se_type,
                                                        covariates=covariates or None)
-        weighted, weighting_note = _weighted_effects(frame, variables, options, writer)
-        writer.paragraph(weighting_note)
+        weighted, weighting, weighting_summary, weighting_notes = _weighted_effects(
+            frame, variables, options)
         table = side_by_side(samples["preregistered"], samples["none"], weighted)
         writer.paragraph(
-            "Effects on the pre-registered sample (excluded == 1 left out), on everyone, and "
-            "weighted to the census margins. The weighted effects are a robustness check, not "
-            "the pre-registered estimate: unadjusted WLS of the outcome on arm dummies with "
+            "Unadjusted effects (differences in means) on the pre-registered sample (excluded == "
+            "1 left out), on everyone, and weighted to the census margins. The weighted effects "
+            "are a robustness check, not the pre-registered estimate: WLS of the outcome on arm "
+            "dummies with "
             f"{options.se_type} standard errors, on the "
             + ("pre-registered sample." if options.exclusions == "preregistered"
                else "whole sample."))
+        sizes = {name: _n_range(part) for name, part in (
+            ("pre-registered", samples["preregistered"]), ("everyone", samples["none"]),
+            ("weighted", weighted))}
+        writer.paragraph("Respondents per model: " + "; ".join(
+            f"{name} {size}" for name, size in sizes.items() if size) + ".")
         writer.table(table, "effects_by_sample",
                      "Effects vs control: pre-registered sample, everyone, and weighted "
                      "(robustness check)")
+        writer.paragraph(weighting_summary)
+        if weighting is not None:
+            margins = weighting.margins_table()
+            writer.table(margins[margins["province_code"] == "all"], "weight_margins_national",
+                         "Census margins (national): target, sample and weighted, percent of "
+                         "adults")
+            writer.table(margins, "weight_margins", "Census margins by province: target, "
+                                                    "sample and weighted, percent of adults")
+        if weighting_notes:
+            writer.note("weights: " + "; ".join(weighting_notes))
     writer.section("Sample: with and without exclusions, and weighted (robustness check)",
                    sensitivity)
 

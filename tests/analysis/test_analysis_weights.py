@@ -273,14 +273,16 @@ def test_report_shows_both_samples_and_weighted_effects_on_one_page(tmp_path, ce
     assert "Post-treatment selection: speeding" in page
     assert "design effect (Kish)" in page
     table = pd.read_csv(out / "tables" / "effects_by_sample.csv")
-    assert {"preregistered_estimate", "everyone_estimate", "weighted_estimate"} <= set(table)
-    assert (table["everyone_n"] > table["preregistered_n"]).all()
-    assert (table["weighted_n"] == table["preregistered_n"]).all()
-    assert (table["weighted_estimate"] != table["preregistered_estimate"]).all()
+    assert {"prereg_est", "all_est", "weighted_est", "weighted_se"} <= set(table)
+    assert (table["weighted_est"] != table["prereg_est"]).all()
     primary = pd.read_csv(out / "tables" / "effects.csv")
-    assert set(primary["n"]) == set(table["preregistered_n"])
-    # --exclusions none analyses everyone; an older export is analysed whole, with a warning.
+    assert (table["prereg_est"].to_numpy() == pytest.approx(primary["estimate"].to_numpy()))
     frame = pd.read_csv(export)
+    completes = (frame["state"] == "completed") & frame["arm"].notna()
+    kept = int((completes & (frame["excluded"] == 0)).sum())
+    assert f"pre-registered n = {kept}; everyone n = {int(completes.sum())}; weighted n = {kept}" \
+        in page
+    # --exclusions none analyses everyone; an older export is analysed whole, with a warning.
     frame.drop(columns=["quality_flags", "excluded"]).to_csv(export, index=False)
     completed = run_cli("report", "--input", str(export), "--out", str(out), "--power-reps",
                         "10", "--exclusions", "none", "--no-adjust",
