@@ -54,6 +54,7 @@ def readiness(study: Study) -> list[Reason]:
     """Everything that stands between ``study`` and fielding it, most serious first."""
     reasons = [*_scope_reasons(study), *_allocation_reasons(study), *_exit_reasons(study),
                *_questionnaire_reasons(study), *_letter_order_reasons(study), *_entry_reasons(study)]
+    reasons += _demo_mode_reasons(study)
     districts = list(study.districts_in_scope()) if study.representation_order else []
     if districts:
         reasons += _coverage_reasons(study, districts)
@@ -135,6 +136,16 @@ def _entry_reasons(study: Study) -> list[Reason]:
                    "then see their current page (its district, ridings or MP). If the panel can sign its "
                    "redirect with HMAC-SHA256, or you send the links yourself (signed_entry_links), tick "
                    "Require signed entry.")]
+
+
+def _demo_mode_reasons(study: Study) -> list[Reason]:
+    """A server in demo mode lets anyone in without the panel's id: fine for the demo, not a study."""
+    if study.demo or not settings.FLOODLIGHT_DEMO_MODE:
+        return []
+    return [Reason("demo_mode_server", WARNING,
+                   "This server accepts entries without a panel id (demo mode, FLOODLIGHT_DEMO_MODE): a link "
+                   f"without {study.panel_id_parameter}=… enters this study too, and that participant cannot be "
+                   "matched to the panel (or paid). Set FLOODLIGHT_DEMO_MODE=0 on the server that fields it.")]
 
 
 def _exit_reasons(study: Study) -> list[Reason]:

@@ -296,6 +296,17 @@ def test_missing_images_are_counted_per_slot_not_per_district(geo2013, media):
     assert "distant 2" not in message
 
 
+def test_readiness_says_when_the_server_lets_anyone_in_without_a_panel_id(db, settings):
+    settings.FLOODLIGHT_DEMO_MODE = True
+    real, demo = _study(slug="real", panel_id_parameter="PROLIFIC_PID"), _study(slug="demo-like", demo=True)
+    said = {r.code: r for r in ready.readiness(real)}["demo_mode_server"]
+    assert said.level == ready.WARNING and "this server accepts entries without a panel id (demo mode" in \
+        said.message.lower() and "PROLIFIC_PID" in said.message
+    assert "demo_mode_server" not in {r.code for r in ready.readiness(demo)}
+    settings.FLOODLIGHT_DEMO_MODE = False
+    assert "demo_mode_server" not in {r.code for r in ready.readiness(real)}
+
+
 def test_stand_in_exits_block_a_real_study_not_a_demo(db, settings):
     real = Study(slug="real", title="Real", representation_order="1976")  # no district of it is loaded
     codes = {r.code for r in ready.blockers(ready.readiness(real))}
