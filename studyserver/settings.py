@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "studyserver.survey",
     "studyserver.assignment",
     "studyserver.treatments",
+    "studyserver.quality",
     "studyserver.exports",
     "studyserver.letters",
     "studyserver.retries",

@@ -182,6 +182,36 @@ def timing_row(step: str, instrument: Instrument) -> CodebookRow:
     )
 
 
+def quality_rows(study: Any = None) -> list[CodebookRow]:
+    """The quality columns, worded from the flags' own definitions (studyserver.quality.flags)."""
+    from studyserver.quality.flags import FLAGS, SEPARATOR
+
+    rule = ", ".join(study.exclusion_rule) if study is not None else ""
+    frozen = f" (frozen {study.exclusion_frozen_at:%Y-%m-%d %H:%M} UTC)" if study is not None and study.exclusion_frozen_at else ""
+
+    def row(variable: str, label_en: str, label_fr: str, kind: str, notes: str) -> CodebookRow:
+        labels = _YES_NO if kind == "yesno" else {"en": {}, "fr": {}}
+        return CodebookRow(variable=variable, label_en=label_en, label_fr=label_fr, question_en="", question_fr="",
+                           codes="; ".join(str(code) for code in labels["en"]),
+                           value_labels_en=_join_codes(labels["en"]), value_labels_fr=_join_codes(labels["fr"]),
+                           type=kind, page="", phase="meta", notes=notes)
+
+    rows = [
+        row("quality_flags", "Respondent-quality flags raised", "Indicateurs de qualité du répondant levés", "text",
+            f"Flag names separated by '{SEPARATOR}', empty when none: "
+            + ", ".join(flag.name for flag in FLAGS) + " (each defined in its flag_<name> row). Computed on "
+            "the server from page timings, answers and traces recorded as the participant went; never shown "
+            "to the participant, who was never stopped for one. A typed signature pasted rather than typed "
+            "is not a flag: it cannot be known without JavaScript."),
+        row("excluded", "Excluded by the pre-registered rule", "Exclu selon la règle préenregistrée", "yesno",
+            "1 when any flag of the study's exclusion rule is raised"
+            + (f": {rule or 'no flag'}{frozen}." if study is not None else " (the rule chosen before opening, frozen when "
+               "the study opened).") + " The analysis reports the sample with and without exclusions."),
+    ]
+    rows += [row(f"flag_{flag.name}", flag.label_en, flag.label_fr, "yesno", flag.describe()) for flag in FLAGS]
+    return rows
+
+
 def personal_row(variable: str) -> CodebookRow:
     label_en, label_fr = _PERSONAL[variable]
     return CodebookRow(
@@ -207,6 +237,7 @@ def build_codebook(instrument: Instrument | None = None, include_personal: bool 
     for code in export_columns.answer_codes(instruments):
         rows += [replace(row, versions="; ".join(labels)) for row, labels in definitions[code].items()]
     rows += [timing_row(step, _version_with_page(step, instruments)) for step in export_columns.timed_steps_of(instruments)]
+    rows += quality_rows(study)
     if include_personal:
         rows += [personal_row(name) for name in export_columns.PERSONAL_COLUMNS]
     return rows

@@ -28,6 +28,7 @@ from django.db.models import TextField
 from django.db.models.functions import Cast
 
 from studyserver.instrument.definition import Instrument, get_instrument
+from studyserver.quality.flags import FLAG_NAMES, join_flags
 
 META_COLUMNS: tuple[str, ...] = (
     "participant_id", "state", "screenout_reason", "screenout_detail", "language", "arm", "stratum",
@@ -36,6 +37,8 @@ META_COLUMNS: tuple[str, ...] = (
     "consented_at", "assigned_at", "exposed_at", "completed_at", "exposure_ms",
     "image_visible_ms", "stimulus_id", "generator_backend", "model_version", "attention_passed",
 )
+# Respondent quality (studyserver.quality): the flags raised, the pre-registered exclusion, one 0/1 per flag.
+QUALITY_COLUMNS: tuple[str, ...] = ("quality_flags", "excluded", *(f"flag_{name}" for name in FLAG_NAMES))
 PERSONAL_COLUMNS: tuple[str, ...] = ("panel_id", "postal_code", "email", "signature_name", "panel_parameters")
 TIMESTAMP_COLUMNS: tuple[str, ...] = (
     "started_at", "consented_at", "assigned_at", "exposed_at", "completed_at",
@@ -112,10 +115,11 @@ def instruments_for(hashes: Sequence[str]) -> list[Instrument]:
 
 def export_columns(instrument: Instrument | None = None, include_personal: bool = False, *,
                    instruments: Sequence[Instrument] | None = None) -> list[str]:
-    """The export's columns: meta, every version's answers (union), timings, personal data."""
+    """The export's columns: meta, every version's answers (union), timings, quality, personal data."""
     instruments = instruments or [instrument or get_instrument()]
     columns = [*META_COLUMNS, *answer_codes(instruments)]
     columns += [f"t_{step}" for step in timed_steps_of(instruments)]
+    columns += QUALITY_COLUMNS
     if include_personal:
         columns += PERSONAL_COLUMNS
     return columns
@@ -245,8 +249,10 @@ def build_export(study: Any, include_personal: bool = False, *,
         convert = _codes if code in numeric else _text_list
         answer_frame[code] = convert(answer_frame[code].astype(object).tolist())
     timing_frame = pd.DataFrame(seconds, columns=[f"t_{step}" for step in steps], index=frame.index)
+    quality_frame = _quality_frame(study, frame["participant_id"], frame.index)
+    say("respondent-quality flags computed")
     result = pd.concat(
-        [frame[list(META_COLUMNS)], answer_frame, timing_frame]
+        [frame[list(META_COLUMNS)], answer_frame, timing_frame, quality_frame]
         + ([frame[list(PERSONAL_COLUMNS)]] if include_personal else []),
         axis=1,
     )
@@ -260,6 +266,24 @@ def build_export(study: Any, include_personal: bool = False, *,
     say(f"export frame built: {result.shape[0]} rows x {result.shape[1]} columns"
         + (f" ({len(instruments)} questionnaire versions)" if len(instruments) > 1 else ""))
     return result
+
+
+def _quality_frame(study: Any, participant_ids: pd.Series, index: pd.Index) -> pd.DataFrame:
+    """``quality_flags`` (names, ``;``-separated, '' for none), ``excluded`` by the study's frozen
+    rule, and ``flag_<name>`` 0/1: the same functions as the funnel and the ``quality_flags`` command."""
+    from studyserver.quality.flags import is_excluded
+    from studyserver.quality.services import assess_study
+
+    flags = assess_study(study)
+    rule = study.exclusion_rule
+    raised = [flags.get(pid, []) for pid in participant_ids]
+    columns: dict[str, Any] = {
+        "quality_flags": pd.Series([join_flags(names) for names in raised], index=index, dtype="string"),
+        "excluded": pd.Series([int(is_excluded(names, rule)) for names in raised], index=index, dtype="Int64"),
+    }
+    for name in FLAG_NAMES:
+        columns[f"flag_{name}"] = pd.Series([int(name in names) for names in raised], index=index, dtype="Int64")
+    return pd.DataFrame(columns, index=index)
 
 
 def _numeric_codes(instruments: Sequence[Instrument]) -> set[str]:
@@ -288,8 +312,9 @@ def stata_value_labels(instrument: Instrument | None = None, language: str = "en
     itself where that is still ambiguous.
     """
     instruments = instruments or [instrument or get_instrument()]
-    labels: dict[str, dict[int, str]] = {"attention_passed": {0: "No", 1: "Yes"} if language == "en"
-                                         else {0: "Non", 1: "Oui"}}
+    yes_no = {0: "No", 1: "Yes"} if language == "en" else {0: "Non", 1: "Oui"}
+    labels: dict[str, dict[int, str]] = {name: dict(yes_no) for name in
+                                         ("attention_passed", "excluded", *(f"flag_{n}" for n in FLAG_NAMES))}
     used_by: dict[tuple[str, int], list[str]] = {}
     conflicting: set[str] = set()
     for version in instruments:

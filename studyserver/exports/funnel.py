@@ -9,6 +9,8 @@ from django.conf import settings
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from studyserver.quality.services import assess_study, counts_by_arm
+
 ARM_STAGES: tuple[str, ...] = ("assigned", "exposed", "completed", "attrited", "abandoned", "withdrawn")
 
 
@@ -33,6 +35,9 @@ def funnel(study: Any) -> dict[str, Any]:
     ``abandoned_total``: not finished (nor screened out or withdrawn) and not seen for
     ``FLOODLIGHT_ABANDONED_AFTER_HOURS``, at any stage; ``abandoned`` per arm: the assigned ones
     among them; ``in_progress``: not finished, seen more recently (they may still come back).
+    ``quality_flags``: each respondent-quality flag by arm (``quality_flags_total``: everyone,
+    assigned or not); ``excluded`` by arm and ``excluded_total``: by the study's pre-registered
+    ``exclusion_rule`` (frozen at ``exclusion_frozen_at``). The same computation as the export's.
     """
     from studyserver.assignment.models import Assignment
     from studyserver.survey.models import Participant
@@ -76,6 +81,7 @@ def funnel(study: Any) -> dict[str, Any]:
         for stage in ("assigned", "exposed", "completed", "abandoned", "withdrawn"):
             per_arm[stage][row["arm"]] = row[stage]
         per_arm["attrited"][row["arm"]] = row["assigned"] - row["completed"]
+    quality = counts_by_arm(study, assess_study(study), arms)
     return {
         "study": study.slug,
         "started": totals["started"],
@@ -92,4 +98,5 @@ def funnel(study: Any) -> dict[str, Any]:
         "assigned_total": sum(per_arm["assigned"].values()),
         "completed_total": sum(per_arm["completed"].values()),
         "attrited_total": sum(per_arm["attrited"].values()),
+        **quality,
     }

@@ -18,7 +18,7 @@ class StudySerializer(serializers.ModelSerializer):
     class Meta:
         model = Study
         fields = ("slug", "title", "is_open", "demo", "representation_order", "consent_version",
-                  "instrument_version", "min_exposure_seconds", "exclusion_rules", "declined_count", "participants",
+                  "instrument_version", "min_exposure_seconds", "exclusion_rules", "exclusion_flags", "exclusion_frozen_at", "declined_count", "participants",
                   "created_at")
         read_only_fields = fields
 
@@ -49,6 +49,12 @@ class FunnelSerializer(serializers.Serializer):
     assigned_total = serializers.IntegerField()
     completed_total = serializers.IntegerField()
     attrited_total = serializers.IntegerField()
+    quality_flags = serializers.DictField(child=_PerArm(), help_text="Each respondent-quality flag, per arm.")
+    quality_flags_total = _PerArm(help_text="Each respondent-quality flag, everyone (assigned or not).")
+    excluded = _PerArm(help_text="Excluded by the pre-registered rule, per arm.")
+    excluded_total = serializers.IntegerField(help_text="Excluded by the pre-registered rule, everyone.")
+    exclusion_rule = serializers.ListField(child=serializers.CharField(), help_text="The flags that exclude.")
+    exclusion_frozen_at = serializers.DateTimeField(allow_null=True, help_text="When the rule was frozen (opening).")
 
 
 class CodebookRowSerializer(serializers.Serializer):

@@ -21,6 +21,7 @@ from studyserver.instrument.versions import instrument_problems
 
 from .arms import CONTROL_ARM
 from .copying import copy_study
+from .exclusions import flag_choices
 from .models import EXIT_KINDS, Study, StudyVersionChange
 from .readiness import BLOCKER, blockers, confirmations, readiness, scheme_for
 
@@ -36,6 +37,13 @@ class StudyForm(forms.ModelForm):
         required=False, label="Open with images made by the test weights",
         help_text="Needed only when the readiness check says so.",
     )
+    exclusion_flags = forms.MultipleChoiceField(
+        choices=flag_choices, required=False, widget=forms.CheckboxSelectMultiple,
+        label="Pre-registered exclusions",
+        help_text="A participant with any ticked flag is excluded from the pre-registered sample (export column "
+        "excluded); the analysis also reports everyone. Flags never stop or tell a participant. Frozen when "
+        "the study first opens.",
+    )
     request: HttpRequest | None = None
 
     class Meta:
@@ -44,7 +52,7 @@ class StudyForm(forms.ModelForm):
                   "scope_districts", "panel_id_parameter", "panel_parameters", "complete_url_template",
                   "screenout_url_template", "overquota_url_template", "declined_url_template",
                   "assignment_quota", "require_signed_entry", "entry_secret", "questionnaire",
-                  "min_exposure_seconds", "exclusion_rules")
+                  "min_exposure_seconds", "exclusion_rules", "exclusion_flags")
         # The form field refuses a negative quota before the model's "at least 1" runs: one message
         # for 0 and -5 alike (was Django's "greater than or equal to 0" for -5).
         error_messages = {"assignment_quota": {"min_value": Study.QUOTA_MESSAGE}}
@@ -118,7 +126,7 @@ class StudyAdmin(admin.ModelAdmin):
                     "consent_version", "declined_count", "researcher_pages")
     list_filter = ("is_open", "demo", "representation_order", "scope")
     readonly_fields = ("declined_count", "created_at", "researcher_pages", "consent_version", "questionnaire_since",
-                       "questionnaire_actions", "participant_texts", "before_opening")
+                       "questionnaire_actions", "participant_texts", "before_opening", "exclusion_frozen_at")
     prepopulated_fields = {"slug": ("title",)}
     fieldsets = (
         (None, {"fields": ("title", "slug", "demo", "is_open", "confirm_test_weights")}),
@@ -129,7 +137,8 @@ class StudyAdmin(admin.ModelAdmin):
         ("Panel", {"fields": ("panel_id_parameter", "panel_parameters", "complete_url_template",
                               "screenout_url_template", "overquota_url_template", "declined_url_template",
                               "assignment_quota", "require_signed_entry", "entry_secret")}),
-        ("Protocol", {"fields": ("min_exposure_seconds", "exclusion_rules")}),
+        ("Protocol", {"fields": ("min_exposure_seconds", "exclusion_rules", "exclusion_flags",
+                                 "exclusion_frozen_at")}),
         ("Record", {"fields": ("declined_count", "created_at", "researcher_pages")}),
     )
 
@@ -149,6 +158,8 @@ class StudyAdmin(admin.ModelAdmin):
         fields = tuple(super().get_readonly_fields(request, obj))
         if obj is not None and obj.participants.exists():
             fields += ("questionnaire",)  # fixed: a move goes through the recorded action
+        if obj is not None and obj.exclusion_frozen_at is not None:
+            fields += ("exclusion_flags",)  # pre-registered: frozen since the study first opened
         return fields
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None):

@@ -18,7 +18,8 @@ from .models import Study, new_entry_secret
 # The entry secret is the pilot's: a copy shares it with nobody yet (it gets a fresh one), so a
 # link signed for one never opens the other.
 _STUDY_NOT_COPIED = frozenset({"id", "slug", "title", "is_open", "declined_count", "created_at",
-                               "questionnaire_since", "consent_version", "entry_secret"})
+                               "questionnaire_since", "consent_version", "entry_secret",
+                               "exclusion_frozen_at"})
 _SCHEME_NOT_COPIED = frozenset({"id", "study", "created_at", "is_simulation"})
 
 

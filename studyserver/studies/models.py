@@ -128,6 +128,16 @@ class Study(models.Model):
         default="Attention is measured before treatment only; nobody is excluded on a post-treatment answer.",
         help_text="Fixed before fielding; recorded with the study's version.",
     )
+    exclusion_flags = models.JSONField(
+        default=list, blank=True, verbose_name="pre-registered exclusions",
+        help_text="Respondent-quality flags that exclude a participant from the pre-registered sample "
+        "(the export's excluded column). Nobody is told or stopped for a flag. Frozen when the study "
+        "first opens.",
+    )
+    exclusion_frozen_at = models.DateTimeField(
+        null=True, blank=True, editable=False,
+        help_text="When the exclusion rule was frozen (the study's first opening); it cannot change since.",
+    )
     class Scope(models.TextChoices):
         ALL = "all", "Every district of the representation order"
         PROVINCES = "provinces", "Some provinces or territories"
@@ -217,11 +227,36 @@ class Study(models.Model):
                 )
         if self.questionnaire_since is None:
             self.questionnaire_since = timezone.now()
+        self._freeze_exclusions()
         self.consent_version = self.questionnaire.consent_version
         update_fields = kwargs.get("update_fields")
         if update_fields is not None:
-            kwargs["update_fields"] = {*update_fields, "questionnaire", "questionnaire_since", "consent_version"}
+            kwargs["update_fields"] = {*update_fields, "questionnaire", "questionnaire_since", "consent_version",
+                                       "exclusion_frozen_at"}
         super().save(*args, **kwargs)
+
+    def _freeze_exclusions(self) -> None:
+        """Pre-registration: the exclusion rule is frozen when the study first opens, and stays so."""
+        if self.pk is not None:
+            stored = Study.objects.filter(pk=self.pk).values_list("exclusion_flags", "exclusion_frozen_at").first()
+            if stored is not None and stored[1] is not None:
+                if sorted(stored[0]) != sorted(self.exclusion_flags or []):
+                    raise ValidationError({"exclusion_flags": (
+                        f"The exclusion rule was frozen when the study opened ({stored[1]:%Y-%m-%d %H:%M} UTC): "
+                        f"{', '.join(stored[0]) or 'no flag'}. It cannot change; a new study can have another.")})
+                self.exclusion_frozen_at = stored[1]
+        if self.is_open and self.exclusion_frozen_at is None:
+            self.exclusion_frozen_at = timezone.now()
+
+    def open_to_participants(self) -> None:
+        """Open the study (after its readiness check), freezing its exclusion rule if not yet frozen."""
+        self.is_open = True
+        self.save(update_fields=["is_open"])
+
+    @property
+    def exclusion_rule(self) -> list[str]:
+        """The flags that exclude a participant: the frozen rule once opened, the chosen one before."""
+        return list(self.exclusion_flags or [])
 
     @property
     def instrument(self) -> Instrument:
@@ -387,6 +422,11 @@ class Study(models.Model):
                 errors.setdefault("scope_districts", []).append(
                     f"No district {', '.join(unknown)} in the {self.representation_order} representation order "
                     "(are its districts loaded?).")
+        from .exclusions import unknown_flags
+
+        unknown = unknown_flags(list(self.exclusion_flags or []))
+        if unknown:
+            errors["exclusion_flags"] = [f"Not a respondent-quality flag: {', '.join(unknown)}."]
         bad_names = [name for name in split_codes(self.panel_parameters) if not PARAMETER_NAME.match(name)]
         if bad_names:
             errors["panel_parameters"] = [f"Not a URL parameter name: {', '.join(bad_names)}."]

@@ -779,5 +779,6 @@ def withdraw(participant: Participant) -> None:
         participant.state = Participant.State.WITHDRAWN
         participant.fsa = ""
         participant.attention_passed = None
+        participant.browser_id = participant.network_hash = participant.honeypot_step = ""
         participant.current_step = "withdrawn"
         participant.save()

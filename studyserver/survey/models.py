@@ -82,6 +82,12 @@ class Participant(models.Model):
     district_candidates = models.JSONField(default=list, blank=True)
     attention_passed = models.BooleanField(null=True)
     user_agent_mobile = models.BooleanField(null=True)
+    # Raw signals of respondent quality (read by studyserver.quality, never shown to the participant):
+    # the browser's first-party cookie set at consent, a keyed hash of address + user agent (the
+    # address itself is never stored), and the page whose hidden honeypot field came back filled.
+    browser_id = models.CharField(max_length=32, blank=True, db_index=True, editable=False)
+    network_hash = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
+    honeypot_step = models.CharField(max_length=40, blank=True, editable=False)
     started_at = models.DateTimeField(auto_now_add=True)
     consented_at = models.DateTimeField(null=True, blank=True)
     placed_at = models.DateTimeField(null=True, blank=True)

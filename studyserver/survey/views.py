@@ -20,7 +20,7 @@ from studyserver.instrument.definition import Instrument, get_instrument
 from studyserver.instrument.definition import paragraphs as text_paragraphs
 from studyserver.studies.models import EXIT_KINDS, SIGNATURE_PARAMETER, Study
 
-from . import errors, flow
+from . import errors, flow, traces
 from .forms import ConsentForm, DistrictChoiceForm, InstrumentPageForm, PostalCodeForm
 from .models import Participant, PersonalData, page_submissions, participant_for_page
 from .sessions import SESSION_TOKENS
@@ -177,6 +177,7 @@ def enter(request: HttpRequest, slug: str) -> HttpResponse:
             _bind(request, entry.participant)
             response = _go_on(entry.participant)
             errors.remember_language(request, response, language)
+            traces.record_consent(entry.participant, request, response)  # quality signals, never shown
             return response
     if entry is None:
         return _consent_page(request, form, language, study.instrument, status=400 if request.method == "POST" else 200)
@@ -387,11 +388,13 @@ def _questionnaire_page(request: HttpRequest, participant: Participant, step: st
     )
     if request.method == "POST" and form.is_valid():
         stored_answers, personal = form.split_answers()
+        traces.record_honeypot(participant, step, request.POST)  # a quality signal: the page goes on
         participant = flow.submit_page(participant, page, stored_answers, personal)
         return _go_on(participant)
     flow.record_page_served(participant, step)
     context: dict[str, Any] = {"form": form, "page": page, "title": page.title.get(language),
-                               "intro": page.intro.get(language) if page.intro else None}
+                               "intro": page.intro.get(language) if page.intro else None,
+                               "honeypot_field": traces.HONEYPOT_FIELD}
     for _receiver, extra in page_context.send(sender=Participant, participant=participant, page=page,
                                               language=language, instrument=instrument):
         context.update(extra or {})  # letters: the letter to the MP on its page

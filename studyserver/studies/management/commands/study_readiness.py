@@ -41,7 +41,9 @@ class Command(BaseCommand):
             if blocking or unconfirmed:
                 raise CommandError("Not opened: resolve the reasons above"
                                    + (" (or pass --confirm-test-weights)." if unconfirmed and not blocking else "."))
-            Study.objects.filter(pk=study.pk).update(is_open=True)
+            study.open_to_participants()
             self.stdout.write(self.style.SUCCESS(f"Opened {study.slug!r}."))
+            self.stdout.write(f"  exclusion rule frozen at {study.exclusion_frozen_at:%Y-%m-%d %H:%M} UTC: "
+                              f"{', '.join(study.exclusion_rule) or 'no quality flag'}")
         elif blocking:
             raise CommandError(f"{len(blocking)} reason(s) block opening.")

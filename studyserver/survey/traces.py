@@ -1,0 +1,73 @@
+"""Raw signals of respondent quality, recorded as the participant goes (``studyserver.quality``
+turns them into flags; this app never imports it).
+
+* a first-party browser cookie, set when the participant consents: the same browser behind two
+  panel ids;
+* a keyed hash (HMAC with ``SECRET_KEY``) of the address and user agent at consent: the address
+  itself is never stored, and the hash is useless without the key;
+* a honeypot field on every questionnaire page, invisible to people and to screen readers
+  (``survey/_honeypot.html``): a value in it means a script filled every field it found.
+
+Nothing here changes what the participant sees or where they go.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Mapping
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+
+from .models import Participant
+
+BROWSER_COOKIE = "floodlight_browser"
+BROWSER_COOKIE_MAX_AGE = 365 * 24 * 3600
+#: The honeypot input's name: a name a form-filling script fills, never shown to people.
+HONEYPOT_FIELD = "website"
+
+
+def client_address(request: HttpRequest) -> str:
+    """The participant's address: REMOTE_ADDR, or behind AXES_PROXY_COUNT proxies the address the
+    nearest trusted proxy saw (the same rule as the login throttling)."""
+    proxies = getattr(settings, "AXES_IPWARE_PROXY_COUNT", None) or 0
+    forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+    if proxies and len(forwarded) >= proxies:
+        return forwarded[-proxies]
+    return request.META.get("REMOTE_ADDR", "")
+
+
+def network_digest(study_slug: str, address: str, user_agent: str) -> str:
+    """The keyed hash of address + user agent within a study (empty when neither is known)."""
+    if not address and not user_agent:
+        return ""
+    message = f"{study_slug}\n{address.strip()}\n{user_agent.strip()}".encode()
+    return hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).hexdigest()
+
+
+def browser_id(request: HttpRequest) -> str:
+    """This browser's id from its cookie, or a new one (set on the response by :func:`record_consent`)."""
+    known = request.COOKIES.get(BROWSER_COOKIE, "")
+    if 16 <= len(known) <= 32 and known.isalnum():
+        return known
+    return secrets.token_hex(16)
+
+
+def record_consent(participant: Participant, request: HttpRequest, response: HttpResponse) -> None:
+    """At consent: keep the browser id and the keyed network hash, and (re)set the browser cookie."""
+    participant.browser_id = browser_id(request)
+    participant.network_hash = network_digest(participant.study.slug, client_address(request),
+                                              request.META.get("HTTP_USER_AGENT", "")[:500])
+    Participant.objects.filter(pk=participant.pk).update(browser_id=participant.browser_id,
+                                                         network_hash=participant.network_hash)
+    response.set_cookie(BROWSER_COOKIE, participant.browser_id, max_age=BROWSER_COOKIE_MAX_AGE, httponly=True,
+                        samesite="Lax", secure=settings.SESSION_COOKIE_SECURE)
+
+
+def record_honeypot(participant: Participant, step: str, posted: Mapping[str, str]) -> None:
+    """A questionnaire page came back with the hidden field filled: remember the first such page."""
+    if (posted.get(HONEYPOT_FIELD) or "").strip() and not participant.honeypot_step:
+        participant.honeypot_step = step[:40]
+        Participant.objects.filter(pk=participant.pk, honeypot_step="").update(honeypot_step=participant.honeypot_step)
