@@ -338,6 +338,18 @@ FLOODLIGHT_DEMO_MODE = env.bool("FLOODLIGHT_DEMO_MODE", default=EMBEDDED)
 # A participant not seen for this long, and not finished, counts as "abandoned" in the funnel.
 FLOODLIGHT_ABANDONED_AFTER_HOURS = env.int("FLOODLIGHT_ABANDONED_AFTER_HOURS", default=24)
 
+# Respondent-quality flags (studyserver/quality/flags.py; the codebook words each rule with these).
+# Speeding: under this fraction of the study's median time, judged once it has this many completes.
+QUALITY_SPEEDING_FRACTION = env.float("QUALITY_SPEEDING_FRACTION", default=0.4)
+QUALITY_SPEEDING_MIN_COMPLETES = env.int("QUALITY_SPEEDING_MIN_COMPLETES", default=10)
+# Straight-lining: a page with at least this many scale items is a battery.
+QUALITY_STRAIGHT_LINING_MIN_ITEMS = env.int("QUALITY_STRAIGHT_LINING_MIN_ITEMS", default=5)
+# Too fast: this many pages submitted faster than their text reads at this speed.
+QUALITY_READING_WORDS_PER_MINUTE = env.int("QUALITY_READING_WORDS_PER_MINUTE", default=1000)
+QUALITY_TOO_FAST_MIN_PAGES = env.int("QUALITY_TOO_FAST_MIN_PAGES", default=3)
+# The medians a new complete is judged against are re-read at most this often (the export reads them all).
+QUALITY_MEDIANS_CACHE_SECONDS = env.int("QUALITY_MEDIANS_CACHE_SECONDS", default=300)
+
 # Panel exit redirects; {pid} is replaced by the URL-encoded panel respondent id (and {NAME} by a
 # study's kept entry parameter). The /done/ defaults are the demo's stand-in pages: a study that is
 # not a demo cannot open on them (studies.readiness).

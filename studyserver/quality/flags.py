@@ -37,13 +37,11 @@ class Thresholds:
     @classmethod
     def from_settings(cls) -> Thresholds:
         return cls(
-            speeding_fraction=float(getattr(settings, "QUALITY_SPEEDING_FRACTION", cls.speeding_fraction)),
-            speeding_min_completes=int(getattr(settings, "QUALITY_SPEEDING_MIN_COMPLETES", cls.speeding_min_completes)),
-            straight_lining_min_items=int(getattr(settings, "QUALITY_STRAIGHT_LINING_MIN_ITEMS",
-                                                  cls.straight_lining_min_items)),
-            reading_words_per_minute=int(getattr(settings, "QUALITY_READING_WORDS_PER_MINUTE",
-                                                 cls.reading_words_per_minute)),
-            too_fast_min_pages=int(getattr(settings, "QUALITY_TOO_FAST_MIN_PAGES", cls.too_fast_min_pages)),
+            speeding_fraction=settings.QUALITY_SPEEDING_FRACTION,
+            speeding_min_completes=settings.QUALITY_SPEEDING_MIN_COMPLETES,
+            straight_lining_min_items=settings.QUALITY_STRAIGHT_LINING_MIN_ITEMS,
+            reading_words_per_minute=settings.QUALITY_READING_WORDS_PER_MINUTE,
+            too_fast_min_pages=settings.QUALITY_TOO_FAST_MIN_PAGES,
         )
 
 

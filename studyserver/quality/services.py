@@ -106,7 +106,7 @@ def medians_so_far(study: Any) -> Medians:
     completes = Participant.objects.filter(study=study, state=Participant.State.COMPLETED)
     medians = study_medians(_traces(study, completes)[0])
     cache.set(_cache_key(study), {"completes": medians.completes, "total": medians.total, "pages": dict(medians.pages)},
-              getattr(settings, "QUALITY_MEDIANS_CACHE_SECONDS", 300))
+              settings.QUALITY_MEDIANS_CACHE_SECONDS)
     return medians
 
 

@@ -53,7 +53,8 @@ def scheme_for(study: Study) -> Any:
 def readiness(study: Study) -> list[Reason]:
     """Everything that stands between ``study`` and fielding it, most serious first."""
     reasons = [*_scope_reasons(study), *_allocation_reasons(study), *_exit_reasons(study),
-               *_questionnaire_reasons(study), *_letter_order_reasons(study), *_entry_reasons(study)]
+               *_questionnaire_reasons(study), *_letter_order_reasons(study), *_entry_reasons(study),
+               *_exclusion_reasons(study)]
     reasons += _demo_mode_reasons(study)
     districts = list(study.districts_in_scope()) if study.representation_order else []
     if districts:
@@ -110,6 +111,17 @@ def _letter_order_reasons(study: Study) -> list[Reason]:
                    f"{study.representation_order} ridings, which no longer exist since the April 2025 election "
                    f"(the 45th Parliament sits on the {DEFAULT_REPRESENTATION_ORDER} order). Field it on "
                    f"{DEFAULT_REPRESENTATION_ORDER}, or take the letter page out of its questionnaire.")]
+
+
+def _exclusion_reasons(study: Study) -> list[Reason]:
+    """Opening freezes the exclusion rule: say what it will be, and when it excludes nobody."""
+    if study.exclusion_frozen_at is not None:
+        return []
+    if not study.exclusion_rule:
+        return [Reason("no_exclusions", WARNING, "The pre-registered exclusions tick no respondent-quality flag: "
+                       "nobody will be excluded. Opening freezes this choice.")]
+    return [Reason("exclusions", WARNING, f"Opening freezes the pre-registered exclusions: "
+                   f"{', '.join(study.exclusion_rule)}.")]
 
 
 def _allocation_reasons(study: Study) -> list[Reason]:

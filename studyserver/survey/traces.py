@@ -4,7 +4,8 @@ turns them into flags; this app never imports it).
 * a first-party browser cookie, set when the participant consents: the same browser behind two
   panel ids;
 * a keyed hash (HMAC with ``SECRET_KEY``) of the address and user agent at consent: the address
-  itself is never stored, and the hash is useless without the key;
+  (behind TRUSTED_PROXY_COUNT proxies, the one the outermost saw, as for the login throttle) is
+  never stored, and the hash is useless without the key;
 * a honeypot field on every questionnaire page, invisible to people and to screen readers
   (``survey/_honeypot.html``): a value in it means a script filled every field it found.
 
@@ -21,22 +22,14 @@ from collections.abc import Mapping
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
+from studyserver.accounts.lockout import client_address
+
 from .models import Participant
 
 BROWSER_COOKIE = "floodlight_browser"
 BROWSER_COOKIE_MAX_AGE = 365 * 24 * 3600
 #: The honeypot input's name: a name a form-filling script fills, never shown to people.
 HONEYPOT_FIELD = "website"
-
-
-def client_address(request: HttpRequest) -> str:
-    """The participant's address: REMOTE_ADDR, or behind AXES_PROXY_COUNT proxies the address the
-    nearest trusted proxy saw (the same rule as the login throttling)."""
-    proxies = getattr(settings, "AXES_IPWARE_PROXY_COUNT", None) or 0
-    forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
-    if proxies and len(forwarded) >= proxies:
-        return forwarded[-proxies]
-    return request.META.get("REMOTE_ADDR", "")
 
 
 def network_digest(study_slug: str, address: str, user_agent: str) -> str:

@@ -125,3 +125,21 @@ def test_the_funnel_and_the_command_count_each_flag_by_arm(db):
     assert ParticipantQuality.objects.get(participant=people["liner"]).flags == "straight_lining"
     assert store_study(study) == 0  # nothing changed since
     assert record_flags(people["bot"].pk) == ["honeypot"]
+
+
+def test_readiness_and_the_admin_say_what_opening_freezes(admin_client):
+    from django.utils import timezone
+
+    from studyserver.studies.readiness import readiness
+
+    study = make_study(demo=True, exclusion_flags=["honeypot", "too_fast"])
+    assert "honeypot, too_fast" in {r.code: r.message for r in readiness(study)}["exclusions"]
+    study.exclusion_flags = []
+    assert "no_exclusions" in {r.code for r in readiness(study)}
+    url = f"/admin/studies/study/{study.pk}/change/"
+    page = admin_client.get(url).content.decode()
+    assert all(f'name="exclusion_flags" value="{name}"' in page for name in FLAG_NAMES)  # the registered flags
+    Study.objects.filter(pk=study.pk).update(exclusion_frozen_at=timezone.now())
+    page = admin_client.get(url).content.decode()
+    assert 'name="exclusion_flags"' not in page and "honeypot" in page  # shown, no longer editable
+    assert "exclusions" not in {r.code for r in readiness(Study.objects.get(pk=study.pk))}

@@ -12,7 +12,7 @@ def freeze_open_studies(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('studies', '0007_geocoding_thresholds'),
+        ('studies', '0008_entry_signature_binds_the_study'),
     ]
 
     operations = [
