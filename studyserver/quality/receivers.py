@@ -1,4 +1,5 @@
-"""Flags recorded as the participant goes: on completion (after the page's transaction commits)."""
+"""Flags recorded as the participant goes: on completion (after the page's transaction commits);
+a withdrawn participant's record goes with their data (``survey.signals.participant_withdrawn``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from django.db.models.signals import post_save
 from django.dispatch import receiver
 
 from studyserver.survey.models import Participant
+from studyserver.survey.signals import participant_withdrawn
 
 
 @receiver(post_save, sender=Participant, dispatch_uid="quality-on-participant-saved")
@@ -18,7 +20,10 @@ def participant_saved(sender: type, instance: Participant, update_fields: Any = 
 
         # After the commit: the flags read the stored pages, and never delay or undo the page itself.
         transaction.on_commit(lambda pk=instance.pk: record_flags(pk))
-    elif instance.state == Participant.State.WITHDRAWN:
-        from .models import ParticipantQuality
 
-        ParticipantQuality.objects.filter(participant_id=instance.pk).delete()
+
+@receiver(participant_withdrawn, dispatch_uid="quality-on-withdrawal")
+def participant_withdrew(sender: type, participant: Participant, **kwargs: Any) -> None:
+    from .models import ParticipantQuality
+
+    ParticipantQuality.objects.filter(participant_id=participant.pk).delete()

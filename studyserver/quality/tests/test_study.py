@@ -69,7 +69,9 @@ def test_the_export_carries_the_flags_and_the_frozen_exclusion(db):
 def test_a_withdrawn_participant_keeps_no_flag(db):
     study = make_study(is_open=True)
     people = _people(study)
+    store_study(study)
     withdraw(people["bot"])
+    assert not ParticipantQuality.objects.filter(participant=people["bot"]).exists()
     row = build_export(study).set_index("participant_id").loc[str(people["bot"].pk)]
     assert pd_isna(row["quality_flags"]) and pd_isna(row["excluded"])
 
