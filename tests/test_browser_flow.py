@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from studyserver.geo.models import District
@@ -56,10 +57,19 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def study_in_yukon(geo2013, transactional_db, settings, tmp_path):
+def study_in_yukon(geo2023, transactional_db, settings, tmp_path):
+    """A study on the 2023 order (the one in force), with Yukon's images approved."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    approve_images_for(District.objects.get(representation_order="2023", fed_code="60001"))
+    return make_study(first_arm="house", min_exposure_seconds=5, representation_order="2023")
+
+
+@pytest.fixture
+def study_in_yukon_2013(geo2013, transactional_db, settings, tmp_path):
+    """The same on the 2013 order, still loadable beside 2023 for comparisons with 2015–2021."""
     settings.MEDIA_ROOT = tmp_path / "media"
     approve_images_for(District.objects.get(representation_order="2013", fed_code="60001"))
-    return make_study(first_arm="house", min_exposure_seconds=5)
+    return make_study(first_arm="house", min_exposure_seconds=5, representation_order="2013")
 
 
 def assert_accessible(page: Any, where: str) -> None:
@@ -151,6 +161,7 @@ def test_a_participant_takes_the_whole_study(browser, live_server, study_in_yuko
     context.close()
     assert participant.state == Participant.State.COMPLETED and participant.current_step == "finished"
     assert participant.language == language and participant.district.fed_code == "60001"
+    assert participant.district.representation_order == "2023"
     assert participant.assignment.arm == "house"
     exposure = Exposure.objects.get(participant=participant)
     # Measured on the server: the image's bytes went out after the page, before the submit.
@@ -162,6 +173,13 @@ def test_a_participant_takes_the_whole_study(browser, live_server, study_in_yuko
     personal = PersonalData.objects.get(participant=participant)
     assert personal.signature_name == "Camille Exemple" and personal.postal_code == YUKON
     assert personal.email == "camille@example.org"
+
+
+def test_a_participant_of_a_2013_study_is_placed_in_its_order(browser, live_server, study_in_yukon_2013):
+    participant, context = take_the_study(browser, live_server, study_in_yukon_2013, "en", LAPTOP, panel_id="O-13")
+    context.close()
+    assert participant.state == Participant.State.COMPLETED
+    assert (participant.district.representation_order, participant.district.fed_code) == ("2013", "60001")
 
 
 def test_pages_fit_a_phone_screen_without_sideways_scrolling(browser, live_server, study_in_yukon):
@@ -180,7 +198,7 @@ def save(page: Any) -> None:
     page.wait_for_load_state()
 
 
-def test_a_researcher_prepares_and_opens_a_pilot_from_the_admin(browser, live_server, geo2013, transactional_db,
+def test_a_researcher_prepares_and_opens_a_pilot_from_the_admin(browser, live_server, geo2023, transactional_db,
                                                                 settings, tmp_path):
     """Create a study, read why it cannot open, get its images, open it (confirming the test weights),
     and a participant's Prolific link: decline goes back to the panel with its status."""
@@ -206,7 +224,7 @@ def test_a_researcher_prepares_and_opens_a_pilot_from_the_admin(browser, live_se
     page.goto(f"{live_server.url}/admin/studies/study/add/")
     page.fill("#id_title", "Yukon pilot")  # the slug follows the title (yukon-pilot)
     page.select_option("#id_questionnaire", questionnaire.content_hash)
-    page.select_option("#id_representation_order", "2013")
+    assert page.locator("#id_representation_order").input_value() == "2023"  # the order in force, by default
     page.select_option("#id_scope", "districts")
     page.fill("#id_scope_districts", "60001")
     page.fill("#id_panel_id_parameter", "PROLIFIC_PID")
@@ -231,9 +249,18 @@ def test_a_researcher_prepares_and_opens_a_pilot_from_the_admin(browser, live_se
     for expected in ("Blocks opening", "provincial_landmark", "Province", "cc=DECLINED&p=TEST&s=TEST-SESSION_ID",
                      "real, unaltered photograph"):
         assert expected in overview, expected
+    assert "no longer exist" not in overview  # its letters go to the sitting members' ridings
+    assert_accessible(page, "study page with its readiness")
+
+    # The coverage board of the study: Yukon (2023) is its one district, nothing approved yet.
+    page.goto(f"{live_server.url}{reverse('admin:treatments_coverage')}?study={study.slug}")
+    board = page.locator("main, #content").first.inner_text()
+    assert "Yukon" in board and "60001" in board
+    assert_accessible(page, "coverage board")
+    page.goto(f"{live_server.url}/admin/studies/study/{study.pk}/change/")
 
     # Generation and review happen on the gpu worker and the review queue; here their outcome.
-    approve_images_for(District.objects.get(representation_order="2013", fed_code="60001"))
+    approve_images_for(District.objects.get(representation_order="2023", fed_code="60001"))
     Stimulus.objects.update(backend="reference-sim-tiny")
     page.reload()
     assert "Needs confirmation" in page.locator(".field-before_opening").inner_text()
@@ -271,7 +298,7 @@ def test_the_district_picker_helps_with_places_and_a_map(browser, live_server, s
     options = page.locator(".option label")
     assert options.count() >= 3  # two or more ridings and "none of these"
     first = options.nth(0).inner_text()
-    assert "Plateau" in first or "Centre-Sud" in first  # neighbourhoods near H2X, from GeoNames
+    assert "Laurier—Sainte-Marie" in first and "Downtown Montreal" in first  # places near H2X, from GeoNames
     assert "H2X" in first  # the share of the postal area
     assert options.nth(options.count() - 1).inner_text() == texts["district_none"]
     figure = page.get_by_role("img", name=texts["district_map_title"].format(fsa="H2X"))
@@ -288,4 +315,6 @@ def test_the_district_picker_helps_with_places_and_a_map(browser, live_server, s
     page.wait_for_load_state()
     context.close()
     participant = Participant.objects.get(study=study_in_yukon)
-    assert participant.district is not None and participant.district.fed_code in {"24039", "24077"}
+    # Laurier—Sainte-Marie or Ville-Marie—Le Sud-Ouest—Île-des-Soeurs, of the 2023 order.
+    assert participant.district is not None and participant.district.representation_order == "2023"
+    assert participant.district.fed_code in {"24037", "24077"}
