@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
@@ -18,6 +19,7 @@ from django.utils.html import format_html
 
 from studyserver.core.admin import ReadOnlyAdmin
 from studyserver.core.records import KeptRecordAdmin
+from studyserver.studies.arms import ARMS
 
 from .models import AllocationScheme, AllocationSlot, Assignment
 from .services import allocation_table, arm_totals, max_stratum_imbalance
@@ -59,8 +61,58 @@ def balance_rows(scheme: AllocationScheme) -> dict[str, Any]:
     }
 
 
+class ArmRatiosWidget(forms.MultiWidget):
+    """A number box per arm, each labelled with its arm (instead of the raw JSON list)."""
+
+    template_name = "admin/assignment/arm_ratios_widget.html"
+
+    def __init__(self) -> None:
+        super().__init__({arm: forms.NumberInput(attrs={"min": 0, "step": 1, "style": "width:5em", "title": arm})
+                          for arm in ARMS})
+
+    def get_context(self, name: str, value: Any, attrs: dict | None) -> dict[str, Any]:
+        # The stored value is itself a list (of dicts), which MultiWidget would take as split already.
+        if isinstance(value, list) and any(isinstance(entry, dict) for entry in value):
+            value = self.decompress(value)
+        return super().get_context(name, value, attrs)
+
+    def decompress(self, value: Any) -> list[Any]:
+        configured = {entry.get("arm"): entry.get("ratio") for entry in value or [] if isinstance(entry, dict)}
+        return [configured.get(arm, 0) for arm in ARMS]
+
+
+class ArmRatiosField(forms.MultiValueField):
+    """``[{"arm": …, "ratio": …}, …]`` in the platform's arm order, from one number per arm.
+
+    The model's own check (two positive ratios at least) then reports on this field.
+    """
+
+    widget = ArmRatiosWidget
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.pop("encoder", None), kwargs.pop("decoder", None)  # a JSONField's form-field arguments
+        fields = [forms.IntegerField(min_value=0, error_messages={
+            "min_value": f"The {arm} ratio is 0 (arm left out) or more.",
+            "required": f"Give the {arm} ratio (0 leaves the arm out).",
+            "invalid": f"The {arm} ratio is a whole number."}) for arm in ARMS]
+        super().__init__(fields, require_all_fields=True, **kwargs)
+
+    def compress(self, data_list: list[Any]) -> list[dict[str, Any]]:
+        return [{"arm": arm, "ratio": ratio} for arm, ratio in zip(ARMS, data_list, strict=True)] if data_list else []
+
+
+class AllocationSchemeForm(forms.ModelForm):
+    class Meta:
+        model = AllocationScheme
+        fields = ("study", "arm_ratios", "strata", "strata_item", "block_multiples", "seed")
+        field_classes = {"arm_ratios": ArmRatiosField}
+        labels = {"arm_ratios": "Arm ratios"}
+        help_texts = {"arm_ratios": "Relative share of each arm (2 against 1s: twice as many); 0 leaves an arm out."}
+
+
 @admin.register(AllocationScheme)
 class AllocationSchemeAdmin(KeptRecordAdmin):
+    form = AllocationSchemeForm
     list_display = (
         "study",
         "arm_summary",
@@ -94,10 +146,15 @@ class AllocationSchemeAdmin(KeptRecordAdmin):
         url = reverse("admin:assignment_allocationscheme_balance", args=[scheme.pk])
         return format_html('<a href="{}">counts and ratio</a>', url)
 
+    def get_exclude(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...] | None:
+        # Frozen: the ratios are shown as words (arm_summary), the JSON field is not on the form.
+        return ("arm_ratios",) if obj is not None and obj.sequence_started else super().get_exclude(request, obj)
+
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
         if obj is not None and obj.sequence_started:
             # The sequence has started: the configuration is part of the record now.
-            return (*AllocationScheme.FROZEN_FIELDS, "study", "created_at")
+            frozen = [name for name in AllocationScheme.FROZEN_FIELDS if name != "arm_ratios"]
+            return ("arm_summary", *frozen, "study", "created_at")  # the ratios as words, not JSON
         return self.readonly_fields
 
     def kept_reason(self, obj: AllocationScheme) -> str:

@@ -105,3 +105,31 @@ def test_deleting_a_scheme_needs_the_permission(client):
     client.force_login(staff_with_roles("dm-scheme", DATA_MANAGER))
     delete = client.post(reverse("admin:assignment_allocationscheme_delete", args=[scheme.pk]), {"post": "yes"})
     assert delete.status_code == 403 and type(scheme).objects.filter(pk=scheme.pk).exists()
+
+
+def test_arm_ratios_are_a_number_per_arm_not_raw_json(staff_client):
+    from studyserver.assignment.models import AllocationScheme
+    from studyserver.studies.arms import ARMS
+
+    study = make_study()
+    add = reverse("admin:assignment_allocationscheme_add")
+    page = staff_client.get(add).content.decode()
+    assert all(f'name="arm_ratios_{arm}"' in page for arm in ARMS) and 'name="arm_ratios"' not in page
+    fields = {"study": study.pk, "strata": "province", "strata_item": "", "block_multiples": "[1, 2]", "seed": ""}
+    refused = staff_client.post(add, {**fields, "arm_ratios_control": 1, **{f"arm_ratios_{a}": 0 for a in ARMS[1:]}})
+    assert refused.status_code == 200 and "At least two arms need a positive ratio." in refused.content.decode()
+    negative = staff_client.post(add, {**fields, **{f"arm_ratios_{a}": 1 for a in ARMS}, "arm_ratios_house": -1})
+    assert "The house ratio is 0 (arm left out) or more." in negative.content.decode()
+    ratios = {"arm_ratios_control": 2, "arm_ratios_distant": 1, "arm_ratios_house": 1,
+              "arm_ratios_district_landmark": 0, "arm_ratios_provincial_landmark": 1}
+    assert staff_client.post(add, {**fields, **ratios}).status_code == 302
+    scheme = AllocationScheme.objects.get(study=study)
+    assert scheme.arm_ratios == [{"arm": a, "ratio": ratios[f"arm_ratios_{a}"]} for a in ARMS]
+    assert scheme.ratios == {"control": 2, "distant": 1, "house": 1, "provincial_landmark": 1}
+    change = reverse("admin:assignment_allocationscheme_change", args=[scheme.pk])
+    assert 'name="arm_ratios_control" value="2"' in staff_client.get(change).content.decode()
+    # Once drawn, the numbers are shown and cannot change.
+    assign(make_participants(study, 1)[0], verify_eligibility=False)
+    assert AllocationScheme.objects.get(pk=scheme.pk).sequence_started
+    page = staff_client.get(change).content.decode()
+    assert "control (2), distant (1), house (1), provincial_landmark (1)" in page and 'name="arm_ratios_control"' not in page
