@@ -143,6 +143,9 @@ def take_the_study(browser: Any, live_server: Any, study: Any, language: str, vi
                 # Paragraphs, not the source's hard line breaks, at every width.
                 paragraphs = page.locator("blockquote.letter p").all_inner_texts()
                 assert len(paragraphs) >= 3 and not any("\n" in text for text in paragraphs), paragraphs
+            # The honeypot (survey/_honeypot.html) is off-screen for people and out of the keyboard order.
+            trap = page.locator('input[name="website"]')
+            assert trap.get_attribute("tabindex") == "-1" and trap.evaluate("el => el.getBoundingClientRect().right <= 0")
             fill_page(page, participant, yes)
             page.get_by_role("button", name=texts["continue"]).click()
             page.wait_for_load_state()
@@ -170,6 +173,7 @@ def test_a_participant_takes_the_whole_study(browser, live_server, study_in_yuko
     steps = list(PageSubmission.objects.filter(participant=participant).values_list("step", flat=True))
     assert len(steps) == len(set(steps)) and "letter_sign" in steps and "info_email" in steps
     assert participant.answers()["letter_signed"] == 1
+    assert participant.honeypot_step == ""  # a person never fills the trap
     personal = PersonalData.objects.get(participant=participant)
     assert personal.signature_name == "Camille Exemple" and personal.postal_code == YUKON
     assert personal.email == "camille@example.org"
