@@ -106,7 +106,9 @@ def nearby_places(placement: FsaPlacement, fed_codes: Sequence[str], order: str)
     for fsa, lat, lon, decided, candidates in rows:
         if lat is None or lon is None:
             continue
-        home = decided or (candidates[0]["fed_code"] if candidates and candidates[0]["score"] >= 0.5 else "")
+        # Candidates are listed most people first: the one holding most of the area may not be first.
+        largest = max(candidates, key=lambda c: c["score"]) if candidates else None
+        home = decided or (largest["fed_code"] if largest and largest["score"] >= 0.5 else "")
         if home in wanted:
             located.append((_km(placement.lat, placement.lon, lat, lon), fsa, home))
     located.sort()
