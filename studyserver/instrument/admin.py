@@ -20,7 +20,7 @@ from studyserver.core.records import KeptRecordAdmin
 
 from .definition import Instrument, InstrumentError, too_large_problem
 from .models import InstrumentVersion
-from .versions import check_source, instrument_problems, store_version
+from .versions import check_source, default_version, instrument_problems, store_version
 
 PREVIEW_TEXTS: tuple[tuple[str, str], ...] = (
     ("Consent", "consent_title"), ("", "consent_body"), ("", "consent_age"), ("", "consent_agree"),
@@ -103,6 +103,23 @@ class InstrumentVersionAdmin(KeptRecordAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: InstrumentVersion | None = None):
         return () if obj is None else self.readonly_fields
+
+    def _store_the_sample(self, request: HttpRequest) -> None:
+        """A fresh install has stored no version yet (the sample is stored on first use): the list
+        and the Add form, which say "'Revise' on a stored version", store it, so there is one."""
+        if request.method == "GET" and not InstrumentVersion.objects.exists():
+            sample = default_version()
+            self.message_user(request, f"The sample questionnaire {sample.label} is stored: open it and "
+                              "“Revise” it to make your study's version.", messages.INFO)
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
+        self._store_the_sample(request)
+        return super().changelist_view(request, extra_context)
+
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context: dict | None = None):
+        if self.has_add_permission(request):
+            self._store_the_sample(request)
+        return super().add_view(request, form_url, extra_context)
 
     def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
         base = InstrumentVersion.objects.filter(pk=request.GET.get("from") or None).first() if (

@@ -169,6 +169,17 @@ def test_a_staff_account_without_a_role_is_told_it_has_none(client, django_user_
     assert "Your account has no role yet" in page and "Your roles: none" not in page
 
 
+def test_a_fresh_install_lists_the_sample_so_that_it_can_be_revised(admin_client):
+    assert not InstrumentVersion.objects.exists()
+    page = admin_client.get("/admin/instrument/instrumentversion/").content.decode()
+    sample = InstrumentVersion.objects.get()
+    assert sample.source == SOURCE and "The sample questionnaire floodlight-v1 is stored" in page
+    assert f"/admin/instrument/instrumentversion/{sample.pk}/change/" in page
+    assert "?from=" in admin_client.get(f"/admin/instrument/instrumentversion/{sample.pk}/change/").content.decode()
+    admin_client.get("/admin/instrument/instrumentversion/")
+    assert InstrumentVersion.objects.count() == 1  # stored once
+
+
 def test_uploading_needs_the_add_permission(client, django_user_model):
     user = django_user_model.objects.create_user("ra", password="pw", is_staff=True)
     client.force_login(user)
