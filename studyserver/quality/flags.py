@@ -146,9 +146,24 @@ def scale_items(page: Page) -> list[Item]:
     return [item for item in page.items if item.type == "scale"]
 
 
+# Per questionnaire version (its label is unique): a study's assessment asks the same for every participant.
+_PAGES_CACHE: dict[tuple[Any, ...], Any] = {}
+
+
 def multi_item_pages(instrument: Instrument, min_items: int) -> list[Page]:
     """Pages with at least ``min_items`` scale items, from the questionnaire definition itself."""
-    return [page for page in instrument.pages if len(scale_items(page)) >= min_items]
+    key = ("batteries", instrument.version, min_items)
+    if key not in _PAGES_CACHE:
+        _PAGES_CACHE[key] = [page for page in instrument.pages if len(scale_items(page)) >= min_items]
+    return _PAGES_CACHE[key]
+
+
+def reading_minimums(instrument: Instrument, language: str, words_per_minute: int) -> dict[str, float]:
+    """:func:`reading_seconds` of every page of ``instrument``, by page key."""
+    key = ("reading", instrument.version, language, words_per_minute)
+    if key not in _PAGES_CACHE:
+        _PAGES_CACHE[key] = {page.key: reading_seconds(page, language, words_per_minute) for page in instrument.pages}
+    return _PAGES_CACHE[key]
 
 
 def total_seconds(trace: Trace) -> float:
@@ -207,9 +222,8 @@ def reading_seconds(page: Page, language: str, words_per_minute: int) -> float:
 
 
 def is_too_fast(trace: Trace, instrument: Instrument, thresholds: Thresholds) -> bool:
-    pages = {page.key: page for page in instrument.pages}
-    fast = [step for step, seconds in trace.seconds.items() if step in pages
-            and seconds < reading_seconds(pages[step], trace.language, thresholds.reading_words_per_minute)]
+    minimums = reading_minimums(instrument, trace.language, thresholds.reading_words_per_minute)
+    fast = [step for step, seconds in trace.seconds.items() if step in minimums and seconds < minimums[step]]
     return len(fast) >= thresholds.too_fast_min_pages
 
 

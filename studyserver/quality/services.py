@@ -51,25 +51,31 @@ def _traces(study: Any, participants: Any) -> tuple[list[Trace], dict[str, Instr
     timed: set[str] = set()
     batteries: set[str] = set()
     thresholds = Thresholds.from_settings()
+    versions: dict[str | None, Instrument] = {}
     for (pk, state, language, province, attention, honeypot, browser, network, started, digest) in rows:
         key = str(pk)
-        instrument = _instrument(digest, study)
+        instrument = versions.get(digest)
+        if instrument is None:
+            instrument = versions[digest] = _instrument(digest, study)
+            timed.update(questionnaire_steps(instrument))
+            batteries.update(page.key for page in multi_item_pages(instrument, thresholds.straight_lining_min_items))
         instruments[key] = instrument
-        timed.update(questionnaire_steps(instrument))
-        batteries.update(page.key for page in multi_item_pages(instrument, thresholds.straight_lining_min_items))
         traces[key] = Trace(participant_id=key, completed=state == Participant.State.COMPLETED, language=language,
                             province_code=province, attention_passed=attention, honeypot_step=honeypot,
                             browser_id=browser, network_hash=network, started_at=started)
     if traces:
-        submissions = (PageSubmission.objects.filter(participant__in=participants, step__in=timed)
-                       .values_list("participant_id", "step", "seconds_on_page", "answers"))
-        for pk, step, seconds, answers in submissions.iterator(chunk_size=20_000):
+        # Times of every questionnaire page; answers (decoded JSON) only of the batteries.
+        timings = (PageSubmission.objects.filter(participant__in=participants, step__in=timed)
+                   .values_list("participant_id", "step", "seconds_on_page"))
+        for pk, step, seconds in timings.iterator(chunk_size=20_000):
             trace = traces.get(str(pk))
-            if trace is None:
-                continue
-            if seconds is not None:
+            if trace is not None and seconds is not None:
                 trace.seconds[step] = seconds
-            if step in batteries:
+        answered = (PageSubmission.objects.filter(participant__in=participants, step__in=batteries)
+                    .values_list("participant_id", "step", "answers"))
+        for pk, step, answers in answered.iterator(chunk_size=20_000):
+            trace = traces.get(str(pk))
+            if trace is not None:
                 trace.answers[step] = answers
     return list(traces.values()), instruments
 
