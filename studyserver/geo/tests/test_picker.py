@@ -50,12 +50,12 @@ def test_a_neighbour_listed_most_people_first_still_lends_its_place_to_the_distr
     from studyserver.geo.models import FsaPlacement, PostalArea
     from studyserver.geo.picker import nearby_places
 
-    here = FsaPlacement.objects.create(representation_order="2099", fsa="T2A", province_code="AB", lat=51.05,
+    here = FsaPlacement.objects.create(representation_order="2099", fsa="ZZ1", province_code="AB", lat=51.05,
                                        lon=-114.0, method="area_split")
-    # The neighbour's first candidate is the denser district (2 % of its area), the second holds 98 %.
-    FsaPlacement.objects.create(representation_order="2099", fsa="T2P", province_code="AB", lat=51.06, lon=-114.01,
+    # (Made-up FSAs: the reference ones may be committed by another test.) The neighbour's first candidate is the denser district (2 % of its area), the second holds 98 %.
+    FsaPlacement.objects.create(representation_order="2099", fsa="ZZ2", province_code="AB", lat=51.06, lon=-114.01,
                                 method="area_split", candidates=[
                                     {"fed_code": "48004", "score": 0.02, "people": 0.92},
                                     {"fed_code": "48003", "score": 0.98, "people": 0.08}])
-    PostalArea.objects.create(fsa="T2P", place_name="Calgary (Beltline)", province_code="AB", lat=51.06, lon=-114.01)
+    PostalArea.objects.create(fsa="ZZ2", place_name="Calgary (Beltline)", province_code="AB", lat=51.06, lon=-114.01)
     assert nearby_places(here, ["48003", "48004"], "2099") == {"48003": ["Calgary (Beltline)"], "48004": []}
