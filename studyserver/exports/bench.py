@@ -4,7 +4,8 @@
         .venv/bin/python -m studyserver.exports.bench --n 100000 [--formats csv parquet dta xlsx]
 
 Creates ``test_<name>_exportbench``, migrates it, bulk-inserts N participants (80 % assigned, 12
-page submissions each for completers), prints the time of ``build_export`` and of each format, and
+page submissions each for completers), prints the time of ``build_export`` (and of the quality
+flags it computes) and of each format, and
 drops the database. Prints one JSON line at the end.
 """
 
@@ -140,6 +141,12 @@ def main(argv: list[str] | None = None) -> int:
         figures["build_export_s"] = round(time.perf_counter() - started, 2)
         figures["rows"], figures["columns"] = frame.shape
         print(f"build_export: {figures['build_export_s']} s for {frame.shape}", flush=True)
+        from studyserver.quality.services import assess_study
+
+        started = time.perf_counter()
+        assess_study(study)
+        figures["quality_flags_s"] = round(time.perf_counter() - started, 2)
+        print(f"of which the respondent-quality flags: {figures['quality_flags_s']} s", flush=True)
         with tempfile.TemporaryDirectory() as folder:
             for fmt in args.formats:
                 started = time.perf_counter()
