@@ -29,6 +29,7 @@ demo-analysis: setup
 	.venv/bin/python manage.py export_codebook --format md --out var/demo-codebook.md
 	rm -rf var/demo-letters
 	.venv/bin/python manage.py export_letters --study demo --out var/demo-letters
+	.venv/bin/python -m analysis weights --input var/demo-export.csv --out var/demo-weights.csv
 	.venv/bin/python -m analysis report --input var/demo-export.csv --out var/demo-report
 	@echo "== open var/demo-report/index.html"
 
