@@ -291,13 +291,19 @@ EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=30.0)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Floodlight study <study@example.org>")
 
-# --- Cache (API throttling counters) ------------------------------------------------------------
+# --- Cache (API throttling counters, sessions, the MPs on the letter page) ----------------------
 # Shared by every web worker through Redis when there is one; per process otherwise.
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
                 "KEY_PREFIX": "floodlight"}
     if REDIS_URL else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }
+
+# A participant's session holds only the tokens of their participants and their language (never an
+# answer). With Redis (shared by every web worker) it is read from the cache, not the database, on
+# every page; without it (a per-process cache could serve another worker's stale copy) from the
+# database.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db" if REDIS_URL else "django.contrib.sessions.backends.db"
 
 # --- REST API ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -11,9 +11,10 @@ import re
 import unicodedata
 from typing import Any
 
+from django.core.cache import cache
+from django.db import transaction
 from django.utils import timezone
 
-from studyserver.core import compiled
 from studyserver.instrument.definition import Instrument, get_instrument
 
 from .models import AddressedLetter, Representative
@@ -68,13 +69,34 @@ def riding_name(district, language: str) -> str:
     return district.name(language).replace("--", "—") if district is not None else ""
 
 
+# Rows that rarely change (a load of the House of Commons list) read on every letter page: kept in
+# Django's cache, dropped when a member is saved (see :func:`forget_representatives`). Without a
+# shared cache (no Redis: one per process) another process may keep a replaced member this long.
+REPRESENTATIVE_CACHE_SECONDS = 300
+_NO_MEMBER = "vacant"  # cached for a district without a current member (None means "not cached")
+
+
+def _representative_key(district_id: int) -> str:
+    return f"letters:current-representative:{district_id}"
+
+
 def current_representative(district) -> Representative | None:
     if district is None:
         return None
-    # Served on every letter page: the query is compiled once per process.
-    return compiled.first("letters.current_representative",
-                          lambda district_id: Representative.objects.filter(district_id=district_id, is_current=True),
-                          [district.pk])
+    key = _representative_key(district.pk)
+    cached = cache.get(key)
+    if cached is None:
+        cached = Representative.objects.filter(district_id=district.pk, is_current=True).first() or _NO_MEMBER
+        cache.set(key, cached, REPRESENTATIVE_CACHE_SECONDS)
+    return None if cached == _NO_MEMBER else cached
+
+
+def forget_representatives(sender: Any, instance: Representative, **kwargs: Any) -> None:
+    """Receiver of Representative's post_save/post_delete: the district's cached member goes now
+    and again once the change is committed (a page served meanwhile could cache the old member)."""
+    key = _representative_key(instance.district_id)
+    cache.delete(key)
+    transaction.on_commit(lambda: cache.delete(key))
 
 
 def opening_line(representative: Representative | None, district, language: str,
@@ -115,29 +137,10 @@ _RECORDED_FIELDS = ("district", "representative", "language", "opening", "body",
 
 
 def _record(letter: AddressedLetter) -> None:
-    """Insert the participant's letter record, or overwrite the one there (one per participant).
-
-    One ``INSERT … ON CONFLICT DO UPDATE`` statement (PostgreSQL and SQLite alike), committed
-    durably, instead of ``update_or_create``'s transaction, locking read and write: the same row
-    afterwards, in one round trip instead of four.
-    """
-    from django.db import connections, router
-
-    alias = router.db_for_write(AddressedLetter)
-    connection = connections[alias]
-    meta = AddressedLetter._meta
-    fields = [meta.get_field("participant"), *(meta.get_field(name) for name in _RECORDED_FIELDS)]
-    quote = connection.ops.quote_name
-    table = quote(meta.db_table)
-    columns = ", ".join(quote(field.column) for field in fields)
-    updates = ", ".join(f"{quote(field.column)} = EXCLUDED.{quote(field.column)}" for field in fields[1:])
-    values = [field.get_db_prep_save(getattr(letter, field.attname), connection) for field in fields]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(fields))}) "
-            f"ON CONFLICT ({quote(meta.get_field('participant').column)}) DO UPDATE SET {updates}",
-            values,
-        )
+    """Insert the participant's letter record, or overwrite the one there (one per participant):
+    one upsert statement instead of ``update_or_create``'s transaction, locking read and write."""
+    AddressedLetter.objects.bulk_create([letter], update_conflicts=True, unique_fields=["participant"],
+                                        update_fields=list(_RECORDED_FIELDS))
 
 
 def letter_intro(letter: AddressedLetter, instrument: Instrument | None = None) -> str:

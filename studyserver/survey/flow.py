@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
-from studyserver.core import compiled
 from studyserver.instrument.definition import Instrument, Page, paragraphs
 from studyserver.studies.models import Study
 
@@ -269,27 +269,20 @@ def _finished_for_good(participant: Participant) -> bool:
 
 
 def record_page_served(participant: Participant, step: str) -> None:
-    """First and last time the page was served, and how often: one statement, on every page GET.
+    """First and last time the page was served, and how often (on every page GET).
 
-    ``INSERT … ON CONFLICT DO UPDATE`` (PostgreSQL and SQLite alike) instead of an update, a
-    savepoint and an insert: a page GET is usually the first serve, and four round trips were the
-    largest part of its cost. On PostgreSQL the statement commits without waiting for the disk
-    (``synchronous_commit`` off for it alone, in the same round trip): waiting for the WAL flush was
-    the page's largest remaining cost, and a database *crash* (not a restart) could at worst forget
-    the last fraction of a second of page views, never an answer.
+    A serve again (a reload) is one ``UPDATE``; the first serve inserts the row with one upsert, so
+    that a concurrent first serve (two tabs) cannot fail on the unique row: the later one then only
+    moves ``last_served_at`` (an upsert sets values, it cannot add one to the count).
     """
     now = timezone.now()
-    table = connection.ops.quote_name(PageView._meta.db_table)
-    # One simple query with two statements is one transaction, so SET LOCAL covers the upsert only.
-    asynchronous = "SET LOCAL synchronous_commit TO OFF; " if connection.vendor == "postgresql" and connection.get_autocommit() else ""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"{asynchronous}INSERT INTO {table} (participant_id, step, first_served_at, last_served_at, times_served) "
-            f"VALUES (%s, %s, %s, %s, 1) ON CONFLICT (participant_id, step) DO UPDATE SET "
-            f"last_served_at = EXCLUDED.last_served_at, times_served = {table}.times_served + 1",
-            [PageView._meta.get_field("participant").get_db_prep_value(participant.pk, connection),
-             step, *[PageView._meta.get_field("first_served_at").get_db_prep_value(now, connection)] * 2],
-        )
+    views = PageView.objects.filter(participant=participant, step=step)
+    if views.update(last_served_at=now, times_served=F("times_served") + 1):
+        return
+    PageView.objects.bulk_create(
+        [PageView(participant=participant, step=step, first_served_at=now, last_served_at=now)],
+        update_conflicts=True, unique_fields=["participant", "step"], update_fields=["last_served_at"],
+    )
 
 
 def _lock(participant: Participant) -> Participant:
@@ -659,27 +652,12 @@ def treatment_served(participant: Participant, stimulus_id: str, exposure: Expos
     """The first time the page is served starts the exposure clock; reloads do not restart it."""
     if exposure is not None:
         return exposure
-    # Known to be missing a moment ago: one durable ``INSERT … ON CONFLICT DO NOTHING`` (not
-    # get_or_create's second read, transaction and savepoint); a concurrent first serve (two tabs)
-    # inserted first when nothing comes back, and its row, the earlier clock, is the one kept.
+    # Known to be missing a moment ago: one upsert (not get_or_create's second read, transaction and
+    # savepoint). On a concurrent first serve (two tabs) the row stored first is kept as it is (the
+    # conflict "updates" the participant to itself); this object's clock is then a moment later.
     created = Exposure(participant=participant, page_served_at=timezone.now(), stimulus_id=stimulus_id)
-    meta = Exposure._meta
-    fields = [meta.get_field(name) for name in ("participant", "stimulus_id", "page_served_at",
-                                                "early_submit_attempts")]
-    quote = connection.ops.quote_name
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
-            f"VALUES ({', '.join(['%s'] * len(fields))}) ON CONFLICT ({quote(meta.get_field('participant').column)}) "
-            f"DO NOTHING RETURNING {quote(meta.pk.column)}",
-            [f.get_db_prep_save(getattr(created, f.attname), connection) for f in fields],
-        )
-        row = cursor.fetchone()
-    if row is None:
-        return Exposure.objects.get(participant=participant)
-    created.pk = row[0]
-    created._state.adding = False
-    created._state.db = connection.alias
+    Exposure.objects.bulk_create([created], update_conflicts=True, unique_fields=["participant"],
+                                 update_fields=["participant"])
     participant.exposure = created  # later reads of this participant object see it (no query)
     return created
 
@@ -740,12 +718,10 @@ def debrief_paragraphs(participant: Participant, language: str, instrument: Inst
     instrument = instrument or participant.instrument
     arm = arm_of(participant)
     # The stimulus recorded on the participant's exposure, if any (the page's participant query read
-    # the exposure already), by a query compiled once per process.
+    # the exposure already).
     exposure = exposure_of(participant)
-    stimulus = compiled.first(
-        "survey.debrief_stimulus", lambda public_id: Stimulus.objects.select_related("source").filter(public_id=public_id),
-        [exposure.stimulus_id],
-    ) if exposure is not None and exposure.stimulus_id else None
+    stimulus = (Stimulus.objects.select_related("source").filter(public_id=exposure.stimulus_id).first()
+                if exposure is not None and exposure.stimulus_id else None)
     place = stimulus.place_name(language) if stimulus is not None else ""
     first = instrument.text(debrief_key(arm, stimulus), language, place=place)
     common = instrument.text("debrief_body", language)

@@ -12,8 +12,6 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.db import models
 
-from studyserver.core.compiled import converted
-
 if TYPE_CHECKING:
     from studyserver.instrument.definition import Instrument
 
@@ -139,102 +137,23 @@ class Participant(models.Model):
         return merged_answers(self.submissions.all())
 
 
-_PAGE_QUERIES: dict[str, tuple] = {}
-
-
-def _page_query(alias: str) -> tuple:
-    """The participant query of a page, compiled once per process: (sql, columns, converters, populators).
-
-    Compiling a four-table ``select_related`` query costs more than running it; its SQL and the
-    ORM's own row-to-object machinery (converters, related populators) depend on nothing but the
-    models, so they are built from the very same queryset once and reused for every token.
-    """
-    cached = _PAGE_QUERIES.get(alias)
-    if cached is None:
-        from django.db.models.query import get_related_populators
-
-        # The district's boundary (up to megabytes for the North) is never needed to serve a page.
-        queryset = (Participant.objects.using(alias).select_related("study", "district", "assignment", "exposure")
-                    .defer("district__geometry_wkb").filter(token="-"))
-        compiler = queryset.query.get_compiler(using=alias)
-        sql, _ = compiler.as_sql()
-        select, klass_info = compiler.select, compiler.klass_info
-        start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
-        columns = [column[0].target.attname for column in select[start:end]]
-        converters = compiler.get_converters([column[0] for column in select])
-        cached = (sql, columns, (start, end), converters, get_related_populators(klass_info, select, alias))
-        _PAGE_QUERIES[alias] = cached
-    return cached
-
-
-def participant_for_page(token: str, session: object = None, alias: str = "default") -> Participant | None:
+def participant_for_page(token: str) -> Participant | None:
     """The participant with ``token``, with their study, district (no boundary), assignment and exposure.
 
-    The same objects as ``Participant.objects.select_related("study", "district", "assignment",
-    "exposure").defer("district__geometry_wkb").filter(token=token).first()`` (the token is unique), without
-    compiling the query on every page.
-
-    ``session``: the request's session, not yet read. With the database session store, its row is
-    read in the same round trip (the same row Django would read: this key, not expired) and the
-    session is handed its decoded data, so the page does not read it again.
+    One query: everything a participant's page reads of them. The district's boundary (up to
+    megabytes for the North) is never needed to serve a page.
     """
-    from django.contrib.sessions.backends.db import SessionStore
-    from django.db import connections
-    from django.utils import timezone
-
-    sql, columns, (start, end), converters, populators = _page_query(alias)
-    connection = connections[alias]
-    params: list[object] = [token]
-    with_session = (type(session) is SessionStore and session.session_key is not None
-                    and not hasattr(session, "_session_cache") and sql.startswith("SELECT "))
-    if with_session:
-        model = session.model
-        table = connection.ops.quote_name(model._meta.db_table)
-        key, expires = (connection.ops.quote_name(model._meta.get_field(name).column) for name in ("session_key", "expire_date"))
-        data = connection.ops.quote_name(model._meta.get_field("session_data").column)
-        sql = (f"SELECT (SELECT {table}.{data} FROM {table} WHERE {table}.{key} = %s AND {table}.{expires} > %s), "
-               + sql.removeprefix("SELECT "))
-        now = model._meta.get_field("expire_date").get_db_prep_value(timezone.now(), connection)
-        params = [session.session_key, now, token]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    if with_session:
-        if row[0] is not None:
-            session._session_cache = session.decode(row[0])
-        row = row[1:]
-    row = converted(row, converters, connection)
-    participant = Participant.from_db(alias, columns, row[start:end])
-    for populator in populators:
-        populator.populate(row, participant)
-    return participant
+    return (Participant.objects.select_related("study", "district", "assignment", "exposure")
+            .defer("district__geometry_wkb").filter(token=token).first())
 
 
-def page_submissions(participant: Participant, alias: str = "default") -> list[tuple[str, dict, object]]:
+def page_submissions(participant: Participant) -> list[tuple[str, dict, object]]:
     """(step, answers, submitted_at) of every page the participant submitted, by submission time.
 
-    What a questionnaire page needs of them (see :func:`merged_answers`), from a query compiled once
-    per process, without building a model per page.
+    What a questionnaire page needs of them (see :func:`merged_answers`), without building a model per page.
     """
-    from django.db import connections
-
-    cached = _PAGE_QUERIES.get(f"submissions:{alias}")
-    if cached is None:
-        queryset = (PageSubmission.objects.using(alias).filter(participant_id=uuid.UUID(int=0))
-                    .values_list("step", "answers", "submitted_at"))
-        compiler = queryset.query.get_compiler(using=alias)
-        sql, _ = compiler.as_sql()
-        cached = (sql, compiler.get_converters([column[0] for column in compiler.select]))
-        _PAGE_QUERIES[f"submissions:{alias}"] = cached
-    sql, converters = cached
-    connection = connections[alias]
-    key = PageSubmission._meta.get_field("participant").get_db_prep_value(participant.pk, connection)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [key])
-        rows = cursor.fetchall()
-    return [converted(row, converters, connection) for row in rows]
+    return list(PageSubmission.objects.filter(participant=participant).order_by("submitted_at")
+                .values_list("step", "answers", "submitted_at"))
 
 
 def merged_answers(submissions: Iterable[PageSubmission]) -> dict[str, object]:

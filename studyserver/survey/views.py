@@ -111,8 +111,8 @@ def _resumed_elsewhere(request: HttpRequest, participant: Participant) -> bool:
 
 
 def _participant_for(request: HttpRequest, token: str) -> Participant | HttpResponse:
-    # With study, district (not its boundary), arm and exposure, from a query compiled once per process.
-    participant = participant_for_page(token, request.session)
+    # With study, district (not its boundary), arm and exposure, in one query.
+    participant = participant_for_page(token)
     if participant is None:
         return not_found(request)
     if token not in request.session.get(SESSION_TOKENS, []):

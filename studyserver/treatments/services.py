@@ -22,7 +22,6 @@ from django.db.models import F, Max, Q, QuerySet, TextField, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
-from studyserver.core import compiled
 from studyserver.studies.arms import ARMS, CONTROL_ARM
 
 from .models import DISTRICT_KINDS, Kind, ReviewEvent, SourcePhoto, Stimulus
@@ -116,19 +115,15 @@ def stimulus_for(arm: str, district: Any, study: Any = None) -> Stimulus | None:
     else:
         scope, values = "all", []
     real_only = study is not None and not getattr(study, "demo", False)
-
-    def build(*slot: Any) -> Any:
-        stimuli = Stimulus.objects.filter(status=Stimulus.Status.APPROVED, source__kind=arm).exclude(result="")
-        if scope == "district":
-            stimuli = stimuli.filter(source__district_id=slot[0])
-        elif scope == "province":
-            stimuli = stimuli.filter(source__province_code=slot[0])
-        if real_only:
-            stimuli = stimuli.filter(source__is_demo=False)
-        return stimuli.select_related("source").order_by("source__is_demo", "-approved_at", "-id")
-
-    # Served on every treatment page: the query is compiled once per process (for each variant).
-    return compiled.first(f"treatments.stimulus_for:{arm}:{scope}:{real_only}", build, values)
+    stimuli = Stimulus.objects.filter(status=Stimulus.Status.APPROVED, source__kind=arm).exclude(result="")
+    if scope == "district":
+        stimuli = stimuli.filter(source__district_id=values[0])
+    elif scope == "province":
+        stimuli = stimuli.filter(source__province_code=values[0])
+    if real_only:
+        stimuli = stimuli.filter(source__is_demo=False)
+    # Not cached: a researcher who withdraws an image withdraws it from the next page served.
+    return stimuli.select_related("source").order_by("source__is_demo", "-approved_at", "-id").first()
 
 
 # --- Generation and review ----------------------------------------------------------------------

@@ -104,3 +104,22 @@ def test_withdrawal_deletes_the_letter_record(yukon):
 
 def test_paragraphs_join_source_wrapping_and_split_on_blank_lines():
     assert paragraphs("One line\n  wrapped here.\n\n\nTwo.\n \nThree,\n") == ["One line wrapped here.", "Two.", "Three,"]
+
+
+def test_the_member_is_read_from_the_cache_until_a_load_changes_the_seat(yukon, django_capture_on_commit_callbacks):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    respondent = at_letter_page()
+    assert "To the Member of Parliament for Yukon," in letter_html(respondent.get(LETTER_PAGE))  # vacant
+    with CaptureQueriesContext(connection) as queries:
+        assert "To the Member of Parliament for Yukon," in letter_html(respondent.get(LETTER_PAGE))
+    assert not [q["sql"] for q in queries.captured_queries if '"letters_representative"' in q["sql"]]
+    with django_capture_on_commit_callbacks(execute=True):  # a load commits a new member
+        member = make_member(yukon, "Jane", "Doe", salutation="ms")
+    assert "Dear Ms. Jane Doe," in letter_html(respondent.get(LETTER_PAGE))
+    with django_capture_on_commit_callbacks(execute=True):  # a by-election: the seat vacant again
+        member.is_current = False
+        member.save(update_fields=["is_current"])
+    assert "To the Member of Parliament for Yukon," in letter_html(respondent.get(LETTER_PAGE))
+    assert AddressedLetter.objects.get().representative is None
