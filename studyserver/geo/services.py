@@ -9,13 +9,11 @@ queries. Area and address shares are stored, so a study's own thresholds decide 
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import JSONField, OuterRef, QuerySet, Subquery
 
 from . import postal
 from .addresses import DEFAULT_POSTAL_CODE_THRESHOLD
@@ -118,29 +116,16 @@ class _Row:
 
 
 def _fetch_placement(order: str, fsa: str, postal_code: str) -> _Row | None:
-    """The FSA's placement and the full code's address placement, in one query.
-
-    Plain SQL: the survey looks up every participant, and building the ORM's subquery costs more
-    than the database does.
-    """
-    fsa_table, code_table = FsaPlacement._meta.db_table, PostalCodePlacement._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT f.province_code, f.lat, f.lon, f.decided_fed_code, f.snapped, f.placeable, f.candidates, "  # noqa: S608
-            f"f.method, f.source, p.candidates, p.source FROM {fsa_table} f LEFT JOIN {code_table} p "
-            "ON p.representation_order = f.representation_order AND p.postal_code = %s "
-            "WHERE f.representation_order = %s AND f.fsa = %s LIMIT 1",
-            [postal_code, order, fsa],
-        )
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    values = list(row)
-    for index in (6, 9):  # JSON columns arrive as text (Django leaves decoding to the field)
-        if isinstance(values[index], str):
-            values[index] = json.loads(values[index])
-    values[4], values[5] = bool(values[4]), bool(values[5])
-    return _Row(*values)
+    """The FSA's placement and the full code's address placement, in one query."""
+    addressed = PostalCodePlacement.objects.filter(representation_order=OuterRef("representation_order"),
+                                                   postal_code=postal_code)
+    rows = (FsaPlacement.objects.filter(representation_order=order, fsa=fsa)
+            .annotate(address_candidates=Subquery(addressed.values("candidates")[:1], output_field=JSONField()),
+                      address_source=Subquery(addressed.values("source")[:1]))
+            .values_list("province_code", "lat", "lon", "decided_fed_code", "snapped", "placeable", "candidates",
+                         "method", "source", "address_candidates", "address_source")[:1])
+    row = next(iter(rows), None)
+    return None if row is None else _Row(*row)
 
 
 def locate(
