@@ -1,6 +1,6 @@
 """Random assignment: eligibility first, then one draw per participant from a recorded sequence.
 
-CONTRACT (notes/interfaces.md): ``ARMS``, ``check_eligibility(participant) -> Eligibility``,
+What survey, the layer above, uses (ARCHITECTURE.md): ``check_eligibility(participant) -> Eligibility``,
 ``assign(participant) -> Assignment`` (idempotent), ``ensure_scheme(study) -> AllocationScheme``.
 
 Design, as a trial statistician would audit it

@@ -1,4 +1,4 @@
-"""The geocoding contract used by the survey flow (see notes/interfaces.md).
+"""The geocoding the survey flow uses (geo is a layer below it: ARCHITECTURE.md).
 
 ``locate`` turns a typed postal code into a Location: normalized code, FSA, province, centroid,
 the candidate districts precomputed at load time, and the district decided without asking (only

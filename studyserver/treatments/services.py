@@ -1,6 +1,6 @@
 """What the rest of the platform asks of the treatment images.
 
-CONTRACT (see notes/interfaces.md): ``MATERIAL_KINDS``, ``arms_missing_material(study, district)``,
+What the apps above use (ARCHITECTURE.md): ``MATERIAL_KINDS``, ``arms_missing_material(study, district)``,
 ``stimulus_for(arm, district)``, and on :class:`~.models.Stimulus` ``.public_id``, ``.image_url``,
 ``.place_name(lang)``, ``.provenance()``.
 
@@ -22,9 +22,11 @@ from django.db.models import F, Max, Q, QuerySet, TextField, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
+from studyserver.retries import policy
 from studyserver.studies.arms import ARMS, CONTROL_ARM
 
 from .models import DISTRICT_KINDS, Kind, ReviewEvent, SourcePhoto, Stimulus
+from .tasks import send_generation_task
 
 logger = logging.getLogger(__name__)
 
@@ -147,38 +149,12 @@ def queue_stimulus(source: SourcePhoto, *, seed: int | None = None, params: dict
     return stimulus
 
 
-def send_generation_task(stimulus_id: int, countdown: float | None = None) -> bool:
-    """Hand the stimulus' generation task to the broker; a broker that is down is left to the sweep.
-
-    Sending twice is harmless (the task claims the stimulus under a row lock and a second message
-    finds it claimed or done), so the sweep may resend whatever it cannot prove was sent.
-    """
-    from studyserver.retries import policy
-
-    from .tasks import generate_stimulus
-
-    try:
-        generate_stimulus.apply_async(args=[stimulus_id], countdown=countdown)
-    except Exception as error:  # noqa: BLE001 (any broker failure: recorded, retried by the sweep)
-        logger.warning("generation of stimulus %s not queued; the sweep will send it: %s", stimulus_id, error)
-        stimulus = Stimulus.objects.filter(pk=stimulus_id).only("sends").first()
-        sends = (stimulus.sends if stimulus else 0) + 1
-        Stimulus.objects.filter(pk=stimulus_id, status=Stimulus.Status.QUEUED).update(
-            sends=sends, send_error=f"{type(error).__name__}: {error}"[:2000],
-            next_attempt_at=policy.next_attempt_at(timezone.now(), sends))
-        return False
-    Stimulus.objects.filter(pk=stimulus_id).update(sends=F("sends") + 1, send_error="", next_attempt_at=None)
-    return True
-
-
 def sweep_generation_requests(now: datetime | None = None) -> dict[str, int]:
     """Resend generation tasks that never reached the broker, or whose worker died, when due.
 
     A stimulus still waiting in the queue is left alone (a long GPU queue is not a fault); one that
     could not be sent after the allowed number of tries is marked failed with the reason.
     """
-    from studyserver.retries import policy
-
     now = now or timezone.now()
     outcomes: dict[str, int] = {}
     unsent = Stimulus.objects.filter(status=Stimulus.Status.QUEUED).exclude(send_error="")

@@ -15,9 +15,7 @@ nothing of Django.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
-import json
 import logging
 import shutil
 import tempfile
@@ -32,10 +30,12 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from PIL import Image
 
+from generator.params import content_key
+from studyserver.retries import policy
 from studyserver.retries.policy import GENERATION_MAX_RETRIES, generation_retry_delay
 
 from .models import PHOTO_BACKEND, Kind, Stimulus
@@ -115,11 +115,6 @@ def _flood_batch(sources: list[Path], out_dir: Path, params: list[dict]) -> list
             "timings": {f"{name}_ms": value for name, value in record.timings_ms.items()},
         })
     return results
-
-
-def _content_key(source_bytes: bytes, backend: str, model_version: str, params: dict) -> str:
-    blob = json.dumps({"backend": backend, "model_version": model_version, "params": params}, sort_keys=True)
-    return hashlib.sha256(hashlib.sha256(source_bytes).digest() + blob.encode()).hexdigest()
 
 
 def _save_once(name: str, data: bytes) -> str:
@@ -209,14 +204,14 @@ def _plan(stimulus: Stimulus) -> dict[str, Any] | tuple[Stimulus, dict, str, str
         source_bytes = handle.read()
     if source.kind == Kind.DISTANT:
         # A real flood photo is shown as is: no model, no mask.
-        key = _content_key(source_bytes, PHOTO_BACKEND, "", {})
+        key = content_key(source_bytes, PHOTO_BACKEND, "", {})
         with local_copy(source.image.name) as path:
             result = _save_once(f"treatments/results/{key[:2]}/{key}.jpg", _as_jpeg(path))
         return {"result": result, "mask": "", "backend": PHOTO_BACKEND, "model_version": "",
                 "params": {}, "timings": {}}
     params = {**(stimulus.params or {}), "seed": stimulus.seed}
     backend, model_version, effective = _planned(params)
-    key = _content_key(source_bytes, backend, model_version, effective)
+    key = content_key(source_bytes, backend, model_version, effective)
     result_name, mask_name = f"treatments/results/{key[:2]}/{key}.jpg", f"treatments/masks/{key[:2]}/{key}.png"
     if default_storage.exists(result_name) and default_storage.exists(mask_name):
         return {"result": result_name, "mask": mask_name, "backend": backend, "model_version": model_version,
@@ -262,8 +257,6 @@ def _release(stimulus_id: int, error: Exception) -> None:
     """A companion that failed in someone else's batch goes back to its own task and retries."""
     Stimulus.objects.filter(pk=stimulus_id, status=Stimulus.Status.QUEUED).update(
         started_at=None, task_id="", error=f"{type(error).__name__}: {error}"[:2000])
-    from .services import send_generation_task
-
     transaction.on_commit(lambda: send_generation_task(stimulus_id, countdown=generation_retry_delay(0)))
 
 
@@ -309,3 +302,23 @@ def generate_stimulus(self: Any, stimulus_id: int) -> str:
         )
         return "failed"
     return "generated" if _finish(stimulus_id, outcome) else "superseded"
+
+
+def send_generation_task(stimulus_id: int, countdown: float | None = None) -> bool:
+    """Hand the stimulus' generation task to the broker; a broker that is down is left to the sweep.
+
+    Sending twice is harmless (the task claims the stimulus under a row lock and a second message
+    finds it claimed or done), so the sweep may resend whatever it cannot prove was sent.
+    """
+    try:
+        generate_stimulus.apply_async(args=[stimulus_id], countdown=countdown)
+    except Exception as error:  # noqa: BLE001 (any broker failure: recorded, retried by the sweep)
+        logger.warning("generation of stimulus %s not queued; the sweep will send it: %s", stimulus_id, error)
+        stimulus = Stimulus.objects.filter(pk=stimulus_id).only("sends").first()
+        sends = (stimulus.sends if stimulus else 0) + 1
+        Stimulus.objects.filter(pk=stimulus_id, status=Stimulus.Status.QUEUED).update(
+            sends=sends, send_error=f"{type(error).__name__}: {error}"[:2000],
+            next_attempt_at=policy.next_attempt_at(timezone.now(), sends))
+        return False
+    Stimulus.objects.filter(pk=stimulus_id).update(sends=F("sends") + 1, send_error="", next_attempt_at=None)
+    return True
