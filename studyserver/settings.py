@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "studyserver.quality",
     "studyserver.exports",
     "studyserver.letters",
+    "studyserver.fielding",
     "studyserver.retries",
     "axes",
     # Last: its post_migrate handler syncs the roles once every app's permissions exist.
@@ -358,7 +359,7 @@ QUALITY_MEDIANS_CACHE_SECONDS = env.int("QUALITY_MEDIANS_CACHE_SECONDS", default
 
 # Panel exit redirects; {pid} is replaced by the URL-encoded panel respondent id (and {NAME} by a
 # study's kept entry parameter). The /done/ defaults are the demo's stand-in pages: a study that is
-# not a demo cannot open on them (studies.readiness).
+# not a demo cannot open on them (fielding.readiness).
 PANEL_COMPLETE_URL = env.str("PANEL_COMPLETE_URL", default="/done/complete/?pid={pid}")
 PANEL_SCREENOUT_URL = env.str("PANEL_SCREENOUT_URL", default="/done/screenout/?pid={pid}")
 PANEL_OVERQUOTA_URL = env.str("PANEL_OVERQUOTA_URL", default="/done/overquota/?pid={pid}")

@@ -180,6 +180,14 @@ class AllocationScheme(models.Model):
     def sequence_started(self) -> bool:
         return self.pk is not None and self.slots.exists()
 
+    def version_problem(self, instrument: Instrument) -> str:
+        """Why this scheme cannot randomize participants of ``instrument`` ('' when it can): a
+        scheme stratified on an item needs it among that version's pre-treatment items. Asked by
+        ``Study.move_to_version`` through the study's relation (studies sits below assignment)."""
+        if self.strata != self.Strata.ITEM:
+            return ""
+        return pre_treatment_item_problem(self.strata_item, instrument)
+
     def clean(self) -> None:
         errors: dict[str, str] = {}
         entries = self.arm_ratios if isinstance(self.arm_ratios, list) else None

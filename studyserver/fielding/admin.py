@@ -14,15 +14,17 @@ from django.urls import path, reverse
 from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 
+from studyserver.assignment.services import ensure_scheme
 from studyserver.core.times import shown
 from studyserver.instrument.admin import participant_texts
 from studyserver.instrument.models import InstrumentVersion
 from studyserver.instrument.versions import instrument_problems
+from studyserver.studies.arms import CONTROL_ARM
+from studyserver.studies.exclusions import flag_choices
+from studyserver.studies.models import EXIT_KINDS, Study, StudyVersionChange
+from studyserver.survey.flow import debrief_key
 
-from .arms import CONTROL_ARM
 from .copying import copy_study
-from .exclusions import flag_choices
-from .models import EXIT_KINDS, Study, StudyVersionChange
 from .readiness import BLOCKER, blockers, confirmations, readiness, scheme_for
 
 MOVE_PERMISSION = "studies.change_study_questionnaire"
@@ -260,8 +262,6 @@ class StudyAdmin(admin.ModelAdmin):
         return type(form.__name__, (form,), {"request": request})
 
     def save_model(self, request: HttpRequest, obj: Study, form: Any, change: bool) -> None:
-        from studyserver.assignment.services import ensure_scheme
-
         super().save_model(request, obj, form, change)
         # The scheme exists from the start, so arms, ratios and strata can be seen and changed
         # before anyone is randomized (it freezes at the first draw).
@@ -272,7 +272,6 @@ class StudyAdmin(admin.ModelAdmin):
     @admin.display(description="overview")
     def before_opening(self, study: Study) -> str:
         """Arms, ratios, strata, scope, panel URLs with test links, texts and readiness, in one place."""
-        from studyserver.survey.flow import debrief_key
 
         scheme = scheme_for(study)
         instrument = study.instrument

@@ -12,7 +12,8 @@ from __future__ import annotations
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import transaction
 
-from .models import Study, new_entry_secret
+from studyserver.assignment.models import AllocationScheme
+from studyserver.studies.models import Study, new_entry_secret
 
 # Fields that describe the original study's own life, not its design.
 # The entry secret is the pilot's: a copy shares it with nobody yet (it gets a fresh one), so a
@@ -25,8 +26,6 @@ _SCHEME_NOT_COPIED = frozenset({"id", "study", "created_at", "is_simulation"})
 
 def copy_study(study: Study, *, slug: str, title: str) -> Study:
     """A new closed study configured like ``study`` (every other setting copied field by field)."""
-    from studyserver.assignment.models import AllocationScheme
-
     values = {field.attname: getattr(study, field.attname) for field in Study._meta.concrete_fields
               if field.name not in _STUDY_NOT_COPIED}
     with transaction.atomic():

@@ -16,13 +16,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.db.models import Q
 
-from .arms import CONTROL_ARM
-from .models import EXIT_KINDS, Study, exit_url_problems
+from studyserver.assignment.models import AllocationScheme
+from studyserver.geo.models import District
+from studyserver.instrument.versions import instrument_problems
+from studyserver.studies.arms import CONTROL_ARM
+from studyserver.studies.models import EXIT_KINDS, Study, exit_url_problems
+from studyserver.treatments.models import DISTRICT_KINDS, Kind, Stimulus
+from studyserver.treatments.services import material_coverage
+from studyserver.treatments.weights import TEST_WEIGHT_BACKENDS, generator_uses_test_weights
 
 BLOCKER, CONFIRM, WARNING = "blocker", "confirm", "warning"
-#: Backends of the generator's reference (test) weights, see generator/reference.py.
-TEST_WEIGHT_BACKENDS: tuple[str, ...] = ("reference-sim-tiny", "reference-nonlearned")
 _EXAMPLES = 5
 
 
@@ -33,15 +38,8 @@ class Reason:
     message: str
 
 
-def generator_uses_test_weights() -> bool:
-    """No trained checkpoints configured: the generator falls back to the tiny reference weights."""
-    return not (settings.GENERATOR_MASKER_CHECKPOINT and settings.GENERATOR_PAINTER_CHECKPOINT)
-
-
 def scheme_for(study: Study) -> Any:
     """The study's allocation scheme, or the unsaved default it would get (nothing is created here)."""
-    from studyserver.assignment.models import AllocationScheme
-
     if study.pk is not None:
         scheme = AllocationScheme.objects.filter(study_id=study.pk).first()
         if scheme is not None:
@@ -73,8 +71,6 @@ def confirmations(reasons: list[Reason]) -> list[Reason]:
 
 
 def _scope_reasons(study: Study) -> list[Reason]:
-    from studyserver.geo.models import District
-
     loaded = District.objects.filter(representation_order=study.representation_order).count()
     if not loaded:
         return [Reason("no_districts", BLOCKER, f"No districts of the {study.representation_order} representation "
@@ -91,8 +87,6 @@ def _scope_reasons(study: Study) -> list[Reason]:
 
 def _questionnaire_reasons(study: Study) -> list[Reason]:
     """A real study may not show participants the sample questionnaire's placeholder contacts."""
-    from studyserver.instrument.versions import instrument_problems
-
     return [Reason("placeholder_contacts", BLOCKER, problem)
             for problem in instrument_problems(study.instrument, demo=study.demo)]
 
@@ -177,8 +171,6 @@ def _exit_reasons(study: Study) -> list[Reason]:
 
 
 def _coverage_reasons(study: Study, districts: list[Any]) -> list[Reason]:
-    from studyserver.treatments.services import material_coverage
-
     arms = [arm for arm in scheme_for(study).arms if arm != CONTROL_ARM]
     coverage = material_coverage(districts, include_demo=study.demo)
     missing: dict[str, list[Any]] = {arm: [] for arm in arms}
@@ -215,10 +207,6 @@ def _missing_slots(arm: str, districts: list[Any]) -> str:
 def _weights_reasons(study: Study, districts: list[Any]) -> list[Reason]:
     if study.demo:
         return []
-    from django.db.models import Q
-
-    from studyserver.treatments.models import DISTRICT_KINDS, Kind, Stimulus
-
     slots = Q(source__kind__in=DISTRICT_KINDS, source__district__in=districts)
     slots |= Q(source__kind=Kind.PROVINCIAL_LANDMARK, source__province_code__in={d.province_code for d in districts})
     test_made = Stimulus.objects.filter(slots, status=Stimulus.Status.APPROVED, source__is_demo=False,

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models, transaction
 from django.db.models import F
@@ -278,14 +278,15 @@ class Study(models.Model):
 
     def move_to_version(self, version: InstrumentVersion, user: Any = None) -> StudyVersionChange:
         """Point the study at ``version`` from now on; participants keep the version they started with."""
-        from studyserver.assignment.models import AllocationScheme, pre_treatment_item_problem
-
         with transaction.atomic():
             study = Study.objects.select_for_update().get(pk=self.pk)
             if study.questionnaire_id == version.content_hash:
                 raise ValidationError(f"The study already uses {version}.")
-            scheme = AllocationScheme.objects.filter(study=study, strata=AllocationScheme.Strata.ITEM).first()
-            problem = pre_treatment_item_problem(scheme.strata_item, version.instrument) if scheme else ""
+            try:
+                scheme = study.allocation_scheme  # assignment's, a layer above: reached by the relation
+            except ObjectDoesNotExist:
+                scheme = None
+            problem = scheme.version_problem(version.instrument) if scheme is not None else ""
             if problem:
                 # Newcomers would all fall in a "missing" stratum: randomization would lose its strata.
                 raise ValidationError(f"The allocation scheme stratifies on {scheme.strata_item!r}, but in "
@@ -443,9 +444,7 @@ class Study(models.Model):
         """True when the study has randomized as many participants as its quota allows."""
         if self.assignment_quota is None:
             return False
-        from studyserver.assignment.models import Assignment
-
-        return Assignment.objects.filter(study=self).count() >= self.assignment_quota
+        return self.assignments.count() >= self.assignment_quota  # assignment's rows, by the relation
 
     def record_decline(self) -> None:
         Study.objects.filter(pk=self.pk).update(declined_count=F("declined_count") + 1)

@@ -7,9 +7,9 @@ from django.core.exceptions import ValidationError
 from django.utils.html import escape
 
 from studyserver.assignment.services import ensure_scheme
+from studyserver.fielding import readiness as ready
 from studyserver.geo.models import District
 from studyserver.instrument.definition import get_instrument
-from studyserver.studies import readiness as ready
 from studyserver.studies.models import Study
 from studyserver.treatments.models import Stimulus
 from tests.support.instrument import version_with_real_contacts
@@ -126,12 +126,11 @@ def test_copying_needs_its_permission(client, django_user_model):
 def test_seed_demo_loads_the_repository_questionnaire(monkeypatch):
     from django.core.management import call_command
 
-    from studyserver.geo import reference as geo_reference
-    from studyserver.treatments import demo
+    from studyserver.fielding.management.commands import seed_demo
 
     # Districts and images have their own tests; this one is about the study's questionnaire.
-    monkeypatch.setattr(geo_reference, "load_reference_districts", lambda *args, **kwargs: None)
-    monkeypatch.setattr(demo, "seed_demo_stimuli", lambda *args, **kwargs: None)
+    monkeypatch.setattr(seed_demo, "load_reference_districts", lambda *args, **kwargs: None)
+    monkeypatch.setattr(seed_demo, "seed_demo_stimuli", lambda *args, **kwargs: None)
     call_command("seed_demo", "--no-admin")
     call_command("seed_demo", "--no-admin")  # idempotent
     study = Study.objects.get(slug="demo")
@@ -474,7 +473,7 @@ def test_signed_entry_links_command_writes_links_that_the_study_accepts(tmp_path
 
 @pytest.mark.django_db
 def test_a_copy_gets_its_own_secret_and_the_pilots_signed_link_does_not_open_it(client):
-    from studyserver.studies.copying import copy_study
+    from studyserver.fielding.copying import copy_study
 
     wave1 = Study.objects.create(slug="wave1", title="Wave 1", is_open=True, require_signed_entry=True)
     wave2 = copy_study(wave1, slug="wave2", title="Wave 2")

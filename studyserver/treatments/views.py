@@ -128,7 +128,7 @@ def review_queue(request: HttpRequest, admin_site: Any) -> HttpResponse:
         return redirect(reverse("admin:treatments_review_queue"))
     queue = list(services.review_queue()[:50])
     context = _admin_context(request, admin_site, "Review queue")
-    from studyserver.studies.readiness import TEST_WEIGHT_BACKENDS, generator_uses_test_weights
+    from .weights import TEST_WEIGHT_BACKENDS, generator_uses_test_weights
 
     context.update({"queue": queue, "total": services.review_queue().count(),
                     "queued": Stimulus.objects.filter(status=Stimulus.Status.QUEUED).count(),

@@ -15,7 +15,12 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from studyserver.assignment.services import ensure_scheme
+from studyserver.geo.reference import load_reference_districts
+from studyserver.instrument.definition import InstrumentError
+from studyserver.instrument.versions import store_version
 from studyserver.studies.models import Study
+from studyserver.treatments.demo import seed_demo_stimuli
 
 DEMO_SLUG = "demo"
 # The order in force since the April 2025 election (343 districts, boundaries in fed_2023.geojson).
@@ -32,12 +37,6 @@ class Command(BaseCommand):
         parser.add_argument("--no-admin", action="store_true", help="Do not create the admin/admin demo account.")
 
     def handle(self, *args, **options):
-        from studyserver.assignment.services import ensure_scheme
-        from studyserver.geo.reference import load_reference_districts
-        from studyserver.instrument.definition import InstrumentError
-        from studyserver.instrument.versions import store_version
-        from studyserver.treatments.demo import seed_demo_stimuli
-
         data_dir = settings.FLOODLIGHT_REFERENCE_DATA
         if not data_dir or not os.path.isdir(data_dir):
             raise CommandError(

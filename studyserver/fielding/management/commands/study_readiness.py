@@ -10,8 +10,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from studyserver.fielding.readiness import BLOCKER, CONFIRM, blockers, confirmations, readiness
 from studyserver.studies.models import Study
-from studyserver.studies.readiness import BLOCKER, CONFIRM, blockers, confirmations, readiness
 
 
 class Command(BaseCommand):

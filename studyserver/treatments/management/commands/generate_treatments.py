@@ -43,7 +43,7 @@ def default_representation_order() -> str:
 
 def test_weights_warnings() -> list[str]:
     """A warning when real (non-DEMO) photos would be flooded by the tiny reference weights."""
-    from studyserver.studies.readiness import generator_uses_test_weights
+    from studyserver.treatments.weights import generator_uses_test_weights
 
     if generator_uses_test_weights() and SourcePhoto.objects.filter(is_demo=False).exists():
         return ["No trained weights are configured (GENERATOR_MASKER_CHECKPOINT / GENERATOR_PAINTER_CHECKPOINT): "
