@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -29,9 +33,9 @@ DATABASE_PREFIX = "db:"
 def read_export(path: str | Path) -> pd.DataFrame:
     """Read a CSV, XLSX, DTA or Parquet export (one row per participant), or ``db:SLUG``.
 
-    ``db:SLUG`` builds the same export straight from the study's database through the platform's
-    export code (``DJANGO_SETTINGS_MODULE``/``DATABASE_URL`` as for ``manage.py``); it never
-    includes personal data. Django is imported only then: the library itself does not need it.
+    ``db:SLUG`` builds the same export from the study's database with the platform's
+    ``export_responses`` command (``DJANGO_SETTINGS_MODULE``/``DATABASE_URL`` as for
+    ``manage.py``); it never includes personal data.
     """
     if isinstance(path, str) and path.startswith(DATABASE_PREFIX):
         return read_database_export(path[len(DATABASE_PREFIX):])
@@ -59,23 +63,25 @@ def read_export(path: str | Path) -> pd.DataFrame:
 
 
 def read_database_export(study_slug: str) -> pd.DataFrame:
-    """The export of study ``study_slug`` built from the database (personal data excluded)."""
-    import os
+    """The export of study ``study_slug`` built from the database (personal data excluded).
 
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "studyserver.settings")
-    try:
-        import django
-
-        django.setup()
-        from studyserver.exports.export import build_export
-        from studyserver.studies.models import Study
-    except ImportError as error:
-        raise ExportError(f"reading db:{study_slug} needs the studyserver package installed ({error})") from error
-    study = Study.objects.filter(slug=study_slug).first()
-    if study is None:
-        known = ", ".join(Study.objects.order_by("slug").values_list("slug", flat=True)) or "none"
-        raise ExportError(f"no study {study_slug!r} in the database (studies: {known})")
-    return build_export(study, include_personal=False)
+    Through the platform's command line (``django-admin export_responses``, logged like any
+    export), not its code: the analysis library imports nothing of studyserver or Django.
+    """
+    env = {**os.environ}
+    env.setdefault("DJANGO_SETTINGS_MODULE", "studyserver.settings")
+    with tempfile.TemporaryDirectory(prefix="floodlight-analysis-") as scratch:
+        out = Path(scratch) / "export.parquet"
+        command = [sys.executable, "-m", "django", "export_responses", "--study", study_slug,
+                   "--format", "parquet", "--out", str(out)]
+        try:
+            done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+        except OSError as error:
+            raise ExportError(f"reading db:{study_slug}: could not run export_responses ({error})") from error
+        if done.returncode != 0 or not out.exists():
+            reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            raise ExportError(f"reading db:{study_slug} needs the studyserver package and its database: {reason}")
+        return read_export(out)
 
 
 def _coerce_numeric(frame: pd.DataFrame) -> pd.DataFrame:
