@@ -8,6 +8,8 @@ runs a model, so these live apart from :mod:`generator.pipeline`: the web image 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -56,3 +58,16 @@ class FloodParams:
         if "threshold" in data:
             data["threshold"] = float(data["threshold"])
         return cls(**data)
+
+
+def content_key(source_bytes: bytes, backend: str, model_version: str, params: Mapping[str, Any],
+                **more: Any) -> str:
+    """The content key of a generated image (hex SHA-256): the source's bytes, the backend, the
+    model version and the parameters (and ``more`` fields, e.g. a record version). The same
+    request gives the same key anywhere, so a stored result is found without running a model:
+    the generator's output cache and the platform's stored stimuli both name files by it."""
+    digest = hashlib.sha256(hashlib.sha256(source_bytes).digest())
+    digest.update(json.dumps({"backend": backend, "model_version": model_version,
+                              "params": dict(params), **more}, sort_keys=True).encode())
+    return digest.hexdigest()
+

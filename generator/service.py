@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 import io
 import json
 import os
@@ -41,7 +40,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from generator.params import FloodParams
+from generator.params import FloodParams, content_key
 from generator.pipeline import FloodOutput, FloodPipeline, PipelineOptions
 
 JPEG_QUALITY = 92
@@ -146,13 +145,8 @@ def effective_params(params: FloodParams, pipeline: FloodPipeline) -> dict[str, 
 
 
 def cache_key(source_bytes: bytes, backend: str, model_version: str, params: Mapping[str, Any]) -> str:
-    """SHA-256 of the source's bytes + backend + model version + parameters (hex)."""
-    digest = hashlib.sha256()
-    digest.update(hashlib.sha256(source_bytes).digest())
-    digest.update(json.dumps({"backend": backend, "model_version": model_version,
-                              "params": dict(params), "record_version": RECORD_VERSION},
-                             sort_keys=True).encode())
-    return digest.hexdigest()
+    """The content key (:func:`generator.params.content_key`) of a record of this format."""
+    return content_key(source_bytes, backend, model_version, params, record_version=RECORD_VERSION)
 
 
 def _safe_stem(path: Path) -> str:

@@ -31,6 +31,8 @@ from pyproj.exceptions import CRSError
 from shapely.geometry import shape
 from shapely.validation import explain_validity
 
+from studyserver.core.geometry import great_circle_km
+
 from .postal import PROVINCE_BY_SGC_CODE, PROVINCE_NAMES, PROVINCES_BY_FIRST_LETTER
 
 WGS84 = CRS.from_epsg(4326)
@@ -596,7 +598,7 @@ def read_fsa_centroids(source: str | os.PathLike[str], progress: Progress = _qui
                   if lat is not None and lon is not None]
         lat = sum(p[0] for p in places) / len(places) if places else None
         lon = sum(p[1] for p in places) / len(places) if places else None
-        spread = max((_haversine_km(lat, lon, p[0], p[1]) for p in places), default=0.0) if places else 0.0
+        spread = max((great_circle_km(lat, lon, p[0], p[1]) for p in places), default=0.0) if places else 0.0
         accuracies = [a for a in (_int(r.get("accuracy")) for r in group) if a is not None]
         records[fsa] = FsaRecord(
             fsa=fsa,
@@ -611,15 +613,6 @@ def read_fsa_centroids(source: str | os.PathLike[str], progress: Progress = _qui
         raise DistrictSourceError(f"{source}: no Canadian FSA rows found")
     progress(f"read {len(records)} FSA centroids")
     return sorted(records.values(), key=lambda r: r.fsa)
-
-
-def _haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    import math
-
-    phi1, phi2 = math.radians(lat1), math.radians(lat2)
-    dphi, dlambda = phi2 - phi1, math.radians(lon2 - lon1)
-    a = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlambda / 2) ** 2
-    return 2 * 6371.0088 * math.asin(math.sqrt(min(1.0, a)))
 
 
 def _float(value: object) -> float | None:

@@ -18,6 +18,8 @@ import numpy as np
 import shapely
 from django.core.cache import cache
 
+from studyserver.core.geometry import great_circle_km
+
 from .models import District, FsaBoundary, FsaPlacement, PostalArea
 
 MAX_PLACES = 3  # nearby place names shown per candidate
@@ -110,7 +112,7 @@ def nearby_places(placement: FsaPlacement, fed_codes: Sequence[str], order: str)
         largest = max(candidates, key=lambda c: c["score"]) if candidates else None
         home = decided or (largest["fed_code"] if largest and largest["score"] >= 0.5 else "")
         if home in wanted:
-            located.append((_km(placement.lat, placement.lon, lat, lon), fsa, home))
+            located.append((great_circle_km(placement.lat, placement.lon, lat, lon), fsa, home))
     located.sort()
     names = dict(PostalArea.objects.filter(fsa__in=[fsa for _d, fsa, _h in located[:200]]).values_list(
         "fsa", "place_name"))
@@ -127,11 +129,6 @@ def nearby_places(placement: FsaPlacement, fed_codes: Sequence[str], order: str)
 def _short_place(name: str) -> str:
     text = name.replace(" / ", ", ").strip()
     return text if len(text) <= 60 else text[:59].rstrip(", ") + "…"
-
-
-def _km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    x = math.radians(lon2 - lon1) * math.cos(math.radians((lat1 + lat2) / 2))
-    return 6371.0 * math.hypot(x, math.radians(lat2 - lat1))
 
 
 # --- the map ----------------------------------------------------------------------------------
