@@ -229,7 +229,7 @@ def ready_exit_problems(template: str) -> list[str]:
 
 
 def test_a_quota_of_zero_and_a_negative_one_get_the_same_message(db):
-    from studyserver.studies.admin import StudyForm
+    from studyserver.fielding.admin import StudyForm
 
     study = _study()
     messages = [StudyForm(data=_form_data(study, assignment_quota=quota)).errors["assignment_quota"]
