@@ -10,17 +10,9 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from studyserver.quality.services import assess_study, counts_by_arm
+from studyserver.treatments.services import study_arms
 
 ARM_STAGES: tuple[str, ...] = ("assigned", "exposed", "completed", "attrited", "abandoned", "withdrawn")
-
-
-def study_arms(study: Any) -> list[str]:
-    """The study's arms in their configured order (the default five when no scheme exists yet)."""
-    from studyserver.assignment.models import AllocationScheme
-    from studyserver.studies.arms import ARMS
-
-    scheme = AllocationScheme.objects.filter(study=study).first()
-    return list(scheme.arms) if scheme is not None else list(ARMS)
 
 
 def funnel(study: Any) -> dict[str, Any]:
@@ -65,7 +57,7 @@ def funnel(study: Any) -> dict[str, Any]:
         .values("screenout_reason", "screenout_detail").annotate(n=Count("pk"))
         .order_by("screenout_reason", "screenout_detail")
     }
-    arms = study_arms(study)
+    arms = list(study_arms(study))
     per_arm = {stage: dict.fromkeys(arms, 0) for stage in ARM_STAGES}
     rows = (
         Assignment.objects.filter(study=study).values("arm").order_by("arm").annotate(

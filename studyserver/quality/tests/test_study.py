@@ -132,7 +132,7 @@ def test_the_funnel_and_the_command_count_each_flag_by_arm(db):
 def test_readiness_and_the_admin_say_what_opening_freezes(admin_client):
     from django.utils import timezone
 
-    from studyserver.studies.readiness import readiness
+    from studyserver.fielding.readiness import readiness
 
     study = make_study(demo=True, exclusion_flags=["honeypot", "too_fast"])
     assert "honeypot, too_fast" in {r.code: r.message for r in readiness(study)}["exclusions"]

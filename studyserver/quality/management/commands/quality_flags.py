@@ -11,10 +11,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from studyserver.exports.funnel import study_arms
 from studyserver.quality.flags import FLAGS
 from studyserver.quality.services import assess_study, counts_by_arm, store_study
 from studyserver.studies.models import Study
+from studyserver.treatments.services import study_arms
 
 
 class Command(BaseCommand):
