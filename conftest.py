@@ -26,18 +26,27 @@ def geo2013(_reference_2013_loaded, django_db_blocker, request):
     request.getfixturevalue("db")
 
 
-@pytest.fixture(scope="session")
-def _reference_2023_loaded(django_db_setup, django_db_blocker):
-    with django_db_blocker.unblock():
-        load_reference_districts("2023")
-
-
 @pytest.fixture
-def geo2023(_reference_2023_loaded, django_db_blocker, request):
-    """The real 2023 districts (boundaries, adults per district) and FSA candidates, like ``geo2013``."""
-    with django_db_blocker.unblock():
-        load_reference_districts("2023")
-    request.getfixturevalue("db")
+def geo2023(request):
+    """The real 2023 districts (boundaries, adults per district) and FSA candidates.
+
+    Loaded inside the test (rolled back after it, or flushed after a transactional test), never
+    left committed like ``geo2013``: other apps' tests create 2023 districts of their own. About
+    10 s a test when the FSA polygons are already there.
+    """
+    request.getfixturevalue("transactional_db" if "transactional_db" in request.fixturenames else "db")
+    load_reference_districts("2023")
+
+
+def pytest_collection_modifyitems(items):
+    """A test using geo2013/geo2023 uses the database: say so at collection (the fixtures ask for ``db``
+    only once the districts are loaded), or pytest-django sets no test database up for a run made
+    only of such tests. Appended last, so ``db`` still starts after the districts are committed."""
+    for item in items:
+        names = getattr(item, "fixturenames", None)
+        if names is not None and {"geo2013", "geo2023"} & set(names) and not {
+                "db", "transactional_db", "live_server"} & set(names):
+            names.append("db")
 
 
 @pytest.fixture(autouse=True)
