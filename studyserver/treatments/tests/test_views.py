@@ -282,31 +282,32 @@ def test_a_validation_error_keeps_the_chosen_photo(staff_client, districts, medi
 def test_photo_forms_default_to_the_studys_order_and_refuse_one_no_study_uses(staff_client, media):
     from studyserver.geo.models import District
 
-    # New Brunswick's 13001 exists in both orders, as two different ridings.
-    for order, name in (("2013", "Acadie—Bathurst"), ("2023", "Acadie—Bathurst (2023)")):
+    # Like New Brunswick's 13001 in 2013 and 2023: one code, two ridings (made-up orders: the
+    # reference ones may be committed by another test).
+    for order, name in (("2098", "Acadie—Bathurst"), ("2099", "Acadie—Bathurst (later)")):
         District.objects.create(representation_order=order, fed_code="13001", name_en=name, name_fr=name,
                                 province_code="NB")
-    Study.objects.create(slug="on-2013", title="Comparison", representation_order="2013")
+    Study.objects.create(slug="comparison", title="Comparison", representation_order="2098")
     for url in (reverse("admin:treatments_bulk_upload"), reverse("admin:treatments_sourcephoto_add"),
                 reverse("admin:treatments_streetview")):
         context = staff_client.get(url).context
         form = context["adminform"].form if "adminform" in context else context["form"]
-        assert form["representation_order"].value() == "2013", url  # the study's, not 2023
+        assert form["representation_order"].value() == "2098", url  # the study's, not the other
 
     archive = make_zip(["a.png,house,13001,,Bathurst,Bathurst"], {"a.png": png_bytes(1)})
     response = staff_client.post(reverse("admin:treatments_bulk_upload"),
-                                 {"archive": archive, "representation_order": "2023"})
-    assert response.status_code == 400 and "No study uses the 2023 representation order" in response.content.decode()
+                                 {"archive": archive, "representation_order": "2099"})
+    assert response.status_code == 400 and "No study uses the 2099 representation order" in response.content.decode()
     image = io.BytesIO(png_bytes(2))
     image.name = "house.png"
     response = staff_client.post(reverse("admin:treatments_sourcephoto_add"), {
-        "kind": "house", "representation_order": "2023", "fed_code": "13001", "province_code": "",
+        "kind": "house", "representation_order": "2099", "fed_code": "13001", "province_code": "",
         "place_name_en": "Bathurst", "place_name_fr": "Bathurst", "image": image, "credit": "me"})
-    assert response.status_code == 200 and "No study uses the 2023 representation order" in response.content.decode()
+    assert response.status_code == 200 and "No study uses the 2099 representation order" in response.content.decode()
     assert not SourcePhoto.objects.exists()
 
     archive = make_zip(["a.png,house,13001,,Bathurst,Bathurst"], {"a.png": png_bytes(1)})
     response = staff_client.post(reverse("admin:treatments_bulk_upload"),
-                                 {"archive": archive, "representation_order": "2013"})
+                                 {"archive": archive, "representation_order": "2098"})
     assert response.status_code == 302
-    assert SourcePhoto.objects.get().district.representation_order == "2013"
+    assert SourcePhoto.objects.get().district.representation_order == "2098"
