@@ -114,14 +114,19 @@ def test_empty_study_has_the_columns():
     assert frame.empty and list(frame.columns) == export_columns()
 
 
-def test_the_analysis_reads_the_database_through_the_export_code(study_with_people):
+@pytest.mark.django_db(transaction=True)
+def test_the_analysis_reads_the_database_through_the_export_code(study_with_people, monkeypatch):
     from analysis.io import ExportError, read_export
 
+    # db:SLUG runs export_responses in a process of its own: it must see this test's database
+    # (committed rows, hence transaction=True), not the one DATABASE_URL names outside the tests.
+    database = connection.settings_dict
+    monkeypatch.setenv("DATABASE_URL", "postgres://{USER}@{HOST}:{PORT}/{NAME}".format(**database))
     study, treated, control, screened = study_with_people
     frame = read_export(f"db:{study.slug}")
     expected = build_export(study)
     assert list(frame.columns) == list(expected.columns) and len(frame) == 3
     assert "email" not in frame.columns and "panel_id" not in frame.columns
     assert set(frame["participant_id"]) == {str(p.pk) for p in (treated, control, screened)}
-    with pytest.raises(ExportError, match="no study 'nope'.*flood-test"):
+    with pytest.raises(ExportError, match="No study 'nope'.*flood-test"):
         read_export("db:nope")
