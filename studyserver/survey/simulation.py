@@ -61,7 +61,8 @@ class _Browser:
 
 
 def _new_browser(rng: random.Random, address: str | None = None, user_agent: str | None = None) -> _Browser:
-    address = address or f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+    # Public addresses (23.0.0.0/8), as real participants have: a private one is never hashed.
+    address = address or f"23.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
     user_agent = user_agent or rng.choice(_USER_AGENTS)
     return _Browser(Client(HTTP_HOST="localhost", REMOTE_ADDR=address, HTTP_USER_AGENT=user_agent), address, user_agent)
 

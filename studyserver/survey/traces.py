@@ -5,9 +5,11 @@ turns them into flags; this app never imports it).
   panel ids;
 * a keyed hash (HMAC with ``SECRET_KEY``) of the address and user agent at consent: the address
   (behind TRUSTED_PROXY_COUNT proxies, the one the outermost saw, as for the login throttle) is
-  never stored, and the hash is useless without the key;
-* a honeypot field on every questionnaire page, invisible to people and to screen readers
-  (``survey/_honeypot.html``): a value in it means a script filled every field it found.
+  never stored, and the hash is useless without the key. Only a public (globally routable)
+  address is hashed: a private, loopback or reserved one is the study's own network or a
+  misconfigured proxy count, shared by everyone, and would make every participant a duplicate;
+* a honeypot field on every questionnaire page, not rendered for people and hidden from screen
+  readers (``survey/_honeypot.html``): a value in it means a script filled every field it found.
 
 Nothing here changes what the participant sees or where they go.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import secrets
 from collections.abc import Mapping
 
@@ -32,9 +35,17 @@ BROWSER_COOKIE_MAX_AGE = 365 * 24 * 3600
 HONEYPOT_FIELD = "website"
 
 
+def is_public_address(address: str) -> bool:
+    """Whether ``address`` is a globally routable IP address (not private, loopback or reserved)."""
+    try:
+        return ipaddress.ip_address(address.strip()).is_global
+    except ValueError:
+        return False
+
+
 def network_digest(study_slug: str, address: str, user_agent: str) -> str:
-    """The keyed hash of address + user agent within a study (empty when neither is known)."""
-    if not address and not user_agent:
+    """The keyed hash of address + user agent within a study; empty unless the address is public."""
+    if not is_public_address(address):
         return ""
     message = f"{study_slug}\n{address.strip()}\n{user_agent.strip()}".encode()
     return hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).hexdigest()

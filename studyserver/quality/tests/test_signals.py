@@ -13,10 +13,11 @@ from studyserver.quality.models import ParticipantQuality
 from studyserver.quality.services import assess_study
 from studyserver.survey.models import Participant
 from studyserver.survey.tests.conftest import YUKON, Respondent, make_study
-from studyserver.survey.traces import BROWSER_COOKIE, HONEYPOT_FIELD
+from studyserver.survey.traces import BROWSER_COOKIE, HONEYPOT_FIELD, network_digest
 
 pytestmark = pytest.mark.django_db
-ADDRESS, AGENT = "203.0.113.7", "Mozilla/5.0 (test)"
+# Public addresses: only those are hashed (203.0.113.0/24 and other documentation ranges are not).
+ADDRESS, AGENT = "23.19.7.7", "Mozilla/5.0 (test)"
 
 
 def _placed(study, panel_id: str, client: Client | None = None) -> Respondent:
@@ -31,12 +32,13 @@ def _placed(study, panel_id: str, client: Client | None = None) -> Respondent:
 def test_the_honeypot_is_hidden_from_people_screen_readers_and_the_keyboard(yukon):
     respondent = _placed(make_study(), "P-1")
     page = respondent.get(respondent.current_step()).content.decode()
-    trap = re.search(r'<div class="hp-field" aria-hidden="true">.*?</div>', page, re.S)
+    trap = re.search(r'<div class="hp-field" hidden aria-hidden="true">.*?</div>', page, re.S)
     assert trap is not None
     assert f'name="{HONEYPOT_FIELD}"' in trap.group(0) and 'tabindex="-1"' in trap.group(0)
     assert 'autocomplete="off"' in trap.group(0) and 'value=""' in trap.group(0)
     css = (settings.BASE_DIR / "templates" / "static" / "floodlight.css").read_text(encoding="utf-8")
-    assert re.search(r"\.hp-field \{[^}]*left: -10000px", css)
+    # Not rendered at all (off-screen is not enough: browsers' form fillers fill what is laid out).
+    assert re.search(r"\.hp-field \{[^}]*display: none", css)
 
 
 def test_a_filled_honeypot_is_recorded_and_the_participant_goes_on_untold(yukon):
@@ -62,9 +64,9 @@ def test_the_browser_cookie_and_keyed_network_hash_find_a_second_panel_id(yukon)
     # The same browser under another panel id (its session names the newest participant).
     people["P-2"] = _placed(study, "P-2", client=first.client).participant
     people["P-3"] = _placed(study, "P-3").participant  # a fresh browser (no cookie), same address and agent
-    people["P-4"] = _placed(study, "P-4", client=Client(REMOTE_ADDR="198.51.100.9", HTTP_USER_AGENT=AGENT)).participant
+    people["P-4"] = _placed(study, "P-4", client=Client(REMOTE_ADDR="23.19.7.9", HTTP_USER_AGENT=AGENT)).participant
     assert people["P-2"].browser_id == people["P-1"].browser_id != people["P-3"].browser_id
-    assert people["P-3"].network_hash == people["P-1"].network_hash != people["P-4"].network_hash
+    assert people["P-3"].network_hash == people["P-1"].network_hash != people["P-4"].network_hash != ""
     stored = Participant.objects.filter(study=study).values_list("browser_id", "network_hash")
     assert not any(ADDRESS in value for row in stored for value in row)  # the address itself is nowhere
     flags = assess_study(study)
@@ -81,3 +83,14 @@ def test_flags_are_recorded_when_a_participant_completes(yukon, django_capture_o
     # and a test client answers every page within milliseconds.
     assert record.flags == "straight_lining;too_fast"
     assert respondent.post("debrief", {}).status_code == 302  # and is sent back to the panel all the same
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "10.1.2.3", "192.168.0.4", "172.16.5.5", "::1",
+                                     "fd00::1", "203.0.113.7", "", "not-an-address"])
+def test_only_a_public_address_is_hashed(address):
+    # A loopback, private or reserved address is shared by everyone behind it (the study's own
+    # network, a proxy count set too low): hashing it would make every participant a duplicate.
+    assert network_digest("flood", address, AGENT) == ""
+    public = network_digest("flood", "23.19.7.7", AGENT)
+    assert len(public) == 64 and public != network_digest("flood", "23.19.7.9", AGENT)
+    assert network_digest("flood", "2600:1f18::1", AGENT) != ""
