@@ -1,27 +1,68 @@
-"""The fast rendering of radio groups is the markup Django's widget templates produce, and a
-questionnaire page reads the participant's pages once."""
+"""The questions' markup (rendered by survey/_field.html through Django's form API): what the
+participant pages rely on, on every page in both languages; and a questionnaire page reads the
+participant's pages once."""
 
 from __future__ import annotations
 
+import copy
+from html.parser import HTMLParser
+from pathlib import Path
+
 import pytest
+import yaml
+from django.conf import settings
 from django.db import connection
-from django.template import Context, Template
+from django.template.loader import render_to_string
 from django.test.utils import CaptureQueriesContext
 
-from studyserver.instrument.definition import get_instrument
-from studyserver.survey.forms import InstrumentPageForm, radio_options_html
+from studyserver.instrument.definition import get_instrument, parse_instrument
+from studyserver.survey.forms import InstrumentPageForm
 
 from .conftest import Respondent, make_study
 
-# The loop _field.html ran before: one widget template per option.
-DJANGO_LOOP = Template(
-    '{% for radio in field %}\n    <div class="option">{{ radio.tag }}<label for="{{ radio.id_for_label }}">'
-    '{{ radio.choice_label }}</label></div>\n  {% endfor %}'
-)
+
+class Element:
+    def __init__(self, tag: str, attrs: dict[str, str | None], parent: Element | None) -> None:
+        self.tag, self.attrs, self.parent, self.text = tag, attrs, parent, ""
+
+    def ancestor(self, tag: str) -> Element | None:
+        node = self.parent
+        while node is not None and node.tag != tag:
+            node = node.parent
+        return node
 
 
-def _forms(page, language: str):
-    instrument = get_instrument()
+class Elements(HTMLParser):
+    """Every element of a page, with its attributes (unescaped) and its text (its children's too)."""
+
+    VOID = {"input", "meta", "link", "br", "img"}
+
+    def __init__(self, html: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.all: list[Element] = []
+        self.open: list[Element] = []
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        element = Element(tag, dict(attrs), self.open[-1] if self.open else None)
+        self.all.append(element)
+        if tag not in self.VOID:
+            self.open.append(element)
+
+    def handle_endtag(self, tag):
+        while self.open and self.open.pop().tag != tag:
+            pass
+
+    def handle_data(self, data):
+        for element in self.open:
+            element.text += data
+
+    def find(self, tag: str, **attrs: str) -> list[Element]:
+        return [e for e in self.all if e.tag == tag and all(e.attrs.get(k) == v for k, v in attrs.items())]
+
+
+def _forms(page, language: str, instrument=None):
+    instrument = instrument or get_instrument()
     everything_visible = {item.code: 1 for p in instrument.pages for item in p.items}
     kwargs = {"page": page, "instrument": instrument, "language": language,
               "earlier_answers": everything_visible, "province_code": "QC"}
@@ -36,36 +77,81 @@ def _forms(page, language: str):
     yield chosen
 
 
+def _page(form, language: str) -> Elements:
+    texts = {key: text.get(language) for key, text in form.instrument.texts.items()}
+    return Elements(render_to_string("survey/page.html", {
+        "form": form, "page": form.page, "title": form.page.title.get(language), "t": texts,
+        "lang": language, "honeypot_field": "website"}))
+
+
 @pytest.mark.parametrize("language", ["en", "fr"])
-def test_radio_groups_render_exactly_as_django_widgets_do(language):
-    compared = 0
+def test_every_question_is_labelled_and_its_errors_are_announced(language):
+    checked = with_errors = 0
     for page in get_instrument().pages:
         for form in _forms(page, language):
-            for row in form.rows():
-                if row["grouped"]:
-                    assert radio_options_html(row["field"]) == DJANGO_LOOP.render(Context({"field": row["field"]}))
-                    compared += 1
-    assert compared > 50
+            html = _page(form, language)
+            ids = {e.attrs["id"] for e in html.all if e.attrs.get("id")}
+            for item in form.items:
+                field = form[item.code]
+                inputs = html.find("input", name=item.code)
+                assert inputs, item.code
+                for element in inputs:
+                    labels = html.find("label", **{"for": element.attrs["id"]})
+                    assert len(labels) == 1, (item.code, element.attrs)
+                    assert ("required" in element.attrs) == (item.required and item.type != "checkbox")
+                    assert (element.attrs.get("aria-invalid") == "true") == bool(field.errors)
+                    if field.errors and not field.field.widget.use_fieldset:
+                        assert f"{field.auto_id}_error" in element.attrs["aria-describedby"].split()
+                if item.type in {"choice", "scale", "yesno"}:
+                    fieldset = inputs[0].ancestor("fieldset")
+                    assert fieldset is not None and all(e.ancestor("fieldset") is fieldset for e in inputs)
+                    legend = next(e for e in html.find("legend") if e.parent is fieldset)
+                    assert legend.text.startswith(item.text.get(language))
+                    assert [html.find("label", **{"for": e.attrs["id"]})[0].text for e in inputs] == [
+                        option.text.get(language) for option in item.options_for("QC")]
+                    described = fieldset.attrs.get("aria-describedby")
+                else:
+                    label = html.find("label", **{"for": inputs[0].attrs["id"]})[0]
+                    assert label.text.startswith(item.text.get(language))
+                    described = inputs[0].attrs.get("aria-describedby")
+                if field.errors:  # the error is shown, and what the field is described by exists
+                    error = html.find("p", id=f"{field.auto_id}_error")
+                    assert [e.text for e in error] == list(field.errors)
+                    assert described and set(described.split()) <= ids, (item.code, described)
+                    with_errors += 1
+                checked += 1
+    assert checked > 150 and with_errors > 30
 
 
-# How page.html rendered its questions before (survey/_field.html, kept as the reference markup).
-TEMPLATE_LOOP = Template(
-    '{% for row in form.rows %}{% include "survey/_field.html" with field=row.field item=row.item '
-    'grouped=row.grouped options=row.options %}{% endfor %}'
-)
+HOSTILE = '<script>alert(1)</script>"=HYPERLINK("http://x","y")'
 
 
 @pytest.mark.parametrize("language", ["en", "fr"])
-def test_questions_render_exactly_as_the_field_template_does(language):
-    instrument = get_instrument()
-    texts = {key: text.get(language) for key, text in instrument.texts.items()}
-    compared = 0
+def test_instrument_texts_and_typed_answers_are_escaped(language):
+    document = yaml.safe_load(Path(settings.FLOODLIGHT_INSTRUMENT).read_text(encoding="utf-8"))
+    hostile = copy.deepcopy(document)
+    for page in hostile["pages"]:
+        for item in page["items"]:
+            item["text"] = {"en": HOSTILE + " en", "fr": HOSTILE + " fr"}
+    hostile["option_sets"]["agree5"][0].update(en=HOSTILE, fr=HOSTILE)
+    instrument = parse_instrument(hostile)
+    seen = 0
     for page in instrument.pages:
-        for form in _forms(page, language):
-            expected = TEMPLATE_LOOP.render(Context({"form": form, "t": texts}))
-            assert "".join(row["html"] for row in form.rows()) == expected, page.key
-            compared += 1
-    assert compared == 4 * len(instrument.pages)
+        typed = {item.code: HOSTILE for item in page.items if item.type in {"text", "email", "integer"}}
+        form = InstrumentPageForm(typed, page=page, instrument=instrument, language=language,
+                                  earlier_answers={}, province_code="QC")
+        form.is_valid()
+        raw = render_to_string("survey/page.html", {"form": form, "page": page, "t": {}, "honeypot_field": "website"})
+        assert "<script>" not in raw and '"=HYPERLINK(' not in raw
+        html = Elements(raw)
+        assert not html.find("script")
+        for code in typed:  # the typed text comes back as the value, character for character
+            assert [e.attrs["value"] for e in html.find("input", name=code)] == [HOSTILE]
+        texts = [e.text for e in html.all if e.tag in {"label", "legend"}]
+        # the question (in the page's language) and the option come back as written
+        assert all(text == HOSTILE or text.startswith(f"{HOSTILE} {language}") for text in texts if "HYPERLINK" in text)
+        seen += sum(HOSTILE in text for text in texts)
+    assert seen > 20
 
 
 @pytest.mark.django_db
