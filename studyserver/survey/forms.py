@@ -85,9 +85,9 @@ class InstrumentPageForm(forms.Form):
     Each question renders with ``{{ field.as_field_group }}`` (see :class:`QuestionField`)."""
 
     bound_field_class = QuestionField
-    # Jinja2 (Django's form renderer for it): a page has up to a hundred radio options, and with
-    # the template language's per-include cost the questions took three times as long to render
-    # (about 3 ms more on a long page), costing more than the issue's 10 % of throughput.
+    # Django's Jinja2 renderer: a page has up to a hundred radio options, and with the template
+    # language's per-include cost the longest page's questions took 4.8 ms to render instead of the
+    # hand-built markup's 1.4 ms; with Jinja2, 1.9 ms.
     default_renderer = QUESTION_RENDERER
 
     def __init__(
