@@ -19,6 +19,7 @@ from studyserver.survey.models import (
     Exposure,
     InformationRequest,
     PageSubmission,
+    PageView,
     Participant,
     PersonalData,
 )
@@ -522,7 +523,7 @@ def test_out_of_scope_is_screened_out_right_after_the_postal_code_without_pickin
     assert participant.screenout_reason == Participant.ScreenOut.OUT_OF_SCOPE
     assert participant.screenout_detail.startswith("24")  # the candidates, all in Quebec
     assert not PageSubmission.objects.filter(participant=participant, step=flow.DISTRICT).exists()
-    assert not flow.PageView.objects.filter(participant=participant, step=flow.DISTRICT).exists()
+    assert not PageView.objects.filter(participant=participant, step=flow.DISTRICT).exists()
 
 
 def test_a_province_outside_the_scope_is_screened_out_before_its_list_of_ridings(yukon, monkeypatch):

@@ -1,0 +1,51 @@
+"""What is recorded of each page: when it was served (the page-view record, the only write a GET
+makes) and what was submitted on it, with the time spent on it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from django.db.models import F
+from django.utils import timezone
+
+from ..models import PageSubmission, PageView, Participant
+
+
+def record_page_served(participant: Participant, step: str) -> None:
+    """First and last time the page was served, and how often (on every page GET).
+
+    A serve again (a reload) is one ``UPDATE``; the first serve inserts the row with one upsert, so
+    that a concurrent first serve (two tabs) cannot fail on the unique row: the later one then only
+    moves ``last_served_at`` (an upsert sets values, it cannot add one to the count).
+    """
+    now = timezone.now()
+    views = PageView.objects.filter(participant=participant, step=step)
+    if views.update(last_served_at=now, times_served=F("times_served") + 1):
+        return
+    PageView.objects.bulk_create(
+        [PageView(participant=participant, step=step, first_served_at=now, last_served_at=now)],
+        update_conflicts=True, unique_fields=["participant", "step"], update_fields=["last_served_at"],
+    )
+
+
+def store_submission(participant: Participant, step: str, answers: Mapping[str, Any]) -> PageSubmission:
+    """The page's answers, stored or (a correction) replacing the stored ones, its revision counted."""
+    now = timezone.now()
+    view = PageView.objects.filter(participant=participant, step=step).first()
+    served_at: datetime = view.last_served_at if view else now
+    submission, created = PageSubmission.objects.get_or_create(
+        participant=participant,
+        step=step,
+        defaults={"answers": dict(answers), "served_at": served_at, "submitted_at": now,
+                  "seconds_on_page": max((now - served_at).total_seconds(), 0.0)},
+    )
+    if not created:
+        submission.answers = dict(answers)
+        submission.served_at = served_at
+        submission.submitted_at = now
+        submission.seconds_on_page = max((now - served_at).total_seconds(), 0.0)
+        submission.revision += 1
+        submission.save()
+    return submission

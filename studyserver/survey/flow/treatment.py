@@ -1,0 +1,87 @@
+"""The treatment page: the stimulus a participant sees (chosen once), the exposure clock started
+when the page is first served, and the minimum display time before they may go on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from studyserver.treatments.models import Stimulus
+from studyserver.treatments.services import stimulus_for
+
+from ..models import Exposure, Participant
+from .exceptions import StepNotAvailable
+from .navigation import check_current, lock
+from .records import store_submission
+from .steps import TREATMENT, arm_of, next_step
+
+
+def exposure_of(participant: Participant) -> Exposure | None:
+    """The participant's exposure: no query when the page's participant query read it already."""
+    try:
+        return participant.exposure
+    except Exposure.DoesNotExist:
+        return None
+
+
+def stimulus_shown(participant: Participant, exposure: Exposure | None = None) -> Any:
+    """The stimulus this participant sees: the one first served to them, on every later reload.
+
+    Chosen once (an image approved or replaced later does not change what a participant already
+    saw); ``None`` when no approved image is available for their arm and district, or the one
+    they were shown has since been rejected. ``exposure``: the participant's, if already read.
+    """
+    exposure = exposure or exposure_of(participant)
+    if exposure is not None and exposure.stimulus_id:
+        # Only while it is approved: a researcher who withdraws an image withdraws it from everyone.
+        return (Stimulus.objects.select_related("source")
+                .filter(public_id=exposure.stimulus_id, status=Stimulus.Status.APPROVED).first())
+    return stimulus_for(arm_of(participant), participant.district, study=participant.study)
+
+
+def treatment_served(participant: Participant, stimulus_id: str, exposure: Exposure | None = None) -> Exposure:
+    """The first time the page is served starts the exposure clock; reloads do not restart it."""
+    if exposure is not None:
+        return exposure
+    # Known to be missing a moment ago: one upsert (not get_or_create's second read, transaction and
+    # savepoint). On a concurrent first serve (two tabs) the row stored first is kept as it is (the
+    # conflict "updates" the participant to itself); this object's clock is then a moment later.
+    created = Exposure(participant=participant, page_served_at=timezone.now(), stimulus_id=stimulus_id)
+    Exposure.objects.bulk_create([created], update_conflicts=True, unique_fields=["participant"],
+                                 update_fields=["participant"])
+    participant.exposure = created  # later reads of this participant object see it (no query)
+    return created
+
+
+def seconds_left(participant: Participant, exposure: Exposure | None = None) -> float:
+    exposure = exposure or exposure_of(participant)
+    if exposure is None:
+        return float(participant.study.min_exposure_seconds)
+    shown = (timezone.now() - exposure.page_served_at).total_seconds()
+    return max(participant.study.min_exposure_seconds - shown, 0.0)
+
+
+def submit_treatment(participant: Participant) -> tuple[Participant, bool]:
+    """(participant, accepted). Too early (before the minimum display time) is refused and counted."""
+    instrument = participant.instrument
+    with transaction.atomic():
+        participant = lock(participant)
+        check_current(participant, TREATMENT, instrument)
+        exposure = Exposure.objects.select_for_update().filter(participant=participant).first()
+        if exposure is None:
+            raise StepNotAvailable(TREATMENT)
+        if seconds_left(participant) > 0:
+            exposure.early_submit_attempts += 1
+            exposure.save(update_fields=["early_submit_attempts"])
+            return participant, False
+        now = timezone.now()
+        exposure.submitted_at = now
+        exposure.save(update_fields=["submitted_at"])
+        store_submission(participant, TREATMENT, {})
+        participant.state = Participant.State.EXPOSED
+        participant.exposed_at = now
+        participant.current_step = next_step(participant, TREATMENT, instrument)
+        participant.save()
+    return participant, True
