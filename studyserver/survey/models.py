@@ -134,7 +134,7 @@ class Participant(models.Model):
 
     def answers(self) -> dict[str, object]:
         """Every stored (non-personal) answer, by item code."""
-        return merged_answers(self.submissions.all())
+        return merged_answers(page_submissions(self))
 
 
 def participant_for_page(token: str) -> Participant | None:
@@ -156,11 +156,12 @@ def page_submissions(participant: Participant) -> list[tuple[str, dict, object]]
                 .values_list("step", "answers", "submitted_at"))
 
 
-def merged_answers(submissions: Iterable[PageSubmission]) -> dict[str, object]:
-    """The answers of several page submissions by item code, a later page's winning."""
+def merged_answers(submissions: Iterable[tuple[str, dict, object]]) -> dict[str, object]:
+    """The answers of page submissions ((step, answers, submitted_at), as :func:`page_submissions`
+    gives them) by item code, a later page's winning."""
     merged: dict[str, object] = {}
-    for submission in sorted(submissions, key=lambda s: s.submitted_at):
-        merged.update(submission.answers)
+    for _, answers, _ in sorted(submissions, key=lambda submission: submission[2]):
+        merged.update(answers)
     return merged
 
 

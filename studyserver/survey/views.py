@@ -22,7 +22,7 @@ from studyserver.studies.models import EXIT_KINDS, SIGNATURE_PARAMETER, Study
 
 from . import errors, flow, traces
 from .forms import ConsentForm, DistrictChoiceForm, InstrumentPageForm, PostalCodeForm
-from .models import Participant, PersonalData, page_submissions, participant_for_page
+from .models import Participant, PersonalData, participant_for_page
 from .sessions import SESSION_TOKENS
 from .signals import page_context
 
@@ -70,7 +70,7 @@ def _render(request: HttpRequest, template: str, language: str, context: dict[st
         # A notice left by a redirect (an earlier page locked or saved) belongs to the page it led
         # to, whichever it is: the image, an outcome question, the debrief or the screen-out.
         base["notice"] = _notice(request, language, instrument)
-    if participant is not None and participant.current_step not in {flow.FINISHED, flow.SCREENED_OUT, "withdrawn"}:
+    if participant is not None and flow.taking_part(participant):
         current, total = flow.progress(participant, instrument)
         base["progress"] = {"current": current, "total": total, "percent": round(100 * current / total)}
         base["progress_text"] = participant.instrument.text("progress", language, current=current, total=total)
@@ -288,10 +288,9 @@ def _postal(request: HttpRequest, participant: Participant, step: str, language:
     from studyserver.geo.services import postal_error_message
 
     instrument = participant.instrument
-    # Back on the page to correct it (before assignment): the code given, ready to be changed.
-    personal = PersonalData.objects.filter(participant=participant).first() if step != participant.current_step else None
+    given = flow.postal_code_given(participant)  # back on the page to correct it: ready to be changed
     form = PostalCodeForm(request.POST or None, instrument=instrument, language=language,
-                          initial={"postal_code": personal.postal_code} if personal else None)
+                          initial={"postal_code": given} if given is not None else None)
     if request.method == "POST" and form.is_valid():
         outcome = flow.submit_postal_code(participant, form.cleaned_data["postal_code"])
         if outcome.error is None:
@@ -369,21 +368,14 @@ def _percent(share: float) -> str:
 def _questionnaire_page(request: HttpRequest, participant: Participant, step: str, language: str) -> HttpResponse:
     instrument = participant.instrument
     page = instrument.page(step)
-    # One read of the participant's pages: their answers so far, this page's stored answers, progress.
-    submissions = page_submissions(participant)  # (step, answers, submitted_at), by submission time
-    answers: dict[str, Any] = {}
-    for _, page_answers, _ in submissions:
-        answers.update(page_answers)  # a later page's answer wins, as in merged_answers
-    # A browser that took the participant over by panel id sees no stored answer pre-filled.
-    stored = None if _resumed_elsewhere(request, participant) else next(
-        (page_answers for key, page_answers, _ in submissions if key == step), None)
+    shown_with = flow.answers_for_page(participant, step, resumed_elsewhere=_resumed_elsewhere(request, participant))
     form = InstrumentPageForm(
         request.POST or None,
-        initial=stored or {},
+        initial=shown_with.stored or {},
         page=page,
         instrument=instrument,
         language=language,
-        earlier_answers=answers,
+        earlier_answers=shown_with.earlier,
         province_code=participant.province_code,
     )
     if request.method == "POST" and form.is_valid():

@@ -27,11 +27,12 @@ from .debrief import debrief_key, debrief_paragraphs, finish
 from .entry import Declined, Entry, consent, enter, enter_with_consent, find_entry
 from .exceptions import AlreadySubmitted, FlowError, StepNotAvailable
 from .navigation import ALREADY_SAVED_NOTICE, LOCKED_NOTICE, Visit, visit
-from .pages import submit_page
+from .pages import PageAnswers, answers_for_page, submit_page
 from .placement import (
     PostalOutcome,
     choose_district,
     district_choices,
+    postal_code_given,
     reading_order,
     submit_postal_code,
 )
@@ -44,6 +45,7 @@ from .steps import (
     POSTAL,
     SCREENED_OUT,
     TREATMENT,
+    WITHDRAWN,
     all_steps,
     answers_locked,
     arm_of,
@@ -52,16 +54,18 @@ from .steps import (
     revisable,
     step_is_visible,
     steps_done,
+    taking_part,
 )
 from .treatment import exposure_of, seconds_left, stimulus_shown, submit_treatment, treatment_served
 from .withdrawal import withdraw
 
 __all__ = [
     "ALREADY_SAVED_NOTICE", "CONSENT", "DEBRIEF", "DISTRICT", "FINISHED", "LOCKED_NOTICE", "POSTAL",
-    "SCREENED_OUT", "TREATMENT", "AlreadySubmitted", "Declined", "Entry", "FlowError", "PostalOutcome",
-    "StepNotAvailable", "Visit", "all_steps", "answers_locked", "arm_of", "choose_district", "consent",
-    "debrief_key", "debrief_paragraphs", "district_choices", "enter", "enter_with_consent", "exposure_of",
-    "find_entry", "finish", "next_step", "progress", "reading_order", "record_page_served", "revisable",
-    "seconds_left", "step_is_visible", "steps_done", "stimulus_shown", "submit_page", "submit_postal_code",
-    "submit_treatment", "treatment_served", "visit", "withdraw",
+    "SCREENED_OUT", "TREATMENT", "WITHDRAWN", "AlreadySubmitted", "Declined", "Entry", "FlowError",
+    "PageAnswers", "PostalOutcome", "StepNotAvailable", "Visit", "all_steps", "answers_for_page",
+    "answers_locked", "arm_of", "choose_district", "consent", "debrief_key", "debrief_paragraphs",
+    "district_choices", "enter", "enter_with_consent", "exposure_of", "find_entry", "finish",
+    "next_step", "postal_code_given", "progress", "reading_order", "record_page_served",
+    "revisable", "seconds_left", "step_is_visible", "steps_done", "stimulus_shown", "submit_page",
+    "submit_postal_code", "submit_treatment", "taking_part", "treatment_served", "visit", "withdraw"
 ]

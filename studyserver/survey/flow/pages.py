@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
@@ -11,12 +12,31 @@ from django.utils import timezone
 
 from studyserver.instrument.definition import Page
 
-from ..models import Participant, PersonalData
+from ..models import Participant, PersonalData, merged_answers, page_submissions
 from .draw import finish_pre_treatment
 from .emails import queue_information_emails
-from .navigation import check_current, lock
+from .navigation import lock, revising
 from .records import store_submission
-from .steps import DEBRIEF, next_step, revisable, steps_done
+from .steps import DEBRIEF, next_step
+
+
+@dataclass(frozen=True)
+class PageAnswers:
+    """What a questionnaire page is shown with of the participant's answers."""
+
+    earlier: dict[str, Any]  # every answer stored, a later page's winning: what the conditions read
+    stored: dict[str, Any] | None  # the page's own stored answers, pre-filled (None: nothing to pre-fill)
+
+
+def answers_for_page(participant: Participant, step: str, *, resumed_elsewhere: bool = False) -> PageAnswers:
+    """The answers a questionnaire page is shown with, from one read of the participant's pages.
+
+    A browser that took the participant over by panel id sees no stored answer pre-filled.
+    """
+    submissions = page_submissions(participant)
+    stored = None if resumed_elsewhere else next(
+        (answers for key, answers, _ in submissions if key == step), None)
+    return PageAnswers(merged_answers(submissions), stored)
 
 
 def submit_page(participant: Participant, page: Page, answers: Mapping[str, Any], personal: Mapping[str, str]) -> Participant:
@@ -24,9 +44,7 @@ def submit_page(participant: Participant, page: Page, answers: Mapping[str, Any]
     instrument = participant.instrument
     with transaction.atomic():
         participant = lock(participant)
-        editing = participant.current_step != page.key and revisable(participant, page.key, instrument) and page.key in steps_done(participant)
-        if not editing:
-            check_current(participant, page.key, instrument)
+        editing = revising(participant, page.key, instrument)
         store_submission(participant, page.key, answers)
         if personal:
             PersonalData.objects.update_or_create(participant=participant, defaults=dict(personal))

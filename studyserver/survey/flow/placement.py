@@ -84,6 +84,15 @@ def submit_postal_code(participant: Participant, raw: str) -> PostalOutcome:
     return PostalOutcome(participant)
 
 
+def postal_code_given(participant: Participant) -> str | None:
+    """The postal code to show on its page: the one given when the participant is back to correct
+    it (before assignment, see :func:`revisable`), None on a first visit."""
+    if participant.current_step == POSTAL:
+        return None
+    personal = PersonalData.objects.filter(participant=participant).first()
+    return personal.postal_code if personal is not None else None
+
+
 def _province_districts(participant: Participant) -> list[Any]:
     return list(geo.districts_in_province(participant.province_code, participant.study.representation_order)[:2])
 

@@ -10,7 +10,8 @@ from studyserver.instrument.definition import Instrument
 from ..models import Participant
 
 CONSENT, POSTAL, DISTRICT, TREATMENT, DEBRIEF = "consent", "postal", "district", "treatment", "debrief"
-FINISHED, SCREENED_OUT = "finished", "screened_out"
+# Where a participant is once out of the steps: sent back to the panel, screened out, withdrawn.
+FINISHED, SCREENED_OUT, WITHDRAWN = "finished", "screened_out", "withdrawn"
 
 
 def all_steps(instrument: Instrument) -> list[str]:
@@ -42,6 +43,12 @@ def next_step(participant: Participant, after: str, instrument: Instrument | Non
         if step_is_visible(participant, step, instrument, answers):
             return step
     return DEBRIEF
+
+
+def taking_part(participant: Participant) -> bool:
+    """Whether the participant is on one of the steps (the pages then show their progress), not
+    sent back to the panel, screened out or withdrawn."""
+    return participant.current_step not in {FINISHED, SCREENED_OUT, WITHDRAWN}
 
 
 def _numbered_steps(participant: Participant, instrument: Instrument) -> list[str]:

@@ -7,6 +7,7 @@ from django.db import transaction
 from ..models import Exposure, Participant, PersonalData
 from ..signals import participant_withdrawn
 from .navigation import lock
+from .steps import WITHDRAWN
 
 
 def withdraw(participant: Participant) -> None:
@@ -23,5 +24,5 @@ def withdraw(participant: Participant) -> None:
         participant.fsa = ""
         participant.attention_passed = None
         participant.browser_id = participant.network_hash = participant.honeypot_step = ""
-        participant.current_step = "withdrawn"
+        participant.current_step = WITHDRAWN
         participant.save()
