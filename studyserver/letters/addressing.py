@@ -1,8 +1,9 @@
 """The letter a participant is shown: addressed to their district's current member, or to the riding.
 
 The wording comes from the instrument (``letter`` and ``texts.letter_opening_*``), in the
-participant's language; what was shown is recorded (:class:`AddressedLetter`) so the delivered
-letter is the one signed, even after a by-election or a change of wording.
+participant's language. Serving the page records nothing; submitting it records the letter as
+addressed then (:class:`AddressedLetter`), so the delivered letter is the one signed, even after a
+by-election or a change of wording.
 """
 
 from __future__ import annotations
@@ -124,9 +125,9 @@ def compose(participant, language: str, representative: Representative | None,
 
 
 def address_letter(participant, language: str, instrument: Instrument | None = None) -> AddressedLetter:
-    """The letter to show now, recorded as shown (called each time the letter page is served).
+    """The letter as addressed now, recorded as the participant's (when the letter page is submitted).
 
-    The letter page is locked once submitted, so the last record is the one the participant signed.
+    The letter page is locked once submitted, so the record is the letter the participant signed.
     """
     letter = compose(participant, language, current_representative(participant.district), instrument)
     _record(letter)
@@ -155,11 +156,20 @@ def letter_intro(letter: AddressedLetter, instrument: Instrument | None = None) 
 def letter_page_context(sender: Any, participant: Any, page: Any, language: str, instrument: Instrument,
                         **kwargs: Any) -> dict[str, Any] | None:
     """Receiver of ``survey.signals.page_context``: the letter and its introduction on the page
-    flagged ``shows_letter`` (recorded as shown, see :func:`address_letter`)."""
+    flagged ``shows_letter``. Only read: the page is served without a write of ours (the letter is
+    recorded when the page is submitted, see :func:`record_letter`)."""
     if not page.shows_letter:
         return None
-    letter = address_letter(participant, language, instrument)
+    letter = compose(participant, language, current_representative(participant.district), instrument)
     return {"letter": letter, "letter_intro": letter_intro(letter, instrument)}
+
+
+def record_letter(sender: Any, participant: Any, page: Any, language: str, instrument: Instrument,
+                  **kwargs: Any) -> None:
+    """Receiver of ``survey.signals.page_submitted``: the letter page's letter, addressed as it is
+    shown (the member current now, the participant's language), is recorded as the one signed."""
+    if page.shows_letter:
+        address_letter(participant, language, instrument)
 
 
 def delete_letter_of(sender: Any, participant: Any, **kwargs: Any) -> None:

@@ -1,7 +1,7 @@
 """Delivering a study's signed letters: one PDF per member (a letter a page) and a CSV manifest.
 
 Only letters that were signed (box ticked and a name typed) by participants who did not withdraw.
-The letter text is the one recorded when the participant was shown it (:class:`AddressedLetter`);
+The letter text is the one recorded when the participant submitted its page (:class:`AddressedLetter`);
 letters signed before that record existed are rebuilt from the instrument, addressed to the riding.
 The export holds personal data (typed names): it needs ``survey.export_personal_data`` and is
 logged in the export log like any personal-data export.

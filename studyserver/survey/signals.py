@@ -13,3 +13,9 @@ participant_withdrawn = Signal()
 #: ``instrument``; each receiver returns a dict added to the page's template context, or None
 #: (letters: the letter to the MP on the page flagged ``shows_letter``).
 page_context = Signal()
+
+#: Sent inside the transaction that stores a questionnaire page (the participant's row locked),
+#: with ``participant``, ``page``, ``answers`` (as stored), ``language`` and ``instrument``: an app
+#: that keeps what the page showed records it here, never while the page is served (a GET writes
+#: nothing but the page-view record). Letters: the letter as addressed when its page is submitted.
+page_submitted = Signal()

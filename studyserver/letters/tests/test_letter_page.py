@@ -1,4 +1,5 @@
-"""The letter page, through the real views: named member, fallback wording, paragraphs, the record."""
+"""The letter page, through the real views: named member, fallback wording, paragraphs, the record
+(made when the page is submitted: serving it writes nothing but the page-view record)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,12 @@ def at_letter_page(language: str = "en", panel_id: str = "P-1") -> Respondent:
     return respondent
 
 
+def sign(respondent: Respondent, name: str = "Ann Example"):
+    response = respondent.post(LETTER_PAGE, {"letter_signed": "on", "signature_name": name})
+    assert response.status_code == 302
+    return response
+
+
 def letter_html(response) -> str:
     return re.search(r'<blockquote class="letter"[^>]*>(.*?)</blockquote>', response.content.decode(), re.S).group(1)
 
@@ -37,12 +44,26 @@ def test_the_letter_names_the_member_and_records_it(yukon):
     html = page.content.decode()
     assert "Dear Ms. Jane O&#x27;Doe, Member of Parliament for Yukon," in html  # escaped like any text
     assert "addressed to Jane O&#x27;Doe, Member of Parliament for Yukon" in html
+    assert not AddressedLetter.objects.exists()  # shown, not yet signed: nothing recorded
+    sign(respondent)  # signing records whom it was addressed to
     letter = AddressedLetter.objects.get(participant=respondent.participant)
     assert letter.representative == member and letter.language == "en" and letter.district == yukon
     assert letter.opening == "Dear Ms. Jane O'Doe, Member of Parliament for Yukon,"
-    # Signing keeps the record of whom it was addressed to.
-    assert respondent.post(LETTER_PAGE, {"letter_signed": "on", "signature_name": "Ann Example"}).status_code == 302
-    assert AddressedLetter.objects.get(participant=respondent.participant).representative == member
+
+
+def test_serving_the_letter_page_writes_only_its_page_view(yukon):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    make_member(yukon, "Jane", "Doe", salutation="ms")
+    respondent = at_letter_page()
+    for _ in range(2):  # the first serve inserts the page view, a reload updates it
+        with CaptureQueriesContext(connection) as queries:
+            assert respondent.get(LETTER_PAGE).status_code == 200
+        writes = [q["sql"] for q in queries.captured_queries
+                  if q["sql"].lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))]
+        assert writes and all('"survey_pageview"' in sql for sql in writes), writes
+    assert not AddressedLetter.objects.exists()
 
 
 def test_paragraphs_are_paragraphs_without_the_sources_line_breaks(yukon):
@@ -57,9 +78,10 @@ def test_paragraphs_are_paragraphs_without_the_sources_line_breaks(yukon):
 
 def test_french_letter_with_a_member_without_known_gender(yukon):
     make_member(yukon, "Brendan", "Hanley")
-    page = at_letter_page("fr").get(LETTER_PAGE)
-    letter = letter_html(page)
+    respondent = at_letter_page("fr")
+    letter = letter_html(respondent.get(LETTER_PAGE))
     assert "À Brendan Hanley, député(e) de Yukon," in letter and "Les inondations" in letter
+    sign(respondent)
     assert AddressedLetter.objects.get().language == "fr"
 
 
@@ -89,15 +111,19 @@ def test_french_salutations_follow_the_roster(yukon):
 
 def test_a_vacant_or_unloaded_seat_keeps_the_riding_wording(yukon):
     make_member(yukon, "Former", "Member", is_current=False)
-    page = at_letter_page().get(LETTER_PAGE)
+    respondent = at_letter_page()
+    page = respondent.get(LETTER_PAGE)
     assert "To the Member of Parliament for Yukon," in letter_html(page)
     assert "addressed to the Member of Parliament for Yukon" in page.content.decode()
+    sign(respondent)
     assert AddressedLetter.objects.get().representative is None
 
 
 def test_withdrawal_deletes_the_letter_record(yukon):
     respondent = at_letter_page()
     respondent.get(LETTER_PAGE)
+    sign(respondent)
+    assert AddressedLetter.objects.exists()
     flow.withdraw(respondent.participant)
     assert not AddressedLetter.objects.exists()
 
@@ -122,4 +148,5 @@ def test_the_member_is_read_from_the_cache_until_a_load_changes_the_seat(yukon, 
         member.is_current = False
         member.save(update_fields=["is_current"])
     assert "To the Member of Parliament for Yukon," in letter_html(respondent.get(LETTER_PAGE))
+    sign(respondent)
     assert AddressedLetter.objects.get().representative is None

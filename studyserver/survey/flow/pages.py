@@ -13,6 +13,7 @@ from django.utils import timezone
 from studyserver.instrument.definition import Page
 
 from ..models import Participant, PersonalData, merged_answers, page_submissions
+from ..signals import page_submitted
 from .draw import finish_pre_treatment
 from .emails import queue_information_emails
 from .navigation import lock, revising
@@ -48,6 +49,8 @@ def submit_page(participant: Participant, page: Page, answers: Mapping[str, Any]
         store_submission(participant, page.key, answers)
         if personal:
             PersonalData.objects.update_or_create(participant=participant, defaults=dict(personal))
+        page_submitted.send(sender=Participant, participant=participant, page=page, answers=answers,
+                            language=participant.language, instrument=instrument)  # letters: the letter
         if editing:
             return participant
         after = next_step(participant, page.key, instrument)
