@@ -14,7 +14,7 @@ import re
 import string
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,18 @@ import yaml
 LANGUAGES = ("en", "fr")
 ITEM_TYPES = {"integer", "choice", "scale", "yesno", "checkbox", "email", "text"}
 PHASES = {"pre", "post"}
+# What the platform does with a page or an item beyond showing it and storing its answers: the
+# definition says it with ``role:``, no code names a page key or an item code.
+INFORMATION_EMAIL = "information_email"  # a page: where the information e-mails asked for go (queued when submitted)
+SIGNATURE = "signature"  # an item: the box that signs the letter (a checkbox on the letter page, with its name item)
+PAGE_ROLES = frozenset({INFORMATION_EMAIL})
+ITEM_ROLES = frozenset({SIGNATURE})
+# Definitions written before ``role:`` existed (stored versions are never edited) relied on these
+# keys: there, and only where the definition flags no page or item of that role, they still mean it.
+LEGACY_PAGE_ROLES = {"info_email": INFORMATION_EMAIL}
+LEGACY_ITEM_ROLES = {"letter_signed": SIGNATURE}
+# The personal-data field the signer's typed name is stored in (``personal: signature_name``).
+SIGNATURE_NAME_FIELD = "signature_name"
 # Texts the fixed pages and the page furniture read: a version without one of them could not be
 # shown, so it is refused when loaded (a version may add texts of its own).
 REQUIRED_TEXTS: tuple[str, ...] = (
@@ -117,6 +129,7 @@ class Item:
     when: Condition | None = None
     personal_field: str | None = None
     attention_correct: int | None = None
+    role: str | None = None  # one of ITEM_ROLES
 
     @property
     def is_personal(self) -> bool:
@@ -141,9 +154,20 @@ class Page:
     intro: Text | None = None
     when: Condition | None = None
     shows_letter: bool = False
+    role: str | None = None  # one of PAGE_ROLES
 
     def visible(self, answers: Mapping[str, Any], province_code: str | None) -> bool:
         return self.when is None or self.when.holds(answers, province_code)
+
+    @property
+    def signature(self) -> Item | None:
+        """The item that signs the letter on this page (``role: signature``), if any."""
+        return next((item for item in self.items if item.role == SIGNATURE), None)
+
+    @property
+    def signature_name(self) -> Item | None:
+        """The item where the signer types their name (``personal: signature_name``), if any."""
+        return next((item for item in self.items if item.personal_field == SIGNATURE_NAME_FIELD), None)
 
 
 @dataclass(frozen=True)
@@ -186,6 +210,11 @@ class Instrument:
     @property
     def attention_items(self) -> tuple[Item, ...]:
         return tuple(item for item in self.items if item.attention_correct is not None)
+
+    @property
+    def signature_item(self) -> Item | None:
+        """The item that signs the letter to the MP (``role: signature``), if the questionnaire has one."""
+        return next((item for item in self.items if item.role == SIGNATURE), None)
 
 
 # --- parsing -------------------------------------------------------------------------------------
@@ -295,7 +324,16 @@ class _Parser:
             when=self.condition(raw.get("when"), f"{where}.when"),
             personal_field=raw.get("personal"),
             attention_correct=attention.get("correct"),
+            role=self.role(raw.get("role"), ITEM_ROLES, where),
         )
+
+    def role(self, raw: Any, allowed: frozenset[str], where: str) -> str | None:
+        if raw is None:
+            return None
+        if raw not in allowed:
+            self.problems.append(f"{where}: role must be one of {sorted(allowed)}, got {_kind(raw)}")
+            return None
+        return str(raw)
 
 
 def parse_instrument(document: Mapping[str, Any]) -> Instrument:
@@ -342,8 +380,11 @@ def parse_instrument(document: Mapping[str, Any]) -> Instrument:
                 intro=parser.text(raw_page["intro"], f"page {key}.intro") if raw_page.get("intro") else None,
                 when=page_condition,
                 shows_letter=bool(raw_page.get("letter", False)),
+                role=parser.role(raw_page.get("role"), PAGE_ROLES, f"page {key}"),
             )
         )
+    _check_roles(pages, parser)  # as written: a legacy key keeps doing what it did, unchecked as before
+    pages = _with_legacy_roles(pages)
     keys = [p.key for p in pages]
     if len(keys) != len(set(keys)):
         parser.problems.append(f"page keys must be unique: {keys}")
@@ -391,6 +432,37 @@ def parse_instrument(document: Mapping[str, Any]) -> Instrument:
     if parser.problems:
         raise InstrumentError(_summary(parser.problems), parser.problems)
     return instrument
+
+
+def _with_legacy_roles(pages: list[Page]) -> list[Page]:
+    """``pages`` with the roles a definition written before ``role:`` meant by its keys (see
+    LEGACY_PAGE_ROLES); a definition that flags a role itself is taken as it is written."""
+    if not any(page.role for page in pages):
+        pages = [replace(page, role=LEGACY_PAGE_ROLES.get(page.key)) for page in pages]
+    if not any(item.role for page in pages for item in page.items):
+        pages = [replace(page, items=tuple(replace(item, role=LEGACY_ITEM_ROLES.get(item.code)) for item in page.items))
+                 for page in pages]
+    return pages
+
+
+def _check_roles(pages: list[Page], parser: _Parser) -> None:
+    """A role is where the platform acts on a page or an item: each needs what that action uses."""
+    email_pages = [page.key for page in pages if page.role == INFORMATION_EMAIL]
+    if len(email_pages) > 1:
+        parser.problems.append(f"pages {email_pages}: only one page may have role {INFORMATION_EMAIL!r}")
+    for page in pages:
+        if page.role == INFORMATION_EMAIL and not any(item.personal_field == "email" for item in page.items):
+            parser.problems.append(f"page {page.key}: a page with role {INFORMATION_EMAIL!r} asks for the "
+                                   "address: it needs an item with 'personal: email'")
+    signatures = [item for page in pages for item in page.items if item.role == SIGNATURE]
+    if len(signatures) > 1:
+        parser.problems.append(f"items {[item.code for item in signatures]}: only one item may have role {SIGNATURE!r}")
+    for item in signatures:
+        page = next(page for page in pages if page.key == item.page)
+        if item.type != "checkbox" or not page.shows_letter or page.signature_name is None:
+            parser.problems.append(
+                f"item {item.code}: the item with role {SIGNATURE!r} is a checkbox on the page that shows the "
+                f"letter ('letter: true'), beside an item with 'personal: {SIGNATURE_NAME_FIELD}'")
 
 
 def _section(document: Mapping[str, Any], name: str, parser: _Parser) -> Mapping[str, Any]:

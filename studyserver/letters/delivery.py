@@ -34,7 +34,6 @@ from .addressing import compose, current_representative, letter_text, riding_nam
 from .models import Representative
 
 Progress = Callable[[str], None]
-SIGNED_ITEM = "letter_signed"
 LOG_FORMAT = "letters"
 MANIFEST = "manifest.csv"
 MANIFEST_COLUMNS = ["file", "fed_code", "riding", "member", "honorific", "party", "email", "letters", "note"]
@@ -101,14 +100,13 @@ class Delivery:
         return sum(len(bundle.letters) for bundle in self.bundles)
 
 
-def letter_page_key(instrument: Instrument) -> str:
-    return next(page.key for page in instrument.pages if page.shows_letter)
-
-
 def signed_submissions(study: Any, instrument: Instrument | None = None) -> QuerySet[PageSubmission]:
     instrument = instrument or get_instrument()
+    signature = instrument.signature_item  # the box that signs (``role: signature``), on the letter page
+    if signature is None:
+        return PageSubmission.objects.none()
     return (PageSubmission.objects
-            .filter(participant__study=study, step=letter_page_key(instrument), **{f"answers__{SIGNED_ITEM}": 1})
+            .filter(participant__study=study, step=signature.page, **{f"answers__{signature.code}": 1})
             .exclude(participant__state=Participant.State.WITHDRAWN)
             .exclude(participant__personal_data__signature_name__regex=r"^\s*$")
             .filter(participant__personal_data__isnull=False)

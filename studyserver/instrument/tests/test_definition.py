@@ -93,3 +93,49 @@ def test_the_sample_consent_describes_what_the_pages_do_in_both_languages():
     assert "skip" not in english.lower() and "passer" not in french.lower()
     assert "closing this page" in english and "en fermant cette page" in french
     assert "marked optional" in english and "indiquées comme facultatives" in french
+
+
+def _page(document, key):
+    return next(page for page in document["pages"] if page["key"] == key)
+
+
+def _item(document, code):
+    return next(item for page in document["pages"] for item in page.get("items", ()) if item["code"] == code)
+
+
+def test_special_pages_and_items_are_flags_of_the_definition_not_keys_of_the_code(document):
+    renamed = copy.deepcopy(document)
+    _page(renamed, "info_email")["key"] = "contact"
+    _item(renamed, "letter_signed")["code"] = "signed"
+    instrument = parse_instrument(renamed)
+    assert [page.key for page in instrument.pages if page.role == "information_email"] == ["contact"]
+    assert instrument.signature_item.code == "signed" and instrument.signature_item.page == "letter_sign"
+    assert instrument.page("letter_sign").signature_name.code == "signature_name"
+
+
+def test_a_definition_written_before_roles_keeps_what_its_keys_meant(document):
+    legacy = copy.deepcopy(document)  # a stored version is never edited: it has no role: lines
+    del _page(legacy, "info_email")["role"]
+    del _item(legacy, "letter_signed")["role"]
+    instrument = parse_instrument(legacy)
+    assert instrument.page("info_email").role == "information_email"
+    assert instrument.signature_item.code == "letter_signed"
+    flagged = copy.deepcopy(legacy)  # one that flags roles itself is taken as written
+    _page(flagged, "letter")["role"] = "information_email"
+    _page(flagged, "letter")["items"].append({"code": "mail", "type": "email", "personal": "email",
+                                              "label": {"en": "a", "fr": "a"}, "text": {"en": "a", "fr": "a"}})
+    assert [page.key for page in parse_instrument(flagged).pages if page.role] == ["letter"]
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda d: _page(d, "letter").update(role="mailing"), "role must be one of"),
+    (lambda d: _page(d, "letter").update(role="information_email"), "only one page may have role"),
+    (lambda d: _page(d, "info_email")["items"][0].pop("personal"), "it needs an item with 'personal: email'"),
+    (lambda d: _item(d, "letter_want").update(role="signature"), "only one item may have role"),
+    (lambda d: _item(d, "signature_name").pop("personal"), "beside an item with 'personal: signature_name'"),
+])
+def test_a_role_without_what_it_needs_is_refused(document, change, message):
+    broken = copy.deepcopy(document)
+    change(broken)
+    with pytest.raises(InstrumentError, match=message):
+        parse_instrument(broken)

@@ -10,7 +10,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from studyserver.instrument.definition import Page
+from studyserver.instrument.definition import INFORMATION_EMAIL, Page
 
 from ..models import Participant, PersonalData, merged_answers, page_submissions
 from ..signals import page_submitted
@@ -56,7 +56,7 @@ def submit_page(participant: Participant, page: Page, answers: Mapping[str, Any]
         after = next_step(participant, page.key, instrument)
         if page.phase == "pre" and after not in {p.key for p in instrument.pages_in_phase("pre")}:
             return finish_pre_treatment(participant, instrument)
-        if page.key == "info_email":
+        if page.role == INFORMATION_EMAIL:
             queue_information_emails(participant, instrument)
         participant.current_step = after
         if after == DEBRIEF:
