@@ -1,4 +1,8 @@
-"""Server-side exposure timing: the moment the treatment image's bytes are sent to the participant."""
+"""Server-side exposure timing: the moment the treatment image's bytes are sent to the participant.
+
+The exposure itself (its row, the clock started when the page is first served, the minimum
+display time) is the flow's: :mod:`studyserver.survey.flow.treatment`.
+"""
 
 from __future__ import annotations
 

@@ -1,7 +1,14 @@
 """Participant-facing views: thin wrappers around :mod:`studyserver.survey.flow`.
 
-Every page works without JavaScript. A participant's pages live under ``/take/<token>/``; the token
-must belong to the browser session (a link copied into another browser gets a clear 403).
+A view parses the request, asks the flow (``flow.visit`` for navigation, its submit functions
+for every change, ``flow.answers_for_page`` and the like for what a page is shown with) and
+renders or redirects: no rule of the participant's progress is decided here. A GET writes
+nothing but the page-view record (``flow.record_page_served``), with two exceptions that are
+records of serving too: the image page starts the exposure clock, and a language switch
+(``?lang=``) is kept on the participant (their e-mails and letter speak it).
+
+Every page works without JavaScript. A participant's pages live under ``/take/<token>/``; the
+token must belong to the browser session (a link copied into another browser gets a clear 403).
 """
 
 from __future__ import annotations
