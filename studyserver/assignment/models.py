@@ -17,15 +17,13 @@ The algorithm that turns a seed into a sequence is documented in ``services``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from studyserver.instrument.definition import Instrument, get_instrument
 from studyserver.studies.arms import ARMS
-
-if TYPE_CHECKING:
-    from studyserver.instrument.definition import Instrument
 
 SEQUENCE_ALGORITHM = "floodlight-pbr/v1"  # HMAC-SHA256 counter stream + Fisher–Yates (services)
 
@@ -226,8 +224,6 @@ class AllocationScheme(models.Model):
 def pre_treatment_item_problem(code: str, instrument: Instrument | None = None) -> str:
     """Why ``code`` cannot stratify randomization ('' when it can): it must be a pre-treatment item
     of ``instrument`` (the study's questionnaire version; default: the default questionnaire)."""
-    from studyserver.instrument.definition import get_instrument
-
     if not code:
         return "Name the item code to stratify on."
     try:

@@ -25,6 +25,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, connections, transaction
 
+from studyserver.geo.models import District
 from studyserver.studies.models import Study
 
 from .models import AllocationScheme, AllocationSlot, Assignment, StratumCursor, participant_model
@@ -34,8 +35,6 @@ SIMULATION_SLUG_PREFIX = "simulation-"
 
 def province_district_counts(representation_order: str = "2023") -> dict[str, int]:
     """Districts per province: from the District table when the order is loaded, else the CSV."""
-    from studyserver.geo.models import District
-
     rows = District.objects.filter(representation_order=representation_order).values_list(
         "province_code", flat=True
     )

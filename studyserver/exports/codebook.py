@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from studyserver.instrument.definition import Instrument, Item, Page, Text, get_instrument
+from studyserver.quality.flags import FLAGS, SEPARATOR
 
 from . import export as export_columns
 
@@ -184,8 +185,6 @@ def timing_row(step: str, instrument: Instrument) -> CodebookRow:
 
 def quality_rows(study: Any = None) -> list[CodebookRow]:
     """The quality columns, worded from the flags' own definitions (studyserver.quality.flags)."""
-    from studyserver.quality.flags import FLAGS, SEPARATOR
-
     rule = ", ".join(study.exclusion_rule) if study is not None else ""
     frozen = f" (frozen {study.exclusion_frozen_at:%Y-%m-%d %H:%M} UTC)" if study is not None and study.exclusion_frozen_at else ""
 

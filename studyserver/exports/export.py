@@ -28,7 +28,12 @@ from django.db.models import TextField
 from django.db.models.functions import Cast
 
 from studyserver.instrument.definition import Instrument, get_instrument
-from studyserver.quality.flags import FLAG_NAMES, join_flags
+from studyserver.instrument.models import instrument_for_hash
+from studyserver.quality.flags import FLAG_NAMES, is_excluded, join_flags
+from studyserver.quality.services import assess_study
+from studyserver.survey.flow import all_steps
+from studyserver.survey.models import PageSubmission, Participant
+from studyserver.treatments.models import Stimulus
 
 META_COLUMNS: tuple[str, ...] = (
     "participant_id", "state", "screenout_reason", "screenout_detail", "language", "arm", "stratum",
@@ -84,8 +89,6 @@ Progress = Callable[[str], None]
 
 def timed_steps(instrument: Instrument) -> list[str]:
     """Every step of the flow in order (consent … debrief): one ``t_<step>`` column each."""
-    from studyserver.survey.flow import all_steps
-
     return all_steps(instrument)
 
 
@@ -108,8 +111,6 @@ def study_instruments(study: Any) -> list[Instrument]:
 
 
 def instruments_for(hashes: Sequence[str]) -> list[Instrument]:
-    from studyserver.instrument.models import instrument_for_hash
-
     return [instrument_for_hash(digest) for digest in hashes]
 
 
@@ -160,9 +161,6 @@ def build_export(study: Any, include_personal: bool = False, *,
     """One row per participant of ``study``; columns as :func:`export_columns` lists them for the
     study's versions (or for ``instrument`` alone when given). ``frame.attrs["questionnaire_versions"]`` keeps
     the versions' hashes, for the codebook sheet and Stata labels of the file formats."""
-    from studyserver.survey.models import PageSubmission, Participant
-    from studyserver.treatments.models import Stimulus
-
     hashes = [] if instrument is not None else [v.content_hash for v in study.questionnaire_versions()]
     instruments = [instrument] if instrument is not None else instruments_for(hashes)
     say = progress or (lambda message: None)
@@ -271,9 +269,6 @@ def build_export(study: Any, include_personal: bool = False, *,
 def _quality_frame(study: Any, participant_ids: pd.Series, index: pd.Index) -> pd.DataFrame:
     """``quality_flags`` (names, ``;``-separated, '' for none), ``excluded`` by the study's frozen
     rule, and ``flag_<name>`` 0/1: the same functions as the funnel and the ``quality_flags`` command."""
-    from studyserver.quality.flags import is_excluded
-    from studyserver.quality.services import assess_study
-
     flags = assess_study(study)
     rule = study.exclusion_rule
     raised = [flags.get(pid, []) for pid in participant_ids]

@@ -9,7 +9,9 @@ from django.conf import settings
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from studyserver.assignment.models import Assignment
 from studyserver.quality.services import assess_study, counts_by_arm
+from studyserver.survey.models import Participant
 from studyserver.treatments.services import study_arms
 
 ARM_STAGES: tuple[str, ...] = ("assigned", "exposed", "completed", "attrited", "abandoned", "withdrawn")
@@ -31,9 +33,6 @@ def funnel(study: Any) -> dict[str, Any]:
     assigned or not); ``excluded`` by arm and ``excluded_total``: by the study's pre-registered
     ``exclusion_rule`` (frozen at ``exclusion_frozen_at``). The same computation as the export's.
     """
-    from studyserver.assignment.models import Assignment
-    from studyserver.survey.models import Participant
-
     people = Participant.objects.filter(study=study)
     unfinished = ~Q(state__in=[Participant.State.COMPLETED, Participant.State.SCREENED_OUT,
                                Participant.State.WITHDRAWN])

@@ -20,6 +20,7 @@ from django.db.models import Q
 
 from studyserver.assignment.models import AllocationScheme
 from studyserver.geo.models import District
+from studyserver.geo.store import DEFAULT_REPRESENTATION_ORDER
 from studyserver.instrument.versions import instrument_problems
 from studyserver.studies.arms import CONTROL_ARM
 from studyserver.studies.models import EXIT_KINDS, Study, exit_url_problems
@@ -93,8 +94,6 @@ def _questionnaire_reasons(study: Study) -> list[Reason]:
 
 def _letter_order_reasons(study: Study) -> list[Reason]:
     """Letters to MPs of an order that is no longer in force reach ridings that no longer exist."""
-    from studyserver.geo.store import DEFAULT_REPRESENTATION_ORDER
-
     if study.representation_order == DEFAULT_REPRESENTATION_ORDER:
         return []
     if not any(page.shows_letter for page in study.instrument.pages):
@@ -194,8 +193,6 @@ def _coverage_reasons(study: Study, districts: list[Any]) -> list[Reason]:
 def _missing_slots(arm: str, districts: list[Any]) -> str:
     """What an arm lacks, counted in its own slots: a district's photo per district, the provincial
     landmark per province, the one distant photo once (not "distant 343" as if per district)."""
-    from studyserver.treatments.models import DISTRICT_KINDS, Kind
-
     if arm in DISTRICT_KINDS:
         return f"{arm}: {len(districts)} district{'' if len(districts) == 1 else 's'}"
     if arm == Kind.PROVINCIAL_LANDMARK:

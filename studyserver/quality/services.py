@@ -16,8 +16,10 @@ from django.core.cache import cache
 from django.db.models import Q
 from django.utils import timezone
 
+from studyserver.assignment.models import Assignment
 from studyserver.instrument.definition import Instrument
 from studyserver.instrument.models import instrument_for_hash
+from studyserver.survey.models import PageSubmission, Participant
 
 from .flags import (
     Medians,
@@ -43,8 +45,6 @@ def _instrument(digest: str | None, study: Any) -> Instrument:
 
 def _traces(study: Any, participants: Any) -> tuple[list[Trace], dict[str, Instrument]]:
     """(traces in entry order, each participant's instrument by id) for a queryset of participants."""
-    from studyserver.survey.models import PageSubmission, Participant
-
     rows = list(participants.order_by("started_at", "id").values_list(*_PARTICIPANT_FIELDS))
     traces: dict[str, Trace] = {}
     instruments: dict[str, Instrument] = {}
@@ -82,8 +82,6 @@ def _traces(study: Any, participants: Any) -> tuple[list[Trace], dict[str, Instr
 
 def assess_study(study: Any) -> dict[str, list[str]]:
     """Every participant's flags (final: the medians of every complete so far), by participant id."""
-    from studyserver.survey.models import Participant
-
     traces, instruments = _traces(study, Participant.objects.filter(study=study))
     medians = study_medians(traces)
     repeated = duplicates(traces)
@@ -107,8 +105,6 @@ def medians_so_far(study: Any) -> Medians:
     cached = cache.get(_cache_key(study))
     if cached is not None:
         return Medians(**cached)
-    from studyserver.survey.models import Participant
-
     completes = Participant.objects.filter(study=study, state=Participant.State.COMPLETED)
     medians = study_medians(_traces(study, completes)[0])
     cache.set(_cache_key(study), {"completes": medians.completes, "total": medians.total, "pages": dict(medians.pages)},
@@ -118,8 +114,6 @@ def medians_so_far(study: Any) -> Medians:
 
 def is_duplicate(participant: Any) -> bool:
     """An earlier participant of the same study carried this one's browser id or network hash."""
-    from studyserver.survey.models import Participant
-
     same = Q()
     if participant.browser_id:
         same |= Q(browser_id=participant.browser_id)
@@ -133,8 +127,6 @@ def is_duplicate(participant: Any) -> bool:
 
 def assess_participant(participant: Any) -> list[str]:
     """One participant's flags now (speeding against the medians so far)."""
-    from studyserver.survey.models import Participant
-
     traces, instruments = _traces(participant.study, Participant.objects.filter(pk=participant.pk))
     if not traces:
         return []
@@ -146,8 +138,6 @@ def assess_participant(participant: Any) -> list[str]:
 def record_flags(participant_id: uuid.UUID | str) -> list[str] | None:
     """Compute and keep a participant's flags (as completes accumulate). Never raises: a flag must
     never stop a participant, so a failure is logged and the export computes them anyway."""
-    from studyserver.survey.models import Participant
-
     from .models import ParticipantQuality
 
     try:
@@ -178,8 +168,6 @@ def store_study(study: Any, flags: dict[str, list[str]] | None = None) -> int:
 
 def counts_by_arm(study: Any, flags: dict[str, list[str]], arms: Iterable[str]) -> dict[str, Any]:
     """Each flag (and exclusion) counted by arm, and in total (everyone, assigned or not)."""
-    from studyserver.assignment.models import Assignment
-
     from .flags import FLAG_NAMES
 
     arm_of = {str(pk): arm for pk, arm in Assignment.objects.filter(study=study).values_list("participant_id", "arm")}

@@ -8,7 +8,7 @@ import logging
 import re
 import secrets
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 from django.conf import settings
@@ -18,9 +18,11 @@ from django.db import models, transaction
 from django.db.models import F
 from django.utils import timezone
 
-if TYPE_CHECKING:
-    from studyserver.instrument.definition import Instrument
-    from studyserver.instrument.models import InstrumentVersion
+from studyserver.geo.models import District
+from studyserver.geo.postal import PROVINCE_NAMES
+from studyserver.instrument.definition import Instrument, get_instrument
+from studyserver.instrument.models import InstrumentVersion, instrument_for_hash
+from studyserver.instrument.versions import default_version
 
 #: The panel exits, in the order the admin shows them.
 EXIT_KINDS: tuple[str, ...] = ("complete", "screenout", "overquota", "declined")
@@ -214,8 +216,6 @@ class Study(models.Model):
         return self.title
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        from studyserver.instrument.versions import default_version
-
         if self.questionnaire_id is None:
             self.questionnaire = default_version()
         if self.pk is not None and not getattr(self, "_moving_version", False):
@@ -261,15 +261,10 @@ class Study(models.Model):
     @property
     def instrument(self) -> Instrument:
         """The parsed questionnaire new participants get (no query once parsed in this process)."""
-        from studyserver.instrument.definition import get_instrument
-        from studyserver.instrument.models import instrument_for_hash
-
         return instrument_for_hash(self.questionnaire_id) if self.questionnaire_id else get_instrument()
 
     def questionnaire_versions(self) -> list[InstrumentVersion]:
         """Every version this study's participants answered, and the current one, oldest first."""
-        from studyserver.instrument.models import InstrumentVersion
-
         used = set(self.participants.filter(questionnaire__isnull=False)
                    .values_list("questionnaire_id", flat=True).distinct())
         if self.questionnaire_id:
@@ -374,8 +369,6 @@ class Study(models.Model):
 
     def districts_in_scope(self) -> Any:
         """The districts participants may come from (a queryset of ``geo.District``)."""
-        from studyserver.geo.models import District
-
         districts = District.objects.filter(representation_order=self.representation_order)
         if self.scope == self.Scope.PROVINCES:
             return districts.filter(province_code__in=self.scope_province_codes())
@@ -400,9 +393,6 @@ class Study(models.Model):
         return "all districts"
 
     def clean(self) -> None:
-        from studyserver.geo.models import District
-        from studyserver.geo.postal import PROVINCE_NAMES
-
         errors: dict[str, list[str]] = {}
         if self.scope == self.Scope.PROVINCES:
             codes = self.scope_province_codes()

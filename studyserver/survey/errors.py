@@ -19,6 +19,8 @@ from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 
+from studyserver.instrument.definition import get_instrument
+
 logger = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 5
@@ -75,8 +77,6 @@ def remember_language(request: HttpRequest, response: HttpResponse, language: st
 
 
 def _texts(language: str) -> dict[str, str]:
-    from studyserver.instrument.definition import get_instrument
-
     return {key: text.get(language) for key, text in get_instrument().texts.items()}
 
 

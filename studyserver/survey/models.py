@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.db import models
 
+from studyserver.instrument.models import InstrumentVersion, instrument_for_hash
+
 if TYPE_CHECKING:
     from studyserver.instrument.definition import Instrument
 
@@ -114,8 +116,6 @@ class Participant(models.Model):
         super().save(*args, **kwargs)
 
     def _take_study_version(self) -> None:
-        from studyserver.instrument.models import InstrumentVersion
-
         version = (InstrumentVersion.objects.only("content_hash", "label")
                    .get(content_hash=self.study.questionnaire_id))
         self.questionnaire_id = version.content_hash
@@ -124,8 +124,6 @@ class Participant(models.Model):
     @property
     def instrument(self) -> Instrument:
         """The parsed questionnaire version this participant answers (no query once parsed)."""
-        from studyserver.instrument.models import instrument_for_hash
-
         return instrument_for_hash(self.questionnaire_id) if self.questionnaire_id else self.study.instrument
 
     @property

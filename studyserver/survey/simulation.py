@@ -34,6 +34,7 @@ from django.db.models import Count
 from django.test import Client
 from django.utils import timezone
 
+from studyserver.geo.models import FsaPlacement
 from studyserver.instrument.definition import Page
 from studyserver.studies.models import Study
 
@@ -95,8 +96,6 @@ def simulate_respondents(study: Study, count: int, seed: int = 0,
         raise SimulationError(f"unknown planted kind(s) {', '.join(sorted(unknown))}: use {', '.join(PLANTED_KINDS)}")
     if not study.demo:
         raise SimulationError(f"study {study.slug!r} is not a demo study: simulated respondents are refused")
-    from studyserver.geo.models import FsaPlacement
-
     rng = random.Random(seed)
     placements = FsaPlacement.objects.filter(representation_order=study.representation_order)
     if study.scope == Study.Scope.PROVINCES:  # respondents from where the study recruits

@@ -23,6 +23,8 @@ from django.urls import reverse
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods
 
+from studyserver.geo.picker import picker_help
+from studyserver.geo.services import postal_error_message, province_name
 from studyserver.instrument.definition import Instrument, get_instrument
 from studyserver.instrument.definition import paragraphs as text_paragraphs
 from studyserver.studies.models import EXIT_KINDS, SIGNATURE_PARAMETER, Study
@@ -292,8 +294,6 @@ def _consent(request: HttpRequest, participant: Participant, step: str, language
 
 
 def _postal(request: HttpRequest, participant: Participant, step: str, language: str) -> HttpResponse:
-    from studyserver.geo.services import postal_error_message
-
     instrument = participant.instrument
     given = flow.postal_code_given(participant)  # back on the page to correct it: ready to be changed
     form = PostalCodeForm(request.POST or None, instrument=instrument, language=language,
@@ -309,8 +309,6 @@ def _postal(request: HttpRequest, participant: Participant, step: str, language:
 
 
 def _district(request: HttpRequest, participant: Participant, step: str, language: str) -> HttpResponse:
-    from studyserver.geo.services import province_name
-
     instrument = participant.instrument
     mode, districts = flow.district_choices(participant)
     choices = [(d.fed_code, d.name(language)) for d in districts]
@@ -342,8 +340,6 @@ DISTRICT_HELP_TEXTS = frozenset({"district_share", "district_near", "district_ma
 def _district_help(participant: Participant, fed_codes: list[str], form: DistrictChoiceForm,
                    language: str) -> dict[str, Any]:
     """Nearby places and a share of the postal area next to each candidate, and the map above them."""
-    from studyserver.geo.picker import picker_help
-
     instrument = participant.instrument
     help_ = picker_help(participant.fsa, fed_codes, participant.study.representation_order, language)
     by_code = help_.by_code()

@@ -18,6 +18,8 @@ from typing import IO, Any
 from django.core.files.base import ContentFile
 from django.db import transaction
 
+from studyserver.geo.models import District
+
 from .images import MAX_IMAGE_BYTES, PhotoError, clean_photo
 from .models import DISTRICT_KINDS, Kind, SourcePhoto, slot_errors
 
@@ -135,7 +137,6 @@ def check_archive(archive: IO[bytes], representation_order: str) -> tuple[list[_
 
 
 def _check_bundle(bundle: zipfile.ZipFile, representation_order: str) -> tuple[list[_Row], list[RowError], zipfile.ZipFile | None]:
-    from studyserver.geo.models import District
     problem = declared_size_problem(bundle)
     if problem:
         return [], [RowError(0, "", problem)], None

@@ -31,6 +31,10 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from PIL import Image, ImageDraw, ImageFont
 
+from generator.simworld import render_scene, write_demo_photos
+from studyserver.geo.models import District
+from studyserver.geo.services import province_name
+
 from . import services
 from .models import Kind, SourcePhoto, Stimulus
 from .tasks import generate_stimulus
@@ -71,10 +75,8 @@ class _Slot:
 
 def _province_name(code: str, language: str) -> str:
     try:
-        from studyserver.geo.services import province_name
-
         return province_name(code, language)
-    except (ImportError, KeyError, ValueError):
+    except (KeyError, ValueError):
         english, french = PROVINCE_NAMES.get(code, (code, code))
         return french if language == "fr" else english
 
@@ -115,8 +117,6 @@ def _draw_badge(image: Image.Image, text: str) -> Image.Image:
 
 def _distant_picture(out_dir: Path, seed: int) -> Path:
     """A simulated flooded street, labelled DEMO: the stand-in for a real flood photo."""
-    from generator.simworld import render_scene
-
     sample = render_scene(seed, size=DEMO_SIZE, domain="real", water_heights=(DEMO_DISTANT_WATER_HEIGHT,))
     path = out_dir / "distant-demo.png"
     _draw_badge(Image.fromarray(sample.flooded[0]), "DEMO (simulated)").save(path)
@@ -125,8 +125,6 @@ def _distant_picture(out_dir: Path, seed: int) -> Path:
 
 def _render_jobs(executor: Executor | None, slots: list[_Slot], out_dir: Path, order: str) -> Any:
     """Yield ``(slot, picture path)`` in order; rendering runs ahead in the pool when there is one."""
-    from generator.simworld import write_demo_photos
-
     def job(slot: _Slot) -> tuple[Any, ...]:
         return (write_demo_photos, out_dir, 1, DEMO_SIZE, slot.seed(order), "real", True, slot.key)
 
@@ -198,8 +196,6 @@ def _torch_threads(count: int | None) -> Iterator[None]:
 
 
 def _seed(representation_order: str, progress: IO[str] | None, limit_districts: int | None) -> dict[str, Any]:
-    from studyserver.geo.models import District
-
     started = time.monotonic()
     districts = list(District.objects.filter(representation_order=representation_order)
                      .order_by("fed_code"))

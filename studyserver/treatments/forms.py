@@ -13,6 +13,8 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from studyserver.geo.models import District
+
 from .images import LIMITS_TEXT, PhotoError, clean_photo
 from .models import DISTRICT_KINDS, Kind, SourcePhoto, slot_errors
 
@@ -21,8 +23,6 @@ REPRESENTATION_ORDERS = [("2023", "2023 (343 districts)"), ("2013", "2013 (338 d
 
 def representation_order_choices() -> list[tuple[str, str]]:
     """The orders with districts loaded (the official two first), so the choice always resolves."""
-    from studyserver.geo.models import District
-
     loaded = set(District.objects.values_list("representation_order", flat=True).distinct())
     known = [(order, label) for order, label in REPRESENTATION_ORDERS if order in loaded or not loaded]
     return known + [(order, order) for order in sorted(loaded - {order for order, _ in REPRESENTATION_ORDERS})]
@@ -114,8 +114,6 @@ class SourcePhotoForm(forms.ModelForm):
         return name if _PENDING_NAME.match(name) and default_storage.exists(PENDING_DIR + name) else ""
 
     def clean(self) -> dict[str, Any]:
-        from studyserver.geo.models import District
-
         data = super().clean()
         kind = data.get("kind")
         code = (data.get("fed_code") or "").strip()
@@ -223,8 +221,6 @@ class StreetViewForm(_WithRepresentationOrder):
     generate = forms.BooleanField(required=False, initial=True, help_text="Queue generation right away.")
 
     def clean(self) -> dict[str, Any]:
-        from studyserver.geo.models import District
-
         data = super().clean()
         kind = data.get("kind")
         district = None

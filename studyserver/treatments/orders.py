@@ -8,11 +8,12 @@ the latest study's order, and refuse an order that no study uses.
 
 from __future__ import annotations
 
+from studyserver.geo.models import District
+from studyserver.studies.models import Study
+
 
 def study_orders() -> dict[str, list[str]]:
     """Representation order → the slugs of the studies on it (latest first)."""
-    from studyserver.studies.models import Study
-
     orders: dict[str, list[str]] = {}
     for slug, order in Study.objects.order_by("-created_at", "-pk").values_list("slug", "representation_order"):
         orders.setdefault(order, []).append(slug)
@@ -21,9 +22,6 @@ def study_orders() -> dict[str, list[str]]:
 
 def default_representation_order() -> str | None:
     """The latest study's order; without a study, the only order with districts (None: no single one)."""
-    from studyserver.geo.models import District
-    from studyserver.studies.models import Study
-
     latest = Study.objects.order_by("-created_at", "-pk").first()
     if latest is not None:
         return latest.representation_order

@@ -22,6 +22,7 @@ from django.db.models import F, Max, Q, QuerySet, TextField, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
+from generator.params import FloodParams
 from studyserver.retries import policy
 from studyserver.studies.arms import ARMS, CONTROL_ARM
 
@@ -236,8 +237,6 @@ def requested_params(recorded: dict) -> dict:
     framing, precision…), which are not valid as a new request.
     """
     import dataclasses
-
-    from generator.params import FloodParams  # torch-free: the web image has no torch
 
     requestable = {field.name for field in dataclasses.fields(FloodParams)} - {"seed"}
     return {key: value for key, value in recorded.items() if key in requestable}

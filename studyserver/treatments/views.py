@@ -19,7 +19,9 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_safe
 
 from studyserver.accounts.guards import permission_required
+from studyserver.geo.models import District
 from studyserver.studies.arms import ARMS, CONTROL_ARM
+from studyserver.studies.models import Study
 
 from . import services
 from .forms import BulkUploadForm, ReviewForm, StreetViewForm
@@ -141,9 +143,6 @@ def review_queue(request: HttpRequest, admin_site: Any) -> HttpResponse:
 @permission_required(VIEW)
 def coverage_board(request: HttpRequest, admin_site: Any) -> HttpResponse:
     """Districts × kinds: missing / queued / generated / approved, and whether the study can open."""
-    from studyserver.geo.models import District
-    from studyserver.studies.models import Study
-
     studies = list(Study.objects.order_by("-created_at"))
     study = next((s for s in studies if s.slug == request.GET.get("study")), studies[0] if studies else None)
     order = study.representation_order if study else request.GET.get("ro", "2023")

@@ -17,7 +17,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from studyserver.assignment.services import ensure_scheme
 from studyserver.geo.reference import load_reference_districts
-from studyserver.instrument.definition import InstrumentError
+from studyserver.instrument.definition import InstrumentError, content_hash, parse_instrument_text
+from studyserver.instrument.models import InstrumentVersion
 from studyserver.instrument.versions import store_version
 from studyserver.studies.models import Study
 from studyserver.treatments.demo import seed_demo_stimuli
@@ -111,9 +112,6 @@ def _demo_source() -> str:
     `version:` (the repository's sample was revised since), the same text labelled with its hash,
     so that `make demo` on an existing database stores it as a revision instead of stopping."""
     import re
-
-    from studyserver.instrument.definition import content_hash, parse_instrument_text
-    from studyserver.instrument.models import InstrumentVersion
 
     source = DEMO_INSTRUMENT.read_text(encoding="utf-8")
     digest = content_hash(source)

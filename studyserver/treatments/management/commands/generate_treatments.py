@@ -21,6 +21,7 @@ from django.db.models import Q
 from django.utils import timezone
 from tqdm import tqdm
 
+from studyserver.geo.models import District
 from studyserver.treatments import orders, services
 from studyserver.treatments.models import DISTRICT_KINDS, Kind, SourcePhoto, Stimulus
 
@@ -29,8 +30,6 @@ LIVE = (Stimulus.Status.QUEUED, Stimulus.Status.GENERATED, Stimulus.Status.APPRO
 
 def default_representation_order() -> str:
     """The latest study's representation order; without a study, the only order with districts."""
-    from studyserver.geo.models import District
-
     order = orders.default_representation_order()
     if order is not None:
         return order
@@ -74,8 +73,6 @@ class Command(BaseCommand):
         if options["kind"]:
             sources = sources.filter(kind=options["kind"])
         if options["district"]:
-            from studyserver.geo.models import District
-
             district = District.objects.filter(representation_order=order, fed_code=options["district"]).first()
             if district is None:
                 raise CommandError(f"No district {options['district']!r} in the {order} representation order.")

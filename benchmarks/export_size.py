@@ -1,7 +1,7 @@
 """Time the export on a large synthetic study, in a throwaway PostgreSQL database.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/floodlight \\
-        .venv/bin/python -m studyserver.exports.bench --n 100000 [--formats csv parquet dta xlsx]
+        .venv/bin/python benchmarks/export_size.py --n 100000 [--formats csv parquet dta xlsx]
 
 Creates ``test_<name>_exportbench``, migrates it, bulk-inserts N participants (80 % assigned, 12
 page submissions each for completers), prints the time of ``build_export`` (and of the quality
@@ -19,6 +19,9 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+# A benchmark, not part of the platform: run from the checkout, it imports the apps it fills.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def _setup_django() -> None:
