@@ -55,7 +55,8 @@ class AppendOnlyModel(models.Model):
         abstract = True
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        if not self._state.adding:
+        # The key is the database's (an auto field): a row that has one was inserted already.
+        if self.pk is not None:
             raise AppendOnlyError(
                 f"{type(self).__name__} {self.pk} is append-only: it cannot be changed."
             )

@@ -111,7 +111,9 @@ class Participant(models.Model):
         return f"participant {str(self.id)[:8]} ({self.state})"
 
     def save(self, *args, **kwargs) -> None:
-        if self._state.adding and self.questionnaire_id is None and self.study.questionnaire_id:
+        # A new participant takes the version the study has now and keeps it. Only rows made before
+        # versions were kept lack one: they take the study's, the one they were already shown.
+        if self.questionnaire_id is None and self.study.questionnaire_id:
             self._take_study_version()
         super().save(*args, **kwargs)
 
