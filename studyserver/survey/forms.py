@@ -113,8 +113,10 @@ class InstrumentPageForm(forms.Form):
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         # A ticked signature box needs a typed name; the name is what the letter carries.
-        if "letter_signed" in self.fields and cleaned.get("letter_signed") and not (cleaned.get("signature_name") or "").strip():
-            self.add_error("signature_name", self.instrument.text("error_signature", self.language))
+        signature, name = self.page.signature, self.page.signature_name
+        if (signature is not None and name is not None and signature.code in self.fields
+                and cleaned.get(signature.code) and not (cleaned.get(name.code) or "").strip()):
+            self.add_error(name.code, self.instrument.text("error_signature", self.language))
         return cleaned
 
     def split_answers(self) -> tuple[dict[str, Any], dict[str, str]]:

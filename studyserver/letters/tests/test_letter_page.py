@@ -150,3 +150,17 @@ def test_the_member_is_read_from_the_cache_until_a_load_changes_the_seat(yukon, 
     assert "To the Member of Parliament for Yukon," in letter_html(respondent.get(LETTER_PAGE))
     sign(respondent)
     assert AddressedLetter.objects.get().representative is None
+
+
+def test_a_ticked_signature_without_a_typed_name_is_refused_on_the_name(yukon):
+    make_member(yukon, "Jane", "Doe", salutation="ms")
+    respondent = at_letter_page()
+    response = respondent.post(LETTER_PAGE, {"letter_signed": "on", "signature_name": "   "})
+    assert response.status_code == 400  # the page again with its error, nothing stored
+    html = response.content.decode()
+    assert 'id="id_signature_name_error"' in html
+    assert "Please type your name to sign, or untick the box." in html
+    assert respondent.participant.current_step == LETTER_PAGE
+    assert not AddressedLetter.objects.exists()
+    sign(respondent)  # typed this time: accepted
+    assert AddressedLetter.objects.filter(participant=respondent.participant).exists()
