@@ -25,7 +25,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -43,6 +42,7 @@ from generator.config import (
     MaskerConfig,
     PainterConfig,
 )
+from generator.files import replacing
 from generator.models.common import check_state_dict
 
 FORMAT_VERSION = 1
@@ -156,18 +156,8 @@ def save_checkpoint(
         "extra": dict(extra) if extra else None,
         "content_hash": version,
     }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            torch.save(payload, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with replacing(path) as temporary:
+        torch.save(payload, temporary)
     return version
 
 

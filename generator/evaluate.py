@@ -20,9 +20,9 @@ from generator import checkpoint as ckpt
 from generator.data import FloodedFolderDataset, LabelledMaskFolderDataset, SimWorldDataset
 from generator.train import (
     VAL_SEED_OFFSET,
-    _write_png,
     evaluate_masker_model,
     evaluate_painter_model,
+    write_png,
 )
 
 HELD_OUT_SEED_OFFSET = VAL_SEED_OFFSET + 500_000  # disjoint from training and validation seeds
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
             dataset = FloodedFolderDataset(args.data, args.size)
         value, grid = evaluate_painter_model(model, dataset, device)
         grid_path = Path(args.grid) if args.grid else Path(args.checkpoint).with_suffix(".grid.png")
-        _write_png(grid, grid_path)
+        write_png(grid, grid_path)
         result.update(masked_l1=value, images=len(dataset), grid=str(grid_path))
     if args.json:
         print(json.dumps(result))

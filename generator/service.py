@@ -28,9 +28,7 @@ import dataclasses
 import functools
 import io
 import json
-import os
 import re
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +38,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from generator.files import write_bytes
 from generator.params import FloodParams, content_key
 from generator.pipeline import FloodOutput, FloodPipeline, PipelineOptions
 
@@ -158,30 +157,6 @@ def output_paths(out_dir: Path, source: Path, event: str, key: str, fmt: str) ->
     base = f"{_safe_stem(source)}-{event}-{key[:16]}"
     ext = "jpg" if fmt == "jpeg" else "png"
     return out_dir / f"{base}.{ext}", out_dir / f"{base}-mask.png", out_dir / f"{base}.json"
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the whole new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with _suppress_oserror():
-            os.unlink(tmp)
-        raise
-
-
-class _suppress_oserror:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: Any, value: Any, traceback: Any) -> bool:
-        return kind is not None and issubclass(kind, OSError)
 
 
 def _encode(image: np.ndarray, fmt: str) -> bytes:
@@ -327,8 +302,8 @@ def flood_many(
 def _store(item: _Pending, output: FloodOutput) -> FloodRecord:
     start = time.perf_counter()
     image_path, mask_path, record_path = item.paths
-    write_atomic(mask_path, _encode(output.mask, "png"))
-    write_atomic(image_path, _encode(output.image, item.params.format))
+    write_bytes(mask_path, _encode(output.mask, "png"))
+    write_bytes(image_path, _encode(output.image, item.params.format))
     timings = {"read": round(item.read_ms, 3), **output.timings_ms}
     record = FloodRecord(
         input=str(item.source), output=str(image_path), mask=str(mask_path), record=str(record_path),
@@ -339,7 +314,7 @@ def _store(item: _Pending, output: FloodOutput) -> FloodRecord:
     timings["write"] = round((time.perf_counter() - start) * 1000, 3)
     stored = record.to_json()
     stored["output"], stored["mask"], stored["record"] = image_path.name, mask_path.name, record_path.name
-    write_atomic(record_path, (json.dumps(stored, indent=1, sort_keys=True) + "\n").encode())
+    write_bytes(record_path, (json.dumps(stored, indent=1, sort_keys=True) + "\n").encode())
     return record
 
 

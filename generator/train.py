@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch import nn
 
 from generator import checkpoint as ckpt
@@ -45,6 +46,7 @@ from generator.data import (
     from_model_range,
     image_grid,
 )
+from generator.files import replacing
 from generator.metrics import mask_scores, mean_scores
 from generator.models.masker import Masker
 from generator.models.painter import Painter
@@ -95,19 +97,10 @@ def collate(dataset, indices: list[int], device: torch.device) -> dict[str, torc
     return {k: torch.stack([it[k] for it in items]).to(device) for k in items[0]}
 
 
-def atomic_torch_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def _write_png(array: np.ndarray, path: Path) -> None:
-    from PIL import Image
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.png")
-    Image.fromarray(array).save(tmp)
-    os.replace(tmp, path)
+def write_png(array: np.ndarray, path: Path) -> None:
+    """Save an image grid (replaced whole: a viewer never opens half a PNG)."""
+    with replacing(path) as temporary:
+        Image.fromarray(array).save(temporary)
 
 
 class MetricsLog:
@@ -128,12 +121,10 @@ class MetricsLog:
             if key not in fields:
                 fields.append(key)
         rows.append({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with tmp.open("w", newline="") as handle:
+        with replacing(self.path) as temporary, temporary.open("w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=fields)
             writer.writeheader()
             writer.writerows(rows)
-        os.replace(tmp, self.path)
 
 
 def _checkpoint_dir(out: Path) -> Path:
@@ -280,7 +271,7 @@ def train_masker(args, ctx: RunContext, model_cfg, weights, settings: TrainSetti
     def validate(step: int) -> dict[str, float]:
         scores = evaluate_masker_model(masker, val_set, device, settings.amp)
         if _dist()[0] == 0:
-            _write_png(masker_grid(masker, val_set, device, settings.amp),
+            write_png(masker_grid(masker, val_set, device, settings.amp),
                        ctx.out / "val" / f"step_{step:06d}.png")
         return {f"val_{k}": v for k, v in scores.items()}
 
@@ -432,7 +423,7 @@ def train_painter(args, ctx: RunContext, model_cfg, weights, settings: TrainSett
     def validate(step: int) -> dict[str, float]:
         value, grid = evaluate_painter_model(painter, val_set, device, settings.amp)
         if _dist()[0] == 0:
-            _write_png(grid, ctx.out / "val" / f"step_{step:06d}.png")
+            write_png(grid, ctx.out / "val" / f"step_{step:06d}.png")
         return {"val_masked_l1": value}
 
     def save(step: int) -> None:
@@ -494,10 +485,10 @@ def _save(ctx: RunContext, step: int, kind: str, model: nn.Module, model_cfg,
     ckpt.save_checkpoint(directory / f"{kind}_{step:06d}.pt", model, model_cfg, step=step,
                          kind=kind)
     # the resumable state goes last: a run killed in between resumes from the previous one
-    atomic_torch_save({"step": step, "kind": kind,
-                       "modules": {k: m.state_dict() for k, m in modules.items()},
-                       "optimizers": {k: o.state_dict() for k, o in optimizers.items()}},
-                      directory / f"state_{step:06d}.pt")
+    with replacing(directory / f"state_{step:06d}.pt") as temporary:
+        torch.save({"step": step, "kind": kind,
+                    "modules": {k: m.state_dict() for k, m in modules.items()},
+                    "optimizers": {k: o.state_dict() for k, o in optimizers.items()}}, temporary)
     for old in sorted(directory.glob("state_*.pt"))[:-2]:  # keep the two newest states
         old.unlink()
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
 
+from generator.files import replacing
 from studyserver.instrument.definition import Instrument, get_instrument
 
 from .codebook import CODEBOOK_COLUMNS, build_codebook, variable_labels
@@ -185,16 +185,9 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[io.BufferedWrite
     """Call ``write`` on a temporary file beside ``path``, then rename it over ``path``; on any
     failure the temporary file is removed and ``path`` is left as it was."""
     target = check_writable(path)
-    descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
-                                             suffix=".partial")
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            write(handle)
-        os.chmod(temporary, 0o640)  # research data: not world-readable
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    # research data: not world-readable
+    with replacing(target, mode=0o640) as temporary, temporary.open("wb") as handle:
+        write(handle)
     return target
 
 

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from generator import service
 from generator.pipeline import FloodPipeline
 from generator.reference import LEARNED_BACKEND, reference_pipeline
 from generator.service import (
@@ -170,10 +169,3 @@ def test_get_pipeline_loads_once_per_process_and_needs_both_checkpoints(tmp_path
             flood_file(sources[0], tmp_path, None, masker_path=str(broken), painter_path=str(broken))
     finally:
         get_pipeline.cache_clear()
-
-
-def test_write_atomic_replaces_whole_files(tmp_path: Path) -> None:
-    target = tmp_path / "sub" / "file.bin"
-    service.write_atomic(target, b"first")
-    service.write_atomic(target, b"second")
-    assert target.read_bytes() == b"second" and [p.name for p in target.parent.iterdir()] == ["file.bin"]
