@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import secrets
 import uuid
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from django.conf import settings
 from django.db import models
 
+from studyserver.core.keys import keyed_digest
 from studyserver.instrument.models import InstrumentVersion, instrument_for_hash
 
 if TYPE_CHECKING:
@@ -24,8 +22,7 @@ def new_token() -> str:
 
 def panel_id_digest(study_slug: str, panel_id: str) -> str:
     """A keyed hash of the panel id: enough to refuse a second attempt, useless to re-identify."""
-    message = f"{study_slug}:{panel_id.strip()}".encode()
-    return hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).hexdigest()
+    return keyed_digest(f"{study_slug}:{panel_id.strip()}")
 
 
 class Participant(models.Model):

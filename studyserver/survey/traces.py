@@ -16,8 +16,6 @@ Nothing here changes what the participant sees or where they go.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import ipaddress
 import secrets
 from collections.abc import Mapping
@@ -26,6 +24,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 from studyserver.accounts.lockout import client_address
+from studyserver.core.keys import keyed_digest
 
 from .models import Participant
 
@@ -47,8 +46,7 @@ def network_digest(study_slug: str, address: str, user_agent: str) -> str:
     """The keyed hash of address + user agent within a study; empty unless the address is public."""
     if not is_public_address(address):
         return ""
-    message = f"{study_slug}\n{address.strip()}\n{user_agent.strip()}".encode()
-    return hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).hexdigest()
+    return keyed_digest(f"{study_slug}\n{address.strip()}\n{user_agent.strip()}")
 
 
 def browser_id(request: HttpRequest) -> str:
