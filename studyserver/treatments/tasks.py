@@ -55,7 +55,7 @@ NOT_RETRIED = (GenerationError, ImportError, TypeError, ValueError)
 
 
 @contextlib.contextmanager
-def local_copy(name: str) -> Iterator[Path]:
+def stored_file_on_disk(name: str) -> Iterator[Path]:
     """A local path to the stored file ``name``: the file itself on a filesystem storage, else a temp copy."""
     try:
         path = Path(default_storage.path(name))
@@ -177,7 +177,7 @@ def _generate_many(stimuli: list[Stimulus]) -> dict[int, dict[str, Any] | Except
         return outcomes
     started = time.perf_counter()
     with contextlib.ExitStack() as stack, tempfile.TemporaryDirectory(prefix="floodlight-") as out:
-        paths = [stack.enter_context(local_copy(item[0].source.image.name)) for item in to_flood]
+        paths = [stack.enter_context(stored_file_on_disk(item[0].source.image.name)) for item in to_flood]
         try:
             produced_all = _flood_batch(paths, Path(out), [item[1] for item in to_flood])
         except Exception as error:  # noqa: BLE001 (the whole batch failed: every member records it)
@@ -205,7 +205,7 @@ def _plan(stimulus: Stimulus) -> dict[str, Any] | tuple[Stimulus, dict, str, str
     if source.kind == Kind.DISTANT:
         # A real flood photo is shown as is: no model, no mask.
         key = content_key(source_bytes, PHOTO_BACKEND, "", {})
-        with local_copy(source.image.name) as path:
+        with stored_file_on_disk(source.image.name) as path:
             result = _save_once(f"treatments/results/{key[:2]}/{key}.jpg", _as_jpeg(path))
         return {"result": result, "mask": "", "backend": PHOTO_BACKEND, "model_version": "",
                 "params": {}, "timings": {}}
