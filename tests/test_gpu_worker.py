@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import connection
 from PIL import Image
@@ -35,7 +36,9 @@ from tests.support.held_worker import HOLD_SECONDS_ENV
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 REPO = Path(__file__).resolve().parent.parent
-REDIS_URL = "redis://127.0.0.1:6379/15"
+# The broker the test process sends to (settings_test: REDIS_URL, else database 15): the worker
+# must listen there too, whatever a developer's shell exports.
+REDIS_URL = settings.CELERY_BROKER_URL
 VISIBILITY_TIMEOUT_S = 3
 KILL_KIND = "house"
 
