@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from django.core.cache import cache
 from django.db import transaction
@@ -124,12 +125,36 @@ def compose(participant, language: str, representative: Representative | None,
     )
 
 
-def address_letter(participant, language: str, instrument: Instrument | None = None) -> AddressedLetter:
-    """The letter as addressed now, recorded as the participant's (when the letter page is submitted).
+#: The letter page's hidden field: whom the letter shown was addressed to (a member's id, or empty
+#: for the riding's wording), so that the letter recorded is the one read even if the seat changed
+#: hands between showing the page and submitting it.
+ADDRESSEE_FIELD = "letter_addressee"
+
+
+def addressee_shown(participant, submitted: Mapping[str, str]) -> Representative | None | Literal["unknown"]:
+    """The addressee the page showed, as sent back: a member of the participant's own district, or
+    None for the riding's wording; ``"unknown"`` when the form did not say (or named anyone else)."""
+    value = submitted.get(ADDRESSEE_FIELD)
+    if value is None:
+        return "unknown"
+    if value == "":
+        return None
+    if not value.isdigit():
+        return "unknown"
+    shown = Representative.objects.filter(pk=int(value), district_id=participant.district_id).first()
+    return shown if shown is not None else "unknown"
+
+
+def address_letter(participant, language: str, instrument: Instrument | None = None,
+                   submitted: Mapping[str, str] | None = None) -> AddressedLetter:
+    """The letter the participant read, recorded as theirs (when the letter page is submitted):
+    addressed to whom the page showed, else to the member current now.
 
     The letter page is locked once submitted, so the record is the letter the participant signed.
     """
-    letter = compose(participant, language, current_representative(participant.district), instrument)
+    shown = addressee_shown(participant, submitted or {})
+    representative = current_representative(participant.district) if shown == "unknown" else shown
+    letter = compose(participant, language, representative, instrument)
     _record(letter)
     return letter
 
@@ -161,15 +186,17 @@ def letter_page_context(sender: Any, participant: Any, page: Any, language: str,
     if not page.shows_letter:
         return None
     letter = compose(participant, language, current_representative(participant.district), instrument)
-    return {"letter": letter, "letter_intro": letter_intro(letter, instrument)}
+    addressee = "" if letter.representative is None else str(letter.representative.pk)
+    return {"letter": letter, "letter_intro": letter_intro(letter, instrument),
+            "hidden_fields": {ADDRESSEE_FIELD: addressee}}
 
 
 def record_letter(sender: Any, participant: Any, page: Any, language: str, instrument: Instrument,
-                  **kwargs: Any) -> None:
-    """Receiver of ``survey.signals.page_submitted``: the letter page's letter, addressed as it is
-    shown (the member current now, the participant's language), is recorded as the one signed."""
+                  submitted: Mapping[str, str] | None = None, **kwargs: Any) -> None:
+    """Receiver of ``survey.signals.page_submitted``: the letter page's letter, addressed as it was
+    shown (see :func:`address_letter`), in the participant's language, is recorded as the one signed."""
     if page.shows_letter:
-        address_letter(participant, language, instrument)
+        address_letter(participant, language, instrument, submitted)
 
 
 def delete_letter_of(sender: Any, participant: Any, **kwargs: Any) -> None:

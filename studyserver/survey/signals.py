@@ -11,11 +11,13 @@ participant_withdrawn = Signal()
 
 #: Sent when a questionnaire page is rendered, with ``participant``, ``page``, ``language`` and
 #: ``instrument``; each receiver returns a dict added to the page's template context, or None
-#: (letters: the letter to the MP on the page flagged ``shows_letter``).
+#: (letters: the letter to the MP on the page flagged ``shows_letter``). A ``hidden_fields`` dict
+#: in it is sent back with the form (``page_submitted``'s ``submitted``).
 page_context = Signal()
 
 #: Sent inside the transaction that stores a questionnaire page (the participant's row locked),
-#: with ``participant``, ``page``, ``answers`` (as stored), ``language`` and ``instrument``: an app
+#: with ``participant``, ``page``, ``answers`` (as stored), ``submitted`` (the form as sent, hidden
+#: fields included), ``language`` and ``instrument``: an app
 #: that keeps what the page showed records it here, never while the page is served (a GET writes
 #: nothing but the page-view record). Letters: the letter as addressed when its page is submitted.
 page_submitted = Signal()

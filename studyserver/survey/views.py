@@ -384,7 +384,7 @@ def _questionnaire_page(request: HttpRequest, participant: Participant, step: st
     if request.method == "POST" and form.is_valid():
         stored_answers, personal = form.split_answers()
         traces.record_honeypot(participant, step, request.POST)  # a quality signal: the page goes on
-        participant = flow.submit_page(participant, page, stored_answers, personal)
+        participant = flow.submit_page(participant, page, stored_answers, personal, submitted=request.POST)
         return _go_on(participant)
     flow.record_page_served(participant, step)
     context: dict[str, Any] = {"form": form, "page": page, "title": page.title.get(language),

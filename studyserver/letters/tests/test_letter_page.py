@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from studyserver.geo.models import District
 from studyserver.letters.addressing import paragraphs
 from studyserver.letters.models import AddressedLetter
 from studyserver.survey import flow
@@ -164,3 +165,43 @@ def test_a_ticked_signature_without_a_typed_name_is_refused_on_the_name(yukon):
     assert not AddressedLetter.objects.exists()
     sign(respondent)  # typed this time: accepted
     assert AddressedLetter.objects.filter(participant=respondent.participant).exists()
+
+
+def _hidden_addressee(html: str) -> str:
+    return re.search(r'<input type="hidden" name="letter_addressee" value="([^"]*)">', html).group(1)
+
+
+def test_the_letter_recorded_is_the_one_read_when_the_seat_changes_hands_meanwhile(yukon):
+    first = make_member(yukon, "Jane", "Doe", salutation="ms")
+    respondent = at_letter_page()
+    shown = _hidden_addressee(respondent.get(LETTER_PAGE).content.decode())
+    assert shown == str(first.pk)
+    first.is_current = False  # a by-election is loaded while the participant reads
+    first.save()
+    make_member(yukon, "John", "Roe", salutation="mr")
+    respondent.post(LETTER_PAGE, {"letter_signed": "on", "signature_name": "Ann Example",
+                                  "letter_addressee": shown})
+    letter = AddressedLetter.objects.get(participant=respondent.participant)
+    assert letter.representative == first and letter.opening.startswith("Dear Ms. Jane Doe,")
+
+
+def test_the_riding_wording_shown_for_a_vacant_seat_is_the_wording_recorded(yukon):
+    respondent = at_letter_page()
+    assert _hidden_addressee(respondent.get(LETTER_PAGE).content.decode()) == ""
+    make_member(yukon, "John", "Roe", salutation="mr")
+    respondent.post(LETTER_PAGE, {"letter_signed": "on", "signature_name": "Ann Example", "letter_addressee": ""})
+    assert AddressedLetter.objects.get(participant=respondent.participant).representative is None
+
+
+@pytest.mark.parametrize("sent", [None, "not-a-number", "other-district"])
+def test_an_addressee_not_sent_or_not_of_the_riding_gives_the_current_member(yukon, sent):
+    member = make_member(yukon, "Jane", "Doe", salutation="ms")
+    respondent = at_letter_page()
+    data = {"letter_signed": "on", "signature_name": "Ann Example"}
+    if sent == "other-district":
+        other = District.objects.exclude(pk=yukon.pk).first()
+        sent = str(make_member(other, "Someone", "Else").pk)
+    if sent is not None:
+        data["letter_addressee"] = sent
+    respondent.post(LETTER_PAGE, data)
+    assert AddressedLetter.objects.get(participant=respondent.participant).representative == member

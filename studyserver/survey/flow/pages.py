@@ -40,8 +40,12 @@ def answers_for_page(participant: Participant, step: str, *, resumed_elsewhere: 
     return PageAnswers(merged_answers(submissions), stored)
 
 
-def submit_page(participant: Participant, page: Page, answers: Mapping[str, Any], personal: Mapping[str, str]) -> Participant:
-    """Store one questionnaire page; the last pre-treatment page settles eligibility and draws the arm."""
+def submit_page(participant: Participant, page: Page, answers: Mapping[str, Any], personal: Mapping[str, str],
+                submitted: Mapping[str, str] | None = None) -> Participant:
+    """Store one questionnaire page; the last pre-treatment page settles eligibility and draws the arm.
+
+    ``submitted`` is the form as the browser sent it: what the page showed beyond its questions
+    comes back in it (letters: whom the letter shown was addressed to)."""
     instrument = participant.instrument
     with transaction.atomic():
         participant = lock(participant)
@@ -50,7 +54,8 @@ def submit_page(participant: Participant, page: Page, answers: Mapping[str, Any]
         if personal:
             PersonalData.objects.update_or_create(participant=participant, defaults=dict(personal))
         page_submitted.send(sender=Participant, participant=participant, page=page, answers=answers,
-                            language=participant.language, instrument=instrument)  # letters: the letter
+                            submitted=submitted or {}, language=participant.language,
+                            instrument=instrument)  # letters: the letter
         if editing:
             return participant
         after = next_step(participant, page.key, instrument)
