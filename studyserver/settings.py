@@ -294,10 +294,20 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Floodlight study <st
 
 # --- Cache (API throttling counters, sessions, the MPs on the letter page) ----------------------
 # Shared by every web worker through Redis when there is one; per process otherwise.
+# The questions' markup (survey.forms.QuestionField) per web process: built from the questionnaire
+# version, the language and the option ticked, never from typed text, so it is the same bytes for
+# every participant on that answer. With DEBUG on, an edited template shows at once.
+QUESTION_MARKUP_CACHE = {
+    "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+    "LOCATION": "questions",
+    "TIMEOUT": None,
+    "OPTIONS": {"MAX_ENTRIES": 20000},
+}
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
                 "KEY_PREFIX": "floodlight"}
-    if REDIS_URL else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    if REDIS_URL else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "questions": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"} if DEBUG else QUESTION_MARKUP_CACHE,
 }
 
 # A participant's session holds only the tokens of their participants and their language (never an

@@ -27,4 +27,6 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405 (whitenoise warns a
 
 # Throttling counters per test process (cleared before each test by conftest.py), never in the
 # Redis that other runs share.
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# The questions' markup cache as in production (tests run with DEBUG on, which turns it off).
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+          "questions": QUESTION_MARKUP_CACHE}  # noqa: F405

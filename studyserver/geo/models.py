@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.db import models
 
+from studyserver.core.rows import RowCache
+
 
 class District(models.Model):
     representation_order = models.CharField(max_length=4, db_index=True)
@@ -58,6 +60,11 @@ class District(models.Model):
 
         return shapely.from_wkb(bytes(self.geometry_wkb))
 
+
+
+# A participant's page shows their district's name, never its boundary (up to megabytes in the
+# North). Districts change only when reference data is loaded (each saved: the cached row goes).
+DISTRICT_ROWS: RowCache[District] = RowCache(District, seconds=3600, defer=("geometry_wkb",))
 
 class PostalArea(models.Model):
     """One Forward Sortation Area (first three characters of a postal code) and its centroid.

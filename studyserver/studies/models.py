@@ -18,6 +18,7 @@ from django.db import models, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from studyserver.core.rows import RowCache
 from studyserver.geo.models import District
 from studyserver.geo.postal import PROVINCE_NAMES
 from studyserver.instrument.definition import Instrument, get_instrument
@@ -438,7 +439,13 @@ class Study(models.Model):
 
     def record_decline(self) -> None:
         Study.objects.filter(pk=self.pk).update(declined_count=F("declined_count") + 1)
+        STUDY_ROWS.forget(instance=self)
 
+
+
+# Every participant page reads its study (exits, minimum display time, scope); researchers edit it
+# in the admin, which saves it (the cached row goes).
+STUDY_ROWS: RowCache[Study] = RowCache(Study, seconds=300)
 
 class StudyVersionChange(models.Model):
     """When a study moved to another questionnaire version, and who moved it (append-only record)."""

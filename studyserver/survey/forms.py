@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from typing import Any
 
 from django import forms
+from django.core.cache import caches
 from django.forms import BoundField
 from django.forms.renderers import Jinja2
 
@@ -15,6 +17,9 @@ from studyserver.instrument.definition import Instrument, Item, Page
 # the other forms (consent, postal code, admin) keep the project's default renderer.
 QUESTION_RENDERER = Jinja2()
 GROUPED_TYPES = frozenset({"choice", "scale", "yesno"})  # a radio group: a fieldset with a legend
+# Types whose value is one of the questionnaire's own options: their markup holds nothing typed.
+OPTION_TYPES = GROUPED_TYPES | {"checkbox"}
+QUESTION_MARKUP_CACHE = "questions"  # settings.CACHES: per process, off with DEBUG
 
 
 class QuestionField(BoundField):
@@ -29,6 +34,36 @@ class QuestionField(BoundField):
         item = self.form.items_by_code[self.name]
         context.update(item=item, grouped=item.type in GROUPED_TYPES, optional=self.form.optional_text)
         return context
+
+    def as_field_group(self) -> str:
+        # A question's markup is most of a page's cost, and thousands of participants see the same
+        # few hundred variants: each is rendered once per process.
+        key = self.markup_key()
+        if key is None:
+            return super().as_field_group()
+        cache = caches[QUESTION_MARKUP_CACHE]
+        markup = cache.get(key)
+        if markup is None:
+            markup = super().as_field_group()
+            cache.set(key, markup)
+        return markup
+
+    def markup_key(self) -> str | None:
+        """The cache key of this question's markup: a digest of everything the markup is made of.
+
+        None when the markup would hold an error message or text the participant typed, which are
+        rendered afresh and never kept."""
+        item = self.form.items_by_code[self.name]
+        value = self.value()
+        if self.errors or (item.type not in OPTION_TYPES and value not in (None, "")):
+            return None
+        made_of = (
+            self.template_name, item.code, item.type, item.required, self.label, self.form.optional_text,
+            self.auto_id, self.html_name, self.form.use_required_attribute,
+            tuple(getattr(self.field, "choices", ())), sorted(self.field.widget.attrs.items()),
+            None if value is None else str(value),
+        )
+        return "question:" + hashlib.sha256(repr(made_of).encode("utf-8")).hexdigest()
 
 
 def _field_for(item: Item, instrument: Instrument, language: str, province_code: str | None) -> forms.Field:

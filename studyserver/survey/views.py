@@ -120,7 +120,7 @@ def _resumed_elsewhere(request: HttpRequest, participant: Participant) -> bool:
 
 
 def _participant_for(request: HttpRequest, token: str) -> Participant | HttpResponse:
-    # With study, district (not its boundary), arm and exposure, in one query.
+    # With arm and exposure in one query; study and district from the cache.
     participant = participant_for_page(token)
     if participant is None:
         return not_found(request)

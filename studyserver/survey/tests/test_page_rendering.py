@@ -11,12 +11,16 @@ from pathlib import Path
 import pytest
 import yaml
 from django.conf import settings
+from django.core.cache import caches
 from django.db import connection
 from django.template.loader import render_to_string
+from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
+from studyserver.geo.models import DISTRICT_ROWS
 from studyserver.instrument.definition import get_instrument, parse_instrument
-from studyserver.survey.forms import InstrumentPageForm
+from studyserver.studies.models import STUDY_ROWS
+from studyserver.survey.forms import QUESTION_MARKUP_CACHE, InstrumentPageForm
 
 from .conftest import Respondent, make_study
 
@@ -161,18 +165,22 @@ def test_a_questionnaire_page_reads_the_participants_pages_once(yukon):
     respondent.consent()
     respondent.post("postal", {"postal_code": "Y1A 6E5"})
     url = respondent.url(respondent.current_step())
+    participant = respondent.participant
+    STUDY_ROWS.get(participant.study_id)  # as any earlier page of anyone in the study and the riding leaves them
+    DISTRICT_ROWS.get(participant.district_id)
     with CaptureQueriesContext(connection) as queries:
         response = respondent.client.get(url)
     assert response.status_code == 200
     statements = [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]
     submission_reads = [sql for sql in statements if 'FROM "survey_pagesubmission"' in sql]
     assert len(submission_reads) == 1, submission_reads
-    # The participant (with study, district, arm, exposure) in one statement, their pages, the
-    # page-view record (an update, then the insert of a first serve); the session from the cache.
+    # The participant (with arm and exposure) in one statement, their pages, the page-view record
+    # (an update, then the insert of a first serve); the study, the district and the session from the cache.
     assert len(statements) <= 4, "\n".join(sql[:150] for sql in statements)
     participant_reads = [sql for sql in statements if 'FROM "survey_participant"' in sql]
     assert len(participant_reads) == 1, participant_reads
-    assert not any('"django_session"' in sql for sql in statements)
+    assert not any(table in sql for sql in statements
+                   for table in ('"django_session"', 'FROM "studies_study"', 'FROM "geo_district"'))
 
 
 @pytest.mark.django_db
@@ -185,6 +193,7 @@ def test_the_pages_participant_query_reads_everything_a_page_needs_at_once(yukon
     seen = 0
     for _ in range(30):  # every step to the end: no district, then a district, an arm, an exposure
         participant = respondent.participant
+        participant_for_page(respondent.token)  # the first page of a study or a district keeps its row
         with django_assert_num_queries(1):
             fast = participant_for_page(respondent.token)
         with django_assert_num_queries(0):  # study, district, arm and exposure came with it
@@ -225,3 +234,73 @@ def test_serving_a_page_again_keeps_its_first_time_and_counts_the_serves(yukon):
     again = PageView.objects.get(participant=respondent.participant, step="postal")
     assert (first.times_served, again.times_served) == (1, 3)
     assert again.first_served_at == first.first_served_at == first.last_served_at < again.last_served_at
+
+
+@pytest.mark.django_db
+def test_a_participants_page_sees_the_study_and_riding_as_last_saved(yukon):
+    from studyserver.survey.models import participant_for_page
+
+    respondent = Respondent(make_study(first_arm="control"))
+    respondent.enter()
+    respondent.consent()
+    respondent.post("postal", {"postal_code": "Y1A 6E5"})
+    page = participant_for_page(respondent.token)
+    assert (page.study.min_exposure_seconds, page.district.name_en) == (10, yukon.name_en)
+    study = page.study.__class__.objects.get(pk=page.study_id)
+    study.min_exposure_seconds = 25  # a researcher's edit in the admin
+    study.save()
+    yukon.name_en = "Yukon (renamed)"  # a reload of the reference data
+    yukon.save()
+    page = participant_for_page(respondent.token)
+    assert (page.study.min_exposure_seconds, page.district.name_en) == (25, "Yukon (renamed)")
+
+
+def _questions_markup(form) -> list[str]:
+    return [str(form[item.code].as_field_group()) for item in form.items]
+
+
+@pytest.mark.parametrize("language", ["en", "fr"])
+def test_a_question_kept_in_the_cache_is_the_same_bytes_as_rendered_afresh(language):
+    markup_cache = caches[QUESTION_MARKUP_CACHE]
+    markup_cache.clear()
+    afresh = kept = 0
+    for page in get_instrument().pages:
+        for form in _forms(page, language):
+            with override_settings(CACHES={**settings.CACHES, QUESTION_MARKUP_CACHE: {
+                    "BACKEND": "django.core.cache.backends.dummy.DummyCache"}}):
+                rendered = _questions_markup(form)  # nothing kept: every question rendered
+            first = _questions_markup(form)  # rendered and kept
+            assert _questions_markup(form) == first == rendered  # read back from the cache
+            for item in form.items:
+                key = form[item.code].markup_key()
+                if key is None:
+                    afresh += 1
+                    assert form[item.code].errors or item.type not in {"choice", "scale", "yesno", "checkbox"}
+                else:
+                    kept += 1
+                    assert markup_cache.get(key) == str(form[item.code].as_field_group())
+    assert afresh > 30 and kept > 100
+
+
+def test_a_questions_markup_is_kept_per_answer_and_language_and_never_with_typed_text():
+    instrument = get_instrument()
+    everything = {item.code: 1 for p in instrument.pages for item in p.items}
+    radio_page, radio = next((p, i) for p in instrument.pages for i in p.items if i.type in {"choice", "scale"})
+    text_page, text = next((p, i) for p in instrument.pages for i in p.items if i.type == "text")
+
+    def form(page, language: str, **initial):
+        return InstrumentPageForm(initial=initial, page=page, instrument=instrument, language=language,
+                                  earlier_answers=everything, province_code="QC")
+
+    codes = [o.code for o in radio.options_for("QC")]
+    keys = {form(radio_page, lang, **{radio.code: code})[radio.code].markup_key()
+            for lang in ("en", "fr") for code in [None, *codes]}
+    assert None not in keys and len(keys) == 2 * (len(codes) + 1)  # per language and option ticked (or none)
+    for code in codes[:2]:
+        html = str(form(radio_page, "en", **{radio.code: code})[radio.code].as_field_group())
+        assert html.count("checked") == 1 and f'value="{code}"' in html.split("checked")[0].rsplit("<input", 1)[1]
+    # what a participant typed is theirs: never a key, never kept, never in another's page
+    assert form(text_page, "en", **{text.code: "Jeanne Tremblay"})[text.code].markup_key() is None
+    str(form(text_page, "en", **{text.code: "Jeanne Tremblay"})[text.code].as_field_group())
+    assert "Jeanne" not in str(form(text_page, "en")[text.code].as_field_group())
+    assert "Jeanne" not in str(form(text_page, "en", **{text.code: "Marc"})[text.code].as_field_group())
