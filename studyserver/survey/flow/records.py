@@ -31,21 +31,23 @@ def record_page_served(participant: Participant, step: str) -> None:
 
 
 def store_submission(participant: Participant, step: str, answers: Mapping[str, Any]) -> PageSubmission:
-    """The page's answers, stored or (a correction) replacing the stored ones, its revision counted."""
+    """The page's answers, stored or (a correction) replacing the stored ones, its revision counted.
+
+    The caller holds the participant's lock (``navigation.lock``), so no other request can store
+    this page meanwhile: a read, then an insert or an update (not ``get_or_create``'s savepoint).
+    """
     now = timezone.now()
     view = PageView.objects.filter(participant=participant, step=step).first()
     served_at: datetime = view.last_served_at if view else now
-    submission, created = PageSubmission.objects.get_or_create(
-        participant=participant,
-        step=step,
-        defaults={"answers": dict(answers), "served_at": served_at, "submitted_at": now,
-                  "seconds_on_page": max((now - served_at).total_seconds(), 0.0)},
-    )
-    if not created:
-        submission.answers = dict(answers)
-        submission.served_at = served_at
-        submission.submitted_at = now
-        submission.seconds_on_page = max((now - served_at).total_seconds(), 0.0)
-        submission.revision += 1
-        submission.save()
+    seconds_on_page = max((now - served_at).total_seconds(), 0.0)
+    submission = PageSubmission.objects.filter(participant=participant, step=step).first()
+    if submission is None:
+        return PageSubmission.objects.create(participant=participant, step=step, answers=dict(answers),
+                                             served_at=served_at, submitted_at=now, seconds_on_page=seconds_on_page)
+    submission.answers = dict(answers)
+    submission.served_at = served_at
+    submission.submitted_at = now
+    submission.seconds_on_page = seconds_on_page
+    submission.revision += 1
+    submission.save()
     return submission
