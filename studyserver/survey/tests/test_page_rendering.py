@@ -158,12 +158,18 @@ def test_instrument_texts_and_typed_answers_are_escaped(language):
     assert seen > 20
 
 
-@pytest.mark.django_db
-def test_a_questionnaire_page_reads_the_participants_pages_once(yukon):
+def _placed_in_yukon() -> Respondent:
+    """A participant who consented and was placed in Yukon (control arm): on the first questionnaire page."""
     respondent = Respondent(make_study(first_arm="control"))
     respondent.enter()
     respondent.consent()
     respondent.post("postal", {"postal_code": "Y1A 6E5"})
+    return respondent
+
+
+@pytest.mark.django_db
+def test_a_questionnaire_page_reads_the_participants_pages_once(yukon):
+    respondent = _placed_in_yukon()
     url = respondent.url(respondent.current_step())
     participant = respondent.participant
     STUDY_ROWS.get(participant.study_id)  # as any earlier page of anyone in the study and the riding leaves them
@@ -240,10 +246,7 @@ def test_serving_a_page_again_keeps_its_first_time_and_counts_the_serves(yukon):
 def test_a_participants_page_sees_the_study_and_riding_as_last_saved(yukon):
     from studyserver.survey.models import participant_for_page
 
-    respondent = Respondent(make_study(first_arm="control"))
-    respondent.enter()
-    respondent.consent()
-    respondent.post("postal", {"postal_code": "Y1A 6E5"})
+    respondent = _placed_in_yukon()
     page = participant_for_page(respondent.token)
     assert (page.study.min_exposure_seconds, page.district.name_en) == (10, yukon.name_en)
     study = page.study.__class__.objects.get(pk=page.study_id)
