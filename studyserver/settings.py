@@ -79,6 +79,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "studyserver.survey.sessions.BrowserParticipantsMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -310,10 +311,9 @@ CACHES = {
     "questions": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"} if DEBUG else QUESTION_MARKUP_CACHE,
 }
 
-# A participant's session holds only the tokens of their participants and their language (never an
-# answer). With Redis (shared by every web worker) it is read from the cache, not the database, on
-# every page; without it (a per-process cache could serve another worker's stale copy) from the
-# database.
+# Sessions are the admin's (a participant's browser keeps its participants in a signed cookie,
+# studyserver/survey/sessions.py). With Redis (shared by every web worker) read from the cache,
+# without it (a per-process cache could serve another worker's stale copy) from the database.
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db" if REDIS_URL else "django.contrib.sessions.backends.db"
 
 # --- REST API ---------------------------------------------------------------------------------

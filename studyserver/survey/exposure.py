@@ -10,16 +10,16 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from .models import Exposure, Participant
-from .sessions import SESSION_TOKENS
+from .sessions import browser_participants
 
 
 def note_image_served(request: HttpRequest, stimulus_id: str) -> None:
-    """Record the first time the image is served to a participant of this session who was shown it.
+    """Record the first time the image is served to a participant of this browser who was shown it.
 
-    The image URL carries no participant data; the session says who is looking. Other viewers
+    The image URL carries no participant data; the browser's participants cookie says who is looking. Other viewers
     (researchers in the admin, a second tab after submission) change nothing.
     """
-    tokens = request.session.get(SESSION_TOKENS, []) if hasattr(request, "session") else []
+    tokens = browser_participants(request).tokens
     if not tokens or not stimulus_id:
         return
     Exposure.objects.filter(

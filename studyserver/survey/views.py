@@ -8,7 +8,8 @@ records of serving too: the image page starts the exposure clock, and a language
 (``?lang=``) is kept on the participant (their e-mails and letter speak it).
 
 Every page works without JavaScript. A participant's pages live under ``/take/<token>/``; the
-token must belong to the browser session (a link copied into another browser gets a clear 403).
+token must belong to the browser (``sessions.BrowserParticipants``, a signed cookie: a link copied
+into another browser gets a clear 403).
 """
 
 from __future__ import annotations
@@ -32,30 +33,24 @@ from studyserver.studies.models import EXIT_KINDS, SIGNATURE_PARAMETER, Study
 from . import errors, flow, traces
 from .forms import ConsentForm, DistrictChoiceForm, InstrumentPageForm, PostalCodeForm
 from .models import Participant, PersonalData, participant_for_page
-from .sessions import SESSION_TOKENS
+from .sessions import browser_participants
 from .signals import page_context
 
-# Participants this browser took over by panel id (not the browser that started them): it may
-# go on from the current step, but never sees or changes earlier answers.
-SESSION_RESUMED = "floodlight_resumed_elsewhere"
 logger = logging.getLogger(__name__)
 
 
 # --- helpers ------------------------------------------------------------------------------------------
 
 
-def _language(request: HttpRequest, participant: Participant | None = None, remember: bool = True) -> str:
+def _language(request: HttpRequest, participant: Participant | None = None) -> str:
+    """?lang=, else the participant's, else the one this browser last saw (the language cookie every
+    page sets), else the browser's own."""
     requested = request.GET.get("lang")
     if requested in {"en", "fr"}:
-        if remember:
-            request.session["lang"] = requested
         return requested
     if participant is not None:
         return participant.language
-    if request.session.get("lang") in {"en", "fr"}:
-        return request.session["lang"]
-    accept = request.META.get("HTTP_ACCEPT_LANGUAGE", "")
-    return "fr" if accept.lower().startswith("fr") else "en"
+    return errors.request_language(request)
 
 
 def _texts(language: str, instrument: Instrument | None = None) -> dict[str, str]:
@@ -105,18 +100,12 @@ def _message(request: HttpRequest, title_key: str, body_key: str, status: int, l
 
 
 def _bind(request: HttpRequest, participant: Participant, *, resumed_elsewhere: bool = False) -> None:
-    tokens = list(request.session.get(SESSION_TOKENS, []))
-    if participant.token not in tokens:
-        tokens.append(participant.token)
-        request.session[SESSION_TOKENS] = tokens[-20:]
-        if resumed_elsewhere:
-            resumed = list(request.session.get(SESSION_RESUMED, []))
-            request.session[SESSION_RESUMED] = [*resumed, participant.token][-20:]
-    request.session[f"study:{participant.study.slug}"] = str(participant.pk)
+    browser_participants(request).bind(participant.token, participant.study.slug, participant.pk,
+                                       resumed_elsewhere=resumed_elsewhere)
 
 
 def _resumed_elsewhere(request: HttpRequest, participant: Participant) -> bool:
-    return participant.token in request.session.get(SESSION_RESUMED, [])
+    return browser_participants(request).resumed_elsewhere(participant.token)
 
 
 def _participant_for(request: HttpRequest, token: str) -> Participant | HttpResponse:
@@ -124,7 +113,7 @@ def _participant_for(request: HttpRequest, token: str) -> Participant | HttpResp
     participant = participant_for_page(token)
     if participant is None:
         return not_found(request)
-    if token not in request.session.get(SESSION_TOKENS, []):
+    if not browser_participants(request).holds(token):
         return _message(request, "forbidden_title", "forbidden_body", 403, language=participant.language,
                         instrument=participant.instrument)
     language = _language(request, participant)
@@ -161,9 +150,9 @@ def enter(request: HttpRequest, slug: str) -> HttpResponse:
     the link leaves no trace); the consent form posts back here, with the link's query string.
     """
     study = get_object_or_404(Study, slug=slug)
-    # Not remembered in the session: opening the link must not even create a session row (the
-    # link keeps ?lang= for the consent form, and the participant keeps their language).
-    language = _language(request, remember=False)
+    # Nothing is stored for the link's ?lang= (the consent form posts back with it, and the
+    # participant keeps their language).
+    language = _language(request)
     if not study.is_open:
         return _message(request, "study_closed_title", "study_closed_body", 403, language, instrument=study.instrument)
     # The respondent id comes under the study's parameter name (pid, PROLIFIC_PID, rid…); the other
@@ -174,12 +163,12 @@ def enter(request: HttpRequest, slug: str) -> HttpResponse:
     if not study.entry_link_is_valid(panel_id, request.GET.get(SIGNATURE_PARAMETER, "")):
         return _message(request, "missing_pid_title", "missing_pid_body", 403, language, instrument=study.instrument)
     kept = {name: request.GET[name].strip()[:200] for name in study.kept_parameters() if request.GET.get(name)}
-    session_participant = request.session.get(f"study:{slug}")
-    entry = flow.find_entry(study, panel_id or None, session_participant)
+    known_participant = browser_participants(request).participant_in(slug)
+    entry = flow.find_entry(study, panel_id or None, known_participant)
     form = ConsentForm(request.POST or None, instrument=study.instrument, language=language)
     if entry is None and request.method == "POST" and form.is_valid():
         agreed = form.cleaned_data["decision"] == "agree"
-        entry = flow.enter_with_consent(study, panel_id or None, language, agreed, session_participant, kept)
+        entry = flow.enter_with_consent(study, panel_id or None, language, agreed, known_participant, kept)
         if isinstance(entry, flow.Declined):
             return _declined_page(request, language, study.instrument, entry.exit_url)
         if entry.outcome == "new":
@@ -197,7 +186,7 @@ def enter(request: HttpRequest, slug: str) -> HttpResponse:
     if entry.outcome == "already_done":
         return _message(request, "already_done_title", "already_done_body", 409, language,
                         instrument=entry.participant.instrument)
-    known = entry.participant.token in request.session.get(SESSION_TOKENS, [])
+    known = browser_participants(request).holds(entry.participant.token)
     if not known and request.POST.get("resume") != "continue":
         # Another browser holding only the panel id: a page that shows nothing stored (no step,
         # district, riding or MP) until it explicitly continues (README: what an unsigned id exposes).
@@ -245,13 +234,13 @@ def step(request: HttpRequest, token: str, step: str) -> HttpResponse:
                         link=_step_url(participant), instrument=participant.instrument)
     if not where.serve:
         if where.notice:
-            request.session["notice"] = where.notice  # shown by the page it lands on (see _render)
+            browser_participants(request).leave_notice(where.notice)  # shown by the page it lands on (_render)
         return _go_on(participant)
     try:
         handler = _HANDLERS.get(step, _questionnaire_page)
         return handler(request, participant, step, language)
     except flow.AlreadySubmitted:
-        request.session["notice"] = flow.ALREADY_SAVED_NOTICE
+        browser_participants(request).leave_notice(flow.ALREADY_SAVED_NOTICE)
         participant.refresh_from_db()
         return _go_on(participant)
     except flow.StepNotAvailable:
@@ -260,7 +249,7 @@ def step(request: HttpRequest, token: str, step: str) -> HttpResponse:
 
 
 def _notice(request: HttpRequest, language: str, instrument: Instrument) -> str | None:
-    key = request.session.pop("notice", None)
+    key = browser_participants(request).take_notice()
     return instrument.text(key, language) if key in instrument.texts else None
 
 
@@ -286,7 +275,7 @@ def _consent(request: HttpRequest, participant: Participant, step: str, language
     if request.method == "POST" and form.is_valid():
         kept = flow.consent(participant, form.cleaned_data["decision"] == "agree")
         if isinstance(kept, flow.Declined):
-            request.session.pop(f"study:{participant.study.slug}", None)
+            browser_participants(request).forget_study(participant.study.slug)
             return _declined_page(request, language, instrument, kept.exit_url)
         return _go_on(kept)
     flow.record_page_served(participant, step)
@@ -486,7 +475,8 @@ def panel_exit(request: HttpRequest, kind: str) -> HttpResponse:
 # --- error pages: a clear page in the participant's language, never a stack trace --------------------------
 
 
-# They read neither the session nor the database (either may be what failed): see errors.py.
+# They read neither the session, the participants' cookie nor the database (any may be what
+# failed): see errors.py.
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:

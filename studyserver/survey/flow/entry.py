@@ -31,7 +31,7 @@ class Declined:
     exit_url: str
 
 
-def find_entry(study: Study, panel_id: str | None, session_participant_id: str | None = None) -> Entry | None:
+def find_entry(study: Study, panel_id: str | None, known_participant_id: str | None = None) -> Entry | None:
     """Who arrives, without creating anything: a participant to resume, one already done, or
     None for a newcomer (created only once they consent, see :func:`enter_with_consent`)."""
     if panel_id:
@@ -41,8 +41,8 @@ def find_entry(study: Study, panel_id: str | None, session_participant_id: str |
             return Entry(existing, "already_done" if _finished_for_good(existing) else "resume")
         if DeclinedEntry.objects.filter(study=study, panel_id_hash=digest).exists():
             return Entry(None, "declined")
-    elif session_participant_id:
-        existing = Participant.objects.filter(pk=session_participant_id, study=study).first()
+    elif known_participant_id:
+        existing = Participant.objects.filter(pk=known_participant_id, study=study).first()
         if existing is not None and not _finished_for_good(existing):
             return Entry(existing, "resume")
     if study.quota_reached():
@@ -50,13 +50,13 @@ def find_entry(study: Study, panel_id: str | None, session_participant_id: str |
     return None
 
 
-def enter(study: Study, panel_id: str | None, language: str, session_participant_id: str | None = None,
+def enter(study: Study, panel_id: str | None, language: str, known_participant_id: str | None = None,
           panel_parameters: Mapping[str, str] | None = None) -> Entry:
     """A panel respondent arrives: start a new participant, resume theirs, or refuse a second attempt.
 
     ``panel_parameters`` are the study's kept entry-link parameters (stored as personal data).
     """
-    found = find_entry(study, panel_id, session_participant_id)
+    found = find_entry(study, panel_id, known_participant_id)
     if found is not None:
         return found
     digest = panel_id_digest(study.slug, panel_id) if panel_id else None
@@ -77,7 +77,7 @@ def enter(study: Study, panel_id: str | None, language: str, session_participant
 
 
 def enter_with_consent(study: Study, panel_id: str | None, language: str, agreed: bool,
-                       session_participant_id: str | None = None,
+                       known_participant_id: str | None = None,
                        panel_parameters: Mapping[str, str] | None = None) -> Entry | Declined:
     """The consent decision of a newcomer: agreeing creates the participant (consented, at the
     postal code page); declining creates nothing but an anonymous count and the keyed hash of the
@@ -86,14 +86,14 @@ def enter_with_consent(study: Study, panel_id: str | None, language: str, agreed
     Someone who arrived meanwhile under the same panel id (a second tab) is resumed instead.
     """
     if not agreed:
-        found = find_entry(study, panel_id, session_participant_id)
+        found = find_entry(study, panel_id, known_participant_id)
         if found is not None:
             return found
         if panel_id:
             DeclinedEntry.objects.get_or_create(study=study, panel_id_hash=panel_id_digest(study.slug, panel_id))
         study.record_decline()
         return Declined(study.exit_url("declined", panel_id, panel_parameters))
-    entry = enter(study, panel_id, language, session_participant_id, panel_parameters)
+    entry = enter(study, panel_id, language, known_participant_id, panel_parameters)
     if entry.outcome != "new":
         return entry
     return Entry(consent(entry.participant, True), "new")

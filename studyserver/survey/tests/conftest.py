@@ -20,6 +20,8 @@ from studyserver.studies.arms import ARMS
 from studyserver.studies.models import Study
 from studyserver.survey.answers import answers_for  # noqa: F401 (re-exported)
 from studyserver.survey.models import Participant
+from studyserver.survey.sessions import BrowserParticipants
+from tests.support.browser import participants_in
 from tests.support.treatments import approve_images_for  # noqa: F401 (re-exported)
 
 # Postal codes of the real reference data (see studyserver/geo/tests/test_services.py).
@@ -75,8 +77,13 @@ class Respondent:
         return Participant.objects.get(token=self.token)
 
     @property
+    def browser(self) -> BrowserParticipants:
+        """What this respondent's browser holds of its participants (the signed cookie)."""
+        return participants_in(self.client)
+
+    @property
     def token(self) -> str:
-        return self.client.session["floodlight_participants"][-1]
+        return self.browser.tokens[-1]
 
     def entry_url(self) -> str:
         query = {**self.parameters, "lang": self.language}
@@ -99,7 +106,7 @@ class Respondent:
         return self.response
 
     def url(self, step: str) -> str:
-        if step == "consent" and not self.client.session.get("floodlight_participants"):
+        if step == "consent" and not self.browser.tokens:
             return self.entry_url()  # a newcomer consents on the entry page itself
         return f"/take/{self.token}/{step}/"
 

@@ -27,7 +27,7 @@ def test_a_browser_resuming_by_panel_id_sees_nothing_stored_until_it_continues(y
     # No step, district, riding, picture, progress or participant link: nothing the owner stored.
     for stored in ("Yukon", yukon.name_en, yukon.fed_code, "/take/", "/media/", "progress", step):
         assert stored not in text, stored
-    assert "floodlight_participants" not in stranger.client.session  # not bound to the participant
+    assert stranger.browser.tokens == []  # not bound to the participant
     assert PageSubmission.objects.count() == before
     # In French too, from the link's ?lang=.
     french = Respondent(study, panel_id="R-7", language="fr", client=Client()).enter().content.decode()
