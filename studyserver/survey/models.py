@@ -178,7 +178,6 @@ class PageView(models.Model):
     step = models.CharField(max_length=40)
     first_served_at = models.DateTimeField()
     last_served_at = models.DateTimeField()
-    times_served = models.PositiveIntegerField(default=1)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["participant", "step"], name="one_view_row_per_step")]

@@ -7,23 +7,18 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from django.db.models import F
 from django.utils import timezone
 
 from ..models import PageSubmission, PageView, Participant
 
 
 def record_page_served(participant: Participant, step: str) -> None:
-    """First and last time the page was served, and how often (on every page GET).
+    """First and last time the page was served (on every page GET): one upsert.
 
-    A serve again (a reload) is one ``UPDATE``; the first serve inserts the row with one upsert, so
-    that a concurrent first serve (two tabs) cannot fail on the unique row: the later one then only
-    moves ``last_served_at`` (an upsert sets values, it cannot add one to the count).
+    The first serve inserts the row; a serve again (a reload, a way back, a second tab at the same
+    moment) only moves ``last_served_at``, from which the time on the page is counted.
     """
     now = timezone.now()
-    views = PageView.objects.filter(participant=participant, step=step)
-    if views.update(last_served_at=now, times_served=F("times_served") + 1):
-        return
     PageView.objects.bulk_create(
         [PageView(participant=participant, step=step, first_served_at=now, last_served_at=now)],
         update_conflicts=True, unique_fields=["participant", "step"], update_fields=["last_served_at"],
