@@ -11,7 +11,7 @@ coverage board (every district of a representation order) both read it, so they 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -102,12 +102,13 @@ def arms_missing_material(study: Any, district: Any) -> list[str]:
     return [arm for arm in arms if states.get(arm) != Stimulus.Status.APPROVED]
 
 
-def stimulus_for(arm: str, district: Any, study: Any = None) -> Stimulus | None:
+def stimulus_for(arm: str, district: Any, study: Any = None, fields: Sequence[str] = ()) -> Stimulus | None:
     """The approved stimulus shown to a participant of ``district`` in ``arm`` (None for control).
 
     Several approved stimuli for one slot: real material before DEMO material, then the latest
     approved (ties by id), so the choice is deterministic; the survey records ``public_id``.
-    Pass ``study`` to exclude DEMO material for a real study, as the eligibility check does.
+    Pass ``study`` to exclude DEMO material for a real study, as the eligibility check does, and
+    ``fields`` (``only()`` names, the source's as ``source__…``) to read no more than a page shows.
     """
     if arm == CONTROL_ARM or arm not in MATERIAL_KINDS:
         return None
@@ -126,7 +127,8 @@ def stimulus_for(arm: str, district: Any, study: Any = None) -> Stimulus | None:
     if real_only:
         stimuli = stimuli.filter(source__is_demo=False)
     # Not cached: a researcher who withdraws an image withdraws it from the next page served.
-    return stimuli.select_related("source").order_by("source__is_demo", "-approved_at", "-id").first()
+    chosen = stimuli.select_related("source").order_by("source__is_demo", "-approved_at", "-id")
+    return (chosen.only(*fields) if fields else chosen).first()
 
 
 # --- Generation and review ----------------------------------------------------------------------

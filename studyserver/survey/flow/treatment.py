@@ -17,6 +17,10 @@ from .navigation import check_current, lock
 from .records import store_submission
 from .steps import TREATMENT, arm_of, next_step
 
+#: What the page shows of the stimulus (its image link and the place in the caption): the other
+#: twenty-odd columns of the stimulus and its source photo cost every first serve their compiling.
+SHOWN_FIELDS = ("public_id", "source__place_name_en", "source__place_name_fr")
+
 
 def exposure_of(participant: Participant) -> Exposure | None:
     """The participant's exposure: no query when the page's participant query read it already."""
@@ -36,9 +40,9 @@ def stimulus_shown(participant: Participant, exposure: Exposure | None = None) -
     exposure = exposure or exposure_of(participant)
     if exposure is not None and exposure.stimulus_id:
         # Only while it is approved: a researcher who withdraws an image withdraws it from everyone.
-        return (Stimulus.objects.select_related("source")
+        return (Stimulus.objects.select_related("source").only(*SHOWN_FIELDS)
                 .filter(public_id=exposure.stimulus_id, status=Stimulus.Status.APPROVED).first())
-    return stimulus_for(arm_of(participant), participant.district, study=participant.study)
+    return stimulus_for(arm_of(participant), participant.district, study=participant.study, fields=SHOWN_FIELDS)
 
 
 def treatment_served(participant: Participant, stimulus_id: str, exposure: Exposure | None = None) -> Exposure:
