@@ -307,7 +307,7 @@ def main() -> None:
         manage = [sys.executable, "manage.py"]
         log("migrating and seeding the private database")
         subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], cwd=REPO, env=env, check=True)
-        subprocess.run([*manage, "shell", "-c", f"from tests.support.remote import seed_load_study; seed_load_study({SLUG!r})"],
+        subprocess.run([*manage, "shell", "-v", "0", "-c", f"from tests.support.remote import seed_load_study; seed_load_study({SLUG!r})"],
                        cwd=REPO, env=env, check=True)
         logs = root / "logs"
         logs.mkdir()

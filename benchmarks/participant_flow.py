@@ -69,7 +69,7 @@ def prepare_database(admin_url: str, env: dict[str, str], database: str = DATABA
     connection.close()
     manage = [sys.executable, "manage.py"]
     subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], cwd=REPO, env=env, check=True)
-    subprocess.run([*manage, "shell", "-c", "from tests.support.remote import seed_load_study; seed_load_study('bench')"],
+    subprocess.run([*manage, "shell", "-v", "0", "-c", "from tests.support.remote import seed_load_study; seed_load_study('bench')"],
                    cwd=REPO, env=env, check=True)
     return "bench"
 
