@@ -108,9 +108,9 @@ def _resumed_elsewhere(request: HttpRequest, participant: Participant) -> bool:
     return browser_participants(request).resumed_elsewhere(participant.token)
 
 
-def _participant_for(request: HttpRequest, token: str) -> Participant | HttpResponse:
-    # With arm and exposure in one query; study and district from the cache.
-    participant = participant_for_page(token)
+def _participant_for(request: HttpRequest, token: str, *, with_exposure: bool = False) -> Participant | HttpResponse:
+    # With their arm (and exposure) in one query; study and district from the cache.
+    participant = participant_for_page(token, with_exposure=with_exposure)
     if participant is None:
         return not_found(request)
     if not browser_participants(request).holds(token):
@@ -220,7 +220,7 @@ def _exit_url(participant: Participant, kind: str) -> str:
 
 @require_http_methods(["GET", "POST"])
 def step(request: HttpRequest, token: str, step: str) -> HttpResponse:
-    participant = _participant_for(request, token)
+    participant = _participant_for(request, token, with_exposure=step in flow.EXPOSURE_PAGES)
     if isinstance(participant, HttpResponse):
         return participant
     instrument = participant.instrument

@@ -41,6 +41,7 @@ from .steps import (
     CONSENT,
     DEBRIEF,
     DISTRICT,
+    EXPOSURE_PAGES,
     FINISHED,
     POSTAL,
     SCREENED_OUT,
@@ -60,7 +61,7 @@ from .treatment import exposure_of, seconds_left, stimulus_shown, submit_treatme
 from .withdrawal import withdraw
 
 __all__ = [
-    "ALREADY_SAVED_NOTICE", "CONSENT", "DEBRIEF", "DISTRICT", "FINISHED", "LOCKED_NOTICE", "POSTAL",
+    "ALREADY_SAVED_NOTICE", "CONSENT", "DEBRIEF", "DISTRICT", "EXPOSURE_PAGES", "FINISHED", "LOCKED_NOTICE", "POSTAL",
     "SCREENED_OUT", "TREATMENT", "WITHDRAWN", "AlreadySubmitted", "Declined", "Entry", "FlowError",
     "PageAnswers", "PostalOutcome", "StepNotAvailable", "Visit", "all_steps", "answers_for_page",
     "answers_locked", "arm_of", "choose_district", "consent", "debrief_key", "debrief_paragraphs",

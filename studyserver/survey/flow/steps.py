@@ -10,6 +10,8 @@ from studyserver.instrument.definition import Instrument
 from ..models import Participant
 
 CONSENT, POSTAL, DISTRICT, TREATMENT, DEBRIEF = "consent", "postal", "district", "treatment", "debrief"
+#: The pages that read the participant's exposure (the image and its clock; the debrief says what was shown).
+EXPOSURE_PAGES = frozenset({TREATMENT, DEBRIEF})
 # Where a participant is once out of the steps: sent back to the panel, screened out, withdrawn.
 FINISHED, SCREENED_OUT, WITHDRAWN = "finished", "screened_out", "withdrawn"
 

@@ -20,6 +20,7 @@ from django.test.utils import CaptureQueriesContext
 from studyserver.geo.models import DISTRICT_ROWS
 from studyserver.instrument.definition import get_instrument, parse_instrument
 from studyserver.studies.models import STUDY_ROWS
+from studyserver.survey import flow
 from studyserver.survey.forms import QUESTION_MARKUP_CACHE, InstrumentPageForm
 
 from .conftest import Respondent, make_study
@@ -180,7 +181,7 @@ def test_a_questionnaire_page_reads_the_participants_pages_once(yukon):
     statements = [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]
     submission_reads = [sql for sql in statements if 'FROM "survey_pagesubmission"' in sql]
     assert len(submission_reads) == 1, submission_reads
-    # The participant (with arm and exposure) in one statement, their pages, the page-view record
+    # The participant (with their arm) in one statement, their pages, the page-view record
     # (one upsert); the study and the district from the cache, the browser's participants from its
     # signed cookie: no session.
     assert len(statements) == 3, "\n".join(sql[:150] for sql in statements)
@@ -203,8 +204,15 @@ def test_the_pages_participant_query_reads_everything_a_page_needs_at_once(yukon
         participant_for_page(respondent.token)  # the first page of a study or a district keeps its row
         with django_assert_num_queries(1):
             fast = participant_for_page(respondent.token)
-        with django_assert_num_queries(0):  # study, district, arm and exposure came with it
-            related = {name: getattr(fast, name, None) for name in ("study", "district", "assignment", "exposure")}
+        with django_assert_num_queries(0):  # study, district and arm came with it
+            related = {name: getattr(fast, name, None) for name in ("study", "district", "assignment")}
+        stored = flow.exposure_of(participant)
+        with django_assert_num_queries(1):  # the exposure when a page asks for it
+            assert flow.exposure_of(fast) == stored
+        with django_assert_num_queries(1):  # the pages that show it have it joined
+            shown = participant_for_page(respondent.token, with_exposure=True)
+        with django_assert_num_queries(0):
+            related["exposure"] = flow.exposure_of(shown)
         assert fast.pk == participant.pk and related["study"].pk == participant.study_id
         assert (related["district"] and related["district"].pk) == participant.district_id
         assert fast.district is None or fast.district.get_deferred_fields() == {"geometry_wkb"}
@@ -223,7 +231,7 @@ def test_the_pages_participant_query_reads_everything_a_page_needs_at_once(yukon
             respondent.post("treatment", {})
         else:
             respondent.answer_page(step)
-    assert seen > 10 and fast.exposure is not None
+    assert seen > 10 and related["exposure"] is not None
     assert participant_for_page("no-such-token") is None
 
 
@@ -308,3 +316,54 @@ def test_a_questions_markup_is_kept_per_answer_and_language_and_never_with_typed
     str(form(text_page, "en", **{text.code: "Jeanne Tremblay"})[text.code].as_field_group())
     assert "Jeanne" not in str(form(text_page, "en")[text.code].as_field_group())
     assert "Jeanne" not in str(form(text_page, "en", **{text.code: "Marc"})[text.code].as_field_group())
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("language", ["en", "fr"])
+def test_the_image_page_reads_its_stimulus_once_and_shows_its_place(yukon, language):
+    from django.utils.html import escape
+
+    from studyserver.survey.models import Exposure
+    from studyserver.treatments.models import Stimulus
+
+    respondent = Respondent(make_study(first_arm="distant"), language=language)
+    respondent.enter()
+    respondent.consent()
+    respondent.post("postal", {"postal_code": "Y1A 6E5"})
+    assert respondent.answer_until(lambda step: step == "treatment") == "treatment"
+    participant = respondent.participant
+    STUDY_ROWS.get(participant.study_id)
+    DISTRICT_ROWS.get(participant.district_id)
+    # The first serve: the participant, the stimulus, the exposure clock, the page view; a reload
+    # reads the stimulus shown (by its id) and moves the page view.
+    for serve, expected in (("first", 4), ("reload", 3)):
+        with CaptureQueriesContext(connection) as queries:
+            page = respondent.get("treatment")
+        assert page.status_code == 200
+        statements = [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]
+        assert len([sql for sql in statements if 'FROM "treatments_stimulus"' in sql]) == 1, serve
+        assert len(statements) == expected, "\n".join(sql[:150] for sql in statements)
+    stimulus = Stimulus.objects.get(public_id=Exposure.objects.get(participant=participant).stimulus_id)
+    text = page.content.decode()
+    assert stimulus.image_url in text and escape(stimulus.place_name(language)) in text
+
+
+@pytest.mark.django_db
+def test_two_tabs_serving_the_image_page_at_once_keep_one_exposure_clock(yukon):
+    from studyserver.survey.models import Exposure, participant_for_page
+
+    respondent = Respondent(make_study(first_arm="distant"))
+    respondent.enter()
+    respondent.consent()
+    respondent.post("postal", {"postal_code": "Y1A 6E5"})
+    respondent.answer_until(lambda step: step == "treatment")
+    # Both tabs read the participant before either stored the exposure.
+    first_tab = participant_for_page(respondent.token, with_exposure=True)
+    second_tab = participant_for_page(respondent.token, with_exposure=True)
+    stimulus = flow.stimulus_shown(first_tab)
+    assert flow.exposure_of(first_tab) is None and flow.exposure_of(second_tab) is None
+    kept = flow.treatment_served(first_tab, stimulus.public_id)
+    again = flow.treatment_served(second_tab, stimulus.public_id)
+    assert Exposure.objects.filter(participant=first_tab).count() == 1
+    assert again.pk == kept.pk and again.page_served_at == kept.page_served_at
+    assert flow.exposure_of(second_tab).pk == kept.pk  # the page goes on with the clock kept
