@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from studyserver.treatments.models import Stimulus
@@ -23,7 +23,7 @@ SHOWN_FIELDS = ("public_id", "source__place_name_en", "source__place_name_fr")
 
 
 def exposure_of(participant: Participant) -> Exposure | None:
-    """The participant's exposure: no query when the page's participant query read it already."""
+    """The participant's exposure (read once per participant object, then kept on it)."""
     try:
         return participant.exposure
     except Exposure.DoesNotExist:
@@ -49,12 +49,15 @@ def treatment_served(participant: Participant, stimulus_id: str, exposure: Expos
     """The first time the page is served starts the exposure clock; reloads do not restart it."""
     if exposure is not None:
         return exposure
-    # Known to be missing a moment ago: one upsert (not get_or_create's second read, transaction and
-    # savepoint). On a concurrent first serve (two tabs) the row stored first is kept as it is (the
-    # conflict "updates" the participant to itself); this object's clock is then a moment later.
+    # Known to be missing a moment ago: one insert (cheaper than an upsert through bulk_create, and
+    # not get_or_create's second read). A concurrent first serve (two tabs) that stored it first
+    # wins: its clock is the one kept and returned.
     created = Exposure(participant=participant, page_served_at=timezone.now(), stimulus_id=stimulus_id)
-    Exposure.objects.bulk_create([created], update_conflicts=True, unique_fields=["participant"],
-                                 update_fields=["participant"])
+    try:
+        with transaction.atomic():
+            created.save(force_insert=True)
+    except IntegrityError:
+        created = Exposure.objects.get(participant=participant)
     participant.exposure = created  # later reads of this participant object see it (no query)
     return created
 
