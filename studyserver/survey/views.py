@@ -395,14 +395,16 @@ def _treatment(request: HttpRequest, participant: Participant, step: str, langua
         logger.error("participant %s (%s) has no approved stimulus to show", participant.pk, flow.arm_of(participant))
         return _message(request, "image_missing_title", "image_missing_body", 503, language,
                         link=_step_url(participant), instrument=participant.instrument)
-    exposure = flow.treatment_served(participant, stimulus.public_id, exposure)
+    first_serve = exposure is None
+    exposure = flow.treatment_served(participant, stimulus.public_id, exposure)  # with its page view
     too_early = False
     if request.method == "POST":
         participant, accepted = flow.submit_treatment(participant)
         if accepted:
             return _go_on(participant)
         too_early = True
-    flow.record_page_served(participant, step)
+    if not first_serve:
+        flow.record_page_served(participant, step)
     wait = flow.seconds_left(participant, exposure)
     context = {
         "stimulus": stimulus,

@@ -119,16 +119,20 @@ def stimulus_for(arm: str, district: Any, study: Any = None, fields: Sequence[st
     else:
         scope, values = "all", []
     real_only = study is not None and not getattr(study, "demo", False)
-    stimuli = Stimulus.objects.filter(status=Stimulus.Status.APPROVED, source__kind=arm).exclude(result="")
+    # One filter and a slice (not a chain of filter/exclude/first): each step clones the query,
+    # and on the image page's first serve building the query costs more than running it.
+    wanted = Q(status=Stimulus.Status.APPROVED, source__kind=arm) & ~Q(result="")
     if scope == "district":
-        stimuli = stimuli.filter(source__district_id=values[0])
+        wanted &= Q(source__district_id=values[0])
     elif scope == "province":
-        stimuli = stimuli.filter(source__province_code=values[0])
+        wanted &= Q(source__province_code=values[0])
     if real_only:
-        stimuli = stimuli.filter(source__is_demo=False)
+        wanted &= Q(source__is_demo=False)
     # Not cached: a researcher who withdraws an image withdraws it from the next page served.
-    chosen = stimuli.select_related("source").order_by("source__is_demo", "-approved_at", "-id")
-    return (chosen.only(*fields) if fields else chosen).first()
+    chosen = Stimulus.objects.filter(wanted).select_related("source")
+    if fields:
+        chosen = chosen.only(*fields)
+    return next(iter(chosen.order_by("source__is_demo", "-approved_at", "-id")[:1]), None)
 
 
 # --- Generation and review ----------------------------------------------------------------------

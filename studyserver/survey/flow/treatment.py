@@ -14,7 +14,7 @@ from studyserver.treatments.services import stimulus_for
 from ..models import Exposure, Participant
 from .exceptions import StepNotAvailable
 from .navigation import check_current, lock
-from .records import store_submission
+from .records import record_page_served, store_submission
 from .steps import TREATMENT, arm_of, next_step
 
 #: What the page shows of the stimulus (its image link and the place in the caption): the other
@@ -40,13 +40,17 @@ def stimulus_shown(participant: Participant, exposure: Exposure | None = None) -
     exposure = exposure or exposure_of(participant)
     if exposure is not None and exposure.stimulus_id:
         # Only while it is approved: a researcher who withdraws an image withdraws it from everyone.
-        return (Stimulus.objects.select_related("source").only(*SHOWN_FIELDS)
-                .filter(public_id=exposure.stimulus_id, status=Stimulus.Status.APPROVED).first())
+        shown = Stimulus.objects.filter(public_id=exposure.stimulus_id, status=Stimulus.Status.APPROVED)
+        return next(iter(shown.select_related("source").only(*SHOWN_FIELDS)[:1]), None)
     return stimulus_for(arm_of(participant), participant.district, study=participant.study, fields=SHOWN_FIELDS)
 
 
 def treatment_served(participant: Participant, stimulus_id: str, exposure: Exposure | None = None) -> Exposure:
-    """The first time the page is served starts the exposure clock; reloads do not restart it."""
+    """The first time the page is served starts the exposure clock; reloads do not restart it.
+
+    The first serve also records its page view, in the same transaction as the clock (one commit
+    where there were two); the caller records the page view of every later serve itself.
+    """
     if exposure is not None:
         return exposure
     # Known to be missing a moment ago: one insert (cheaper than an upsert through bulk_create, and
@@ -56,8 +60,10 @@ def treatment_served(participant: Participant, stimulus_id: str, exposure: Expos
     try:
         with transaction.atomic():
             created.save(force_insert=True)
+            record_page_served(participant, TREATMENT)
     except IntegrityError:
         created = Exposure.objects.get(participant=participant)
+        record_page_served(participant, TREATMENT)
     participant.exposure = created  # later reads of this participant object see it (no query)
     return created
 

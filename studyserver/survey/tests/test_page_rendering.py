@@ -350,7 +350,7 @@ def test_the_image_page_reads_its_stimulus_once_and_shows_its_place(yukon, langu
 
 @pytest.mark.django_db
 def test_two_tabs_serving_the_image_page_at_once_keep_one_exposure_clock(yukon):
-    from studyserver.survey.models import Exposure, participant_for_page
+    from studyserver.survey.models import Exposure, PageView, participant_for_page
 
     respondent = Respondent(make_study(first_arm="distant"))
     respondent.enter()
@@ -367,3 +367,6 @@ def test_two_tabs_serving_the_image_page_at_once_keep_one_exposure_clock(yukon):
     assert Exposure.objects.filter(participant=first_tab).count() == 1
     assert again.pk == kept.pk and again.page_served_at == kept.page_served_at
     assert flow.exposure_of(second_tab).pk == kept.pk  # the page goes on with the clock kept
+    # Each tab's serve is recorded, the first with its clock and the second after its rollback.
+    view = PageView.objects.get(participant=first_tab, step="treatment")
+    assert view.first_served_at <= view.last_served_at and view.first_served_at >= kept.page_served_at
